@@ -1,0 +1,47 @@
+"""agentloop: supports that keep LLM agents on track over many steps, and the instrument that
+measures them.
+
+    from agentloop import get_scenario, get_model, run_episode
+    record = run_episode("eca", {"rule": 110, "width": 16, "steps": 4}, condition="tape",
+                         model="scripted/noisy", model_args={"error": 0.1}, seed=1)
+
+Importing the package is cheap: the heavy libraries (litellm, langgraph, matplotlib, llama.cpp)
+load only when a function that needs them runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "get_condition",
+    "get_model",
+    "get_scenario",
+    "list_scenarios",
+    "run_episode",
+]
+
+_LAZY = {
+    "get_condition": "agentloop.conditions",
+    "get_model": "agentloop.models",
+    "get_scenario": "agentloop.scenarios",
+    "list_scenarios": "agentloop.scenarios",
+    "run_episode": "agentloop.loop",
+}
+
+logging.getLogger("agentloop").addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agentloop' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

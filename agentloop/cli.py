@@ -1,0 +1,122 @@
+"""The command line: a thin shell over the library (parse, call, print).
+
+Every user error is one line on stderr and exit code 2. Only this module configures logging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+
+from agentloop.errors import AgentloopError
+
+app = typer.Typer(
+    help="Reliable LLM agents on long step-by-step tasks, and the instrument that measures goal drift.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@contextmanager
+def user_errors():
+    """Turn AgentloopError into one line on stderr and exit code 2."""
+    try:
+        yield
+    except AgentloopError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="diagnostic logs on stderr")] = False) -> None:
+    if verbose:
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG, format="%(message)s")
+
+
+@app.command()
+def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-readable list")] = False) -> None:
+    """List the scenarios and their parameters."""
+    from agentloop.scenarios import describe_params, get_scenario, list_scenarios
+
+    items = []
+    for name in list_scenarios():
+        sc = get_scenario(name)
+        items.append({"name": name, "summary": sc.summary, "checker": sc.checker, "params": describe_params(sc)})
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("scenario", "parameters (default, range)", "summary")
+    for it in items:
+        params = ", ".join(f"{p['name']}={p['default']}" + _range(p) for p in it["params"])
+        table.add_row(it["name"], params, it["summary"])
+    Console().print(table)
+
+
+def _range(p: dict) -> str:
+    lo = p.get("minimum", p.get("exclusiveMinimum"))
+    hi = p.get("maximum", p.get("exclusiveMaximum"))
+    return f" ({lo}–{hi})" if lo is not None and hi is not None else ""
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="scenario name (see `agentloop scenarios`)")],
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="scenario parameter key=value")] = None,
+    condition: Annotated[str, typer.Option(help="oneshot, stepwise, tape, vote, verify or full")] = "tape",
+    model: Annotated[str, typer.Option(help="provider/model, e.g. scripted/noisy, openai/gpt-4o-mini")] = "scripted/oracle",
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
+    seed: Annotated[int, typer.Option(help="instance seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the EpisodeRecord as JSON")] = False,
+) -> None:
+    """Run one episode and print its record."""
+    from agentloop._kv import parse_pairs
+    from agentloop.conditions import get_condition
+    from agentloop.loop import run_episode
+    from agentloop.models import get_model, parse_model_args
+    from agentloop.scenarios import get_scenario, parse_params
+
+    with user_errors():
+        sc = get_scenario(scenario)
+        params = parse_params(sc, parse_pairs(param, "-p"))
+        cond = get_condition(condition)
+        args = parse_model_args(model_arg or [])
+        m = get_model(model, **args)
+        record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed)
+    if as_json:
+        typer.echo(record.model_dump_json())
+        return
+    _print_record(record)
+
+
+def _print_record(r) -> None:
+    from rich.console import Console
+
+    con = Console()
+    params = " ".join(f"{k}={v}" for k, v in r.params.items())
+    sim = " [yellow](simulated)[/yellow]" if r.simulated else ""
+    con.print(f"[bold]{r.scenario}[/bold] {params} · condition {r.condition} · model {r.model}{sim} · seed {r.seed}")
+    verdict = "[green]solved[/green]" if r.success else f"[red]{r.status}[/red]"
+    first = "none" if r.first_error_step is None else str(r.first_error_step)
+    con.print(
+        f"{verdict} · {sum(r.step_ok)}/{r.steps_total} steps locally correct · first error at step {first} · "
+        f"{r.calls} calls · {r.tokens_in:,} tokens in / {r.tokens_out:,} out · {r.wall_s:.2f} s"
+    )
+    if r.error:
+        con.print(f"[red]error:[/red] {r.error}", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The loop: run one episode (an instance, a condition, a model) through the agent graph."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agentloop.conditions import Condition, get_condition
+from agentloop.models import Model, get_model
+from agentloop.scenarios import Params, Scenario, get_scenario, parse_params
+from agentloop.tape import Tape
+from agentloop.types import EpisodeRecord, Limits
+
+__all__ = ["run_episode"]
+
+
+def run_episode(
+    scenario: str | Scenario,
+    params: dict[str, Any] | Params | None = None,
+    *,
+    condition: str | Condition = "tape",
+    model: str | Model = "scripted/oracle",
+    model_args: dict[str, Any] | None = None,
+    seed: int = 0,
+    limits: Limits | None = None,
+) -> EpisodeRecord:
+    """Generate the instance for (scenario, params, seed), run it, and return its record.
+
+    Names are resolved through the registries; a model given as an object is used as is (its
+    `model_args` are then only recorded). Provider failures end the episode with status
+    `error` and a message; they are never raised.
+    """
+    from agentloop import __version__
+    from agentloop.loop._episode import Episode
+    from agentloop.loop._graph import build_graph, recursion_limit
+
+    sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    p = params if isinstance(params, Params) else parse_params(sc, params or {})
+    cond = get_condition(condition) if isinstance(condition, str) else condition
+    args = dict(model_args or {})
+    m = get_model(model, **args) if isinstance(model, str) else model
+    inst = sc.generate(p, seed)
+    ep = Episode(
+        scenario=sc,
+        instance=inst,
+        steps=list(sc.steps(inst)),
+        condition=cond,
+        model=m,
+        seed=seed,
+        limits=limits or Limits(),
+        tape=Tape(sc, inst),
+        true_state=sc.initial_state(inst),
+    )
+    build_graph().invoke({"step": 0, "attempt": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
+
+    step_ok = [r.ok for r in ep.records]
+    first_error = next((i for i, ok in enumerate(step_ok) if not ok), None)
+    return EpisodeRecord(
+        scenario=sc.name,
+        params=p.model_dump(),
+        condition=cond.name,
+        model=m.name,
+        model_args=args or dict(m.args),
+        seed=seed,
+        status=ep.status or "failed",
+        success=ep.status == "solved",
+        steps_total=len(ep.steps),
+        steps_correct=len(step_ok) if first_error is None else first_error,
+        first_error_step=first_error,
+        step_ok=step_ok,
+        calls=ep.calls,
+        retries=ep.retries,
+        tokens_in=ep.tokens_in,
+        tokens_out=ep.tokens_out,
+        cost=ep.cost,
+        wall_s=time.perf_counter() - ep.started,
+        simulated=m.simulated,
+        error=ep.error,
+        initial=sc.initial_json(inst),
+        expected=sc.expected_json(inst),
+        answer=sc.result_json(inst, ep.tape.state, ep.tape.answers),
+        steps=ep.records,
+        agentloop_version=__version__,
+    )

@@ -1,0 +1,93 @@
+"""The mutable side of one episode, kept outside LangGraph's state.
+
+The graph's state is a few integers (which step, which attempt). Everything that grows with
+the episode — the tape, the conversation, the per-step records, the usage counters — lives
+here, in the run context, so checkpointing a step never copies the history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentloop.conditions import Condition
+from agentloop.models import Message, Model
+from agentloop.scenarios import Scenario
+from agentloop.tape import Tape
+from agentloop.types import Completion, Limits, Status, Step, StepRecord, Verdict
+
+
+@dataclass
+class Proposal:
+    """The worker's answer to the current step: parsed, or the reason it could not be read."""
+
+    answer: Any = None
+    text: str = ""
+    problem: str | None = None  # set when no answer could be read (a `format` verdict)
+    samples: int = 1
+
+
+@dataclass
+class StepTally:
+    """Attempts and usage of the current step, across retries and votes."""
+
+    attempts: int = 0
+    samples: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+    first_ok: bool | None = None
+
+
+@dataclass
+class Episode:
+    scenario: Scenario
+    instance: Any
+    steps: list[Step]
+    condition: Condition
+    model: Model
+    seed: int
+    limits: Limits
+    tape: Tape
+    true_state: Any
+    started: float = field(default_factory=time.perf_counter)
+    transcript: list[Message] = field(default_factory=list)  # the growing conversation (stepwise)
+    records: list[StepRecord] = field(default_factory=list)
+    oneshot_answers: list[Any] | None = None  # the whole-task reply, parsed (oneshot)
+    oneshot_problem: str | None = None
+    proposal: Proposal | None = None
+    verdict: Verdict | None = None
+    feedback: Verdict | None = None  # the last rejection, shown on the re-ask (verify)
+    tally: StepTally = field(default_factory=StepTally)
+    on_track: bool = True
+    status: Status | None = None
+    error: str | None = None
+    calls: int = 0
+    retries: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+
+    def count(self, c: Completion) -> None:
+        """Add one request's usage to the step and the episode (successes and failures alike)."""
+        self.calls += 1
+        self.retries += c.retries
+        self.tokens_in += c.tokens_in
+        self.tokens_out += c.tokens_out
+        if c.cost is not None:
+            self.cost = (self.cost or 0.0) + c.cost
+        t = self.tally
+        t.calls += 1
+        t.prompt_tokens = max(t.prompt_tokens, c.tokens_in)
+        t.tokens_out += c.tokens_out
+        t.latency_s += c.latency_s
+
+    def over_budget(self) -> bool:
+        lim = self.limits
+        return (
+            (lim.max_calls is not None and self.calls >= lim.max_calls)
+            or (lim.max_tokens is not None and self.tokens_in + self.tokens_out >= lim.max_tokens)
+            or (lim.max_cost is not None and (self.cost or 0.0) >= lim.max_cost)
+        )

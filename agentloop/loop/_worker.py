@@ -1,0 +1,149 @@
+"""The worker: builds the prompt for a step under the condition's supports and asks the model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from agentloop.errors import ParseError
+from agentloop.loop._episode import Episode, Proposal
+from agentloop.models import Hint, Message
+from agentloop.types import Step, Verdict
+
+
+def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Message]:
+    """The messages for one atomic step.
+
+    With the tape the model sees the rules and a small window of the committed state; without
+    it, the whole conversation so far. A re-ask *replaces* the failed attempt: the rejection is
+    added to the step's question, never appended as more turns.
+    """
+    sc, inst = ep.scenario, ep.instance
+    if ep.condition.tape:
+        question = sc.step_prompt(inst, step, ep.tape.render(step))
+        head: list[Message] = [{"role": "system", "content": sc.rules(inst)}]
+    else:
+        question = sc.step_prompt(inst, step, None)
+        if not ep.transcript:
+            intro = f"{sc.rules(inst)}\n\nThe task starts from:\n{sc.show_initial(inst)}\nWe go one step at a time."
+            ep.transcript.append({"role": "system", "content": intro})
+        head = ep.transcript
+    if feedback is not None:
+        question += (
+            f"\n\nYour previous answer {feedback.observed if feedback.observed is not None else ''} was rejected: "
+            f"{feedback.reason}. Answer again."
+        )
+    return [*head, {"role": "user", "content": question}]
+
+
+def oneshot_messages(ep: Episode) -> list[Message]:
+    sc, inst = ep.scenario, ep.instance
+    return [
+        {"role": "system", "content": sc.rules(inst)},
+        {"role": "user", "content": f"The task starts from:\n{sc.show_initial(inst)}\n\n{sc.oneshot_format(inst)}"},
+    ]
+
+
+def step_hint(ep: Episode, step: Step, attempt: int) -> Hint | None:
+    """Ground truth for a simulated model: the right answer from the agent's own committed state."""
+    if not ep.model.simulated:
+        return None
+    sc, inst, state = ep.scenario, ep.instance, ep.tape.state
+    truth = sc.solve(inst, state, step)
+    return Hint(
+        answers=(truth,),
+        render=lambda answers: sc.format_answer(answers[0]),
+        corrupt=lambda i, rng: sc.corrupt(inst, state, step, truth, rng),
+        key=f"{ep.seed}:{step.index}:{attempt}",
+    )
+
+
+def oneshot_hint(ep: Episode) -> Hint | None:
+    """Ground truth for a whole-task call: the true trajectory, step by step."""
+    if not ep.model.simulated:
+        return None
+    sc, inst = ep.scenario, ep.instance
+    state, answers, states = sc.initial_state(inst), [], []
+    for step in ep.steps:
+        a = sc.solve(inst, state, step)
+        answers.append(a)
+        states.append(state)
+        state = sc.apply(inst, state, step, a)
+    return Hint(
+        answers=answers,
+        render=lambda xs: sc.format_trajectory(inst, xs),
+        corrupt=lambda i, rng: sc.corrupt(inst, states[i], ep.steps[i], answers[i], rng),
+        key=f"{ep.seed}:oneshot",
+    )
+
+
+def _read(ep: Episode, step: Step, text: str) -> Proposal:
+    try:
+        return Proposal(answer=ep.scenario.parse(text, step), text=text)
+    except ParseError as exc:
+        return Proposal(text=text, problem=str(exc))
+
+
+def ask_once(ep: Episode, step: Step, attempt: int) -> Proposal:
+    messages = step_messages(ep, step, ep.feedback)
+    c = ep.model.complete(messages, hint=step_hint(ep, step, attempt))
+    ep.count(c)
+    return _read(ep, step, c.text)
+
+
+def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
+    """First-to-ahead-by-k voting (MAKER), bounded by `max_samples`.
+
+    Unparsable and over-long replies are red-flagged: paid for, never counted. If no answer
+    leads by k within the bound, the current leader is taken; if every sample was red-flagged,
+    the step has no answer.
+    """
+    cond, sc = ep.condition, ep.scenario
+    messages = step_messages(ep, step, ep.feedback)
+    hint = step_hint(ep, step, attempt)
+    votes: Counter[Any] = Counter()
+    keyed: dict[Any, Proposal] = {}
+    last = Proposal(problem="no sample")
+    for sample in range(cond.max_samples):
+        c = ep.model.complete(messages, hint=hint, sample=sample)
+        ep.count(c)
+        if len(c.text) > sc.max_answer_chars:
+            last = Proposal(text=c.text, problem=f"red-flagged: reply longer than {sc.max_answer_chars} characters")
+            continue
+        p = _read(ep, step, c.text)
+        if p.problem is not None:
+            last = p
+            continue
+        key = _hashable(sc.to_json_answer(p.answer))
+        votes[key] += 1
+        keyed.setdefault(key, p)
+        (top, n_top), *rest = votes.most_common(2)
+        if n_top >= cond.k + (rest[0][1] if rest else 0):
+            return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=sample + 1)
+    if votes:
+        top = votes.most_common(1)[0][0]
+        return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=cond.max_samples)
+    return Proposal(text=last.text, problem=last.problem, samples=cond.max_samples)
+
+
+def ask_oneshot(ep: Episode, step: Step) -> Proposal:
+    """The whole task in one call (made at the first step); later steps read the parsed reply."""
+    if ep.oneshot_answers is None:
+        c = ep.model.complete(oneshot_messages(ep), hint=oneshot_hint(ep))
+        ep.count(c)
+        try:
+            ep.oneshot_answers = ep.scenario.parse_trajectory(ep.instance, c.text)
+        except ParseError as exc:
+            ep.oneshot_answers, ep.oneshot_problem = [], str(exc)
+    i = step.index
+    if i < len(ep.oneshot_answers):
+        return Proposal(answer=ep.oneshot_answers[i], samples=0 if i else 1)
+    return Proposal(problem=ep.oneshot_problem or "the reply ends before this step", samples=0)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

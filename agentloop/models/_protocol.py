@@ -1,0 +1,49 @@
+"""The one narrow protocol every model provider implements."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from agentloop.types import Completion
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Ground truth the loop passes *beside* the messages, for scripted models only.
+
+    Real providers ignore it; it never enters a prompt. `answers` are the atomic answers the reply
+    should contain (one for a step, all of them for a whole-task call), `render` writes answers
+    as reply text, `corrupt(i, rng)` gives a plausible wrong answer for `answers[i]`, and `key`
+    identifies the request within its episode (so simulated randomness is reproducible).
+    """
+
+    answers: Sequence[Any]
+    render: Callable[[Sequence[Any]], str]
+    corrupt: Callable[[int, random.Random], Any]
+    key: str
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Messages in, text and usage out. Raises TransientModelError for failures worth retrying
+    and ModelError for the others."""
+
+    name: str
+    args: dict[str, Any]
+    simulated: bool
+
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion: ...
+
+    async def acomplete(
+        self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0
+    ) -> Completion: ...
+
+
+def estimate_tokens(messages: Sequence[Message]) -> int:
+    """A provider-neutral token estimate (≈4 characters a token) for models that report none."""
+    return sum(4 + (len(m["content"]) + 3) // 4 for m in messages)

@@ -1,0 +1,69 @@
+"""The one retry layer: transient provider errors are retried with tenacity, bounded."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from agentloop.errors import ModelError, TransientModelError
+from agentloop.models._protocol import Hint, Message, Model
+from agentloop.types import Completion
+
+
+class RetryingModel:
+    """Wraps a provider; retries TransientModelError up to `attempts` times in all.
+
+    `wait` is the first back-off in seconds (exponential, capped at 30 s); simulated providers
+    use 0, so tests never sleep. The number of retries is added to the returned Completion.
+    """
+
+    def __init__(self, inner: Model, *, attempts: int = 6, wait: float = 1.0) -> None:
+        self.inner = inner
+        self.attempts = attempts
+        self.wait = wait
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.inner.args
+
+    @property
+    def simulated(self) -> bool:
+        return self.inner.simulated
+
+    def _policy(self, retrying_cls):
+        import tenacity
+
+        wait = tenacity.wait_exponential(multiplier=self.wait, max=30) if self.wait > 0 else tenacity.wait_none()
+        return retrying_cls(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=wait,
+            retry=tenacity.retry_if_exception_type(TransientModelError),
+            reraise=True,
+        )
+
+    def _failed(self, exc: TransientModelError) -> ModelError:
+        return ModelError(f"{self.name}: gave up after {self.attempts} attempts: {exc}")
+
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        import tenacity
+
+        retrying = self._policy(tenacity.Retrying)
+        try:
+            out = retrying(self.inner.complete, messages, hint=hint, sample=sample)
+        except TransientModelError as exc:
+            raise self._failed(exc) from exc
+        return dataclasses.replace(out, retries=retrying.statistics.get("attempt_number", 1) - 1)
+
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        import tenacity
+
+        retrying = self._policy(tenacity.AsyncRetrying)
+        try:
+            out = await retrying(self.inner.acomplete, messages, hint=hint, sample=sample)
+        except TransientModelError as exc:
+            raise self._failed(exc) from exc
+        return dataclasses.replace(out, retries=retrying.statistics.get("attempt_number", 1) - 1)

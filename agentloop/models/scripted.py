@@ -1,0 +1,94 @@
+"""Scripted models: test doubles and calibrated simulators, selected by name like any provider.
+
+They answer from the ground truth the loop passes beside the messages (a `Hint`), never from
+the prompt, so every record they produce is marked `simulated`.
+
+- `scripted/oracle`: always right.
+- `scripted/noisy`: each atomic answer is replaced by a plausible wrong one with probability
+  `error + drift * prompt_tokens / 1000` (prompt tokens estimated at ≈4 characters a token).
+- `scripted/faulty`: raises a transient provider error with probability `rate` per request
+  (otherwise answers like `noisy` with its `error`), to exercise the retry layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentloop.errors import AgentloopError, ModelError, TransientModelError
+from agentloop.models._protocol import Hint, Message, estimate_tokens
+from agentloop.types import Completion
+
+
+class ScriptedArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, description="seed of the simulated randomness")
+    latency: float = Field(default=0.0, ge=0, le=60, description="simulated seconds per request")
+    error: float = Field(default=0.0, ge=0, le=1, description="probability an atomic answer is wrong")
+    drift: float = Field(default=0.0, ge=0, le=10, description="extra error per 1,000 prompt tokens")
+    rate: float = Field(default=0.0, ge=0, lt=1, description="probability a request raises a transient error")
+
+
+_POLICY_ARGS = {
+    "oracle": {"seed", "latency"},
+    "noisy": {"seed", "latency", "error", "drift"},
+    "faulty": {"seed", "latency", "error", "rate"},
+}
+
+
+class ScriptedModel:
+    simulated = True
+    retry_wait = 0.0  # a simulator's transient errors need no back-off
+
+    def __init__(self, policy: str, args: ScriptedArgs) -> None:
+        self.policy = policy
+        self.name = f"scripted/{policy}"
+        self.args = args.model_dump(exclude_defaults=True)
+        self._a = args
+        self._faults = random.Random(f"faults:{args.seed}")
+
+    def _answer(self, messages: list[Message], hint: Hint | None, sample: int) -> Completion:
+        if hint is None:
+            raise ModelError(f"{self.name} answers from the loop's ground truth; use it through agentloop's loop")
+        if self._a.rate and self._faults.random() < self._a.rate:
+            raise TransientModelError(f"{self.name}: simulated 503 service unavailable")
+        tokens_in = estimate_tokens(messages)
+        p = min(1.0, self._a.error + self._a.drift * tokens_in / 1000)
+        answers = list(hint.answers)
+        if p > 0:
+            rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
+            answers = [hint.corrupt(i, rng) if rng.random() < p else a for i, a in enumerate(answers)]
+        text = hint.render(answers)
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=(len(text) + 3) // 4, latency_s=self._a.latency)
+
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        if self._a.latency:
+            time.sleep(self._a.latency)
+        return self._answer(messages, hint, sample)
+
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        if self._a.latency:
+            await asyncio.sleep(self._a.latency)
+        return self._answer(messages, hint, sample)
+
+
+def make(policy: str, args: dict[str, Any]) -> ScriptedModel:
+    if policy not in _POLICY_ARGS:
+        raise AgentloopError(f"unknown scripted model {policy!r}; choose one of: {', '.join(_POLICY_ARGS)}")
+    extra = set(args) - _POLICY_ARGS[policy]
+    if extra:
+        raise AgentloopError(
+            f"scripted/{policy}: unknown argument {sorted(extra)[0]!r}; arguments: {', '.join(sorted(_POLICY_ARGS[policy]))}"
+        )
+    try:
+        return ScriptedModel(policy, ScriptedArgs.model_validate(args))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise AgentloopError(
+            f"scripted/{policy}: argument {err['loc'][0]}={err.get('input')!r}: {err['msg'].lower()}"
+        ) from None

@@ -1,0 +1,85 @@
+"""Scenarios: the puzzles, one file each, registered in one readable dict.
+
+To add one, write `agentloop/scenarios/<name>.py` with a `Scenario` subclass (see `eca.py`)
+and add a line to `_REGISTRY`; the contract tests in `tests/test_scenarios_contract.py` then
+check it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from agentloop.errors import AgentloopError
+from agentloop.scenarios._base import Params, Scenario
+
+__all__ = ["Params", "Scenario", "get_scenario", "list_scenarios", "parse_params", "describe_params"]
+
+# name -> "module:Class"; modules are imported only when the scenario is used.
+_REGISTRY: dict[str, str] = {
+    "eca": "agentloop.scenarios.eca:Eca",
+    "life": "agentloop.scenarios.life:Life",
+    "hanoi": "agentloop.scenarios.hanoi:Hanoi",
+}
+
+
+def list_scenarios() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario registered as `name`; AgentloopError naming the choices otherwise."""
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise AgentloopError(f"unknown scenario {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    module, _, cls = target.partition(":")
+    return getattr(import_module(module), cls)()
+
+
+def describe_params(scenario: Scenario) -> list[dict[str, Any]]:
+    """Each parameter's name, type, default, bounds and description (from its pydantic schema)."""
+    schema = scenario.Params.model_json_schema()
+    out = []
+    for name, prop in schema["properties"].items():
+        item = {"name": name, "type": prop.get("type"), "default": prop.get("default")}
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"):
+            if key in prop:
+                item[key] = prop[key]
+        item["description"] = prop.get("description", "")
+        out.append(item)
+    return out
+
+
+def _allowed(item: dict[str, Any]) -> str:
+    lo = item.get("minimum", item.get("exclusiveMinimum"))
+    hi = item.get("maximum", item.get("exclusiveMaximum"))
+    if "enum" in item:
+        rng = "|".join(map(str, item["enum"]))
+    elif lo is not None and hi is not None:
+        rng = f"{lo}..{hi}"
+    elif lo is not None:
+        rng = f">={lo}"
+    else:
+        rng = item["type"] or "any"
+    return f"{item['name']} ({rng})"
+
+
+def parse_params(scenario: Scenario, values: dict[str, Any]) -> Params:
+    """Validate user-given values (strings are coerced) into the scenario's Params.
+
+    Raises AgentloopError with one line naming the parameter and the allowed values.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return scenario.Params.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        allowed = ", ".join(_allowed(i) for i in describe_params(scenario))
+        if err["type"] == "extra_forbidden":
+            problem = f"unknown parameter {field!r}"
+        else:
+            problem = f"parameter {field}={err.get('input')!r}: {err['msg'].lower()}"
+        raise AgentloopError(f"{scenario.name}: {problem}; parameters: {allowed}") from None

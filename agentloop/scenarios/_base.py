@@ -1,0 +1,184 @@
+"""The shape every scenario has. A scenario knows nothing of models, tapes or graphs."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agentloop.errors import ParseError
+from agentloop.types import CheckerKind, Step, Verdict
+
+I = TypeVar("I")  # instance
+S = TypeVar("S")  # state
+A = TypeVar("A")  # atomic answer
+
+
+class Params(BaseModel):
+    """Base of every scenario's parameters: validated, immutable, no unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Scenario(ABC, Generic[I, S, A]):
+    """A family of puzzles: generator, simulator, decomposer, prompts, parser, corrupter.
+
+    States and instances are immutable; `apply` returns a new state and never mutates its input.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type[Params]]
+    checker: ClassVar[CheckerKind] = "simulator"
+    # Votes longer than this are red-flagged (MAKER: long answers signal confusion).
+    max_answer_chars: ClassVar[int] = 64
+
+    # --- instance and simulator -------------------------------------------------------
+    @abstractmethod
+    def generate(self, params: Any, seed: int) -> I:
+        """The instance for (params, seed); the same pair always gives the same instance."""
+
+    @abstractmethod
+    def initial_state(self, inst: I) -> S: ...
+
+    @abstractmethod
+    def steps(self, inst: I) -> Sequence[Step]:
+        """The decomposer: the ordered atomic steps of the whole task."""
+
+    @abstractmethod
+    def solve(self, inst: I, state: S, step: Step) -> A:
+        """The right answer to `step` from `state` (the oracle; for rules scenarios, one right answer)."""
+
+    @abstractmethod
+    def apply(self, inst: I, state: S, step: Step, answer: A) -> S:
+        """The state after committing `answer`; `answer` must be legal."""
+
+    def illegal(self, inst: I, state: S, step: Step, answer: A) -> str | None:
+        """Why `answer` cannot be committed at all, or None when it is legal."""
+        return None
+
+    def check(self, inst: I, state: S, step: Step, answer: A) -> Verdict:
+        """Legality, then local correctness against the simulator."""
+        why = self.illegal(inst, state, step, answer)
+        if why is not None:
+            return Verdict.reject("illegal", why, observed=self.to_json_answer(answer))
+        expected = self.solve(inst, state, step)
+        if answer == expected:
+            return Verdict.accept(self.to_json_answer(answer))
+        return Verdict.reject(
+            "wrong",
+            f"{self.format_answer(answer)} is not the correct answer for {step.label}",
+            expected=self.to_json_answer(expected),
+            observed=self.to_json_answer(answer),
+        )
+
+    def on_track(self, inst: I, state: S, true_state: S) -> bool:
+        """Whether the agent's committed state is still the true one."""
+        return state == true_state
+
+    @abstractmethod
+    def is_goal(self, inst: I, state: S) -> bool: ...
+
+    def corrupt(self, inst: I, state: S, step: Step, answer: A, rng: random.Random) -> A:
+        """A plausible wrong answer (used by simulated models); must differ from `answer`."""
+        raise NotImplementedError
+
+    # --- prompts -------------------------------------------------------------------------
+    @abstractmethod
+    def rules(self, inst: I) -> str:
+        """What the task is and how one step works; the system message of every condition."""
+
+    @abstractmethod
+    def show_initial(self, inst: I) -> str:
+        """The initial state, written out (used when there is no tape to read it from)."""
+
+    @abstractmethod
+    def oneshot_format(self, inst: I) -> str:
+        """How to write the whole trajectory in one reply."""
+
+    @abstractmethod
+    def window(self, inst: I, state: S, step: Step) -> str:
+        """The small part of the committed state that `step` needs, read from the tape."""
+
+    @abstractmethod
+    def step_prompt(self, inst: I, step: Step, window: str | None) -> str:
+        """The question for one step; `window` is None when the agent has no tape."""
+
+    # --- answers ---------------------------------------------------------------------------
+    @abstractmethod
+    def parse(self, text: str, step: Step) -> A:
+        """Model text → answer; raises ParseError on anything that is not exactly one answer."""
+
+    @abstractmethod
+    def format_answer(self, answer: A) -> str:
+        """Answer → the reply text the parser accepts (what a perfect model would write)."""
+
+    @abstractmethod
+    def parse_trajectory(self, inst: I, text: str) -> list[A]:
+        """A whole-task reply → its atomic answers in step order (may be shorter than the plan)."""
+
+    @abstractmethod
+    def format_trajectory(self, inst: I, answers: Sequence[A]) -> str: ...
+
+    # --- JSON views for records -----------------------------------------------------------
+    def to_json_answer(self, answer: A) -> Any:
+        return answer
+
+    @abstractmethod
+    def initial_json(self, inst: I) -> Any: ...
+
+    @abstractmethod
+    def result_json(self, inst: I, state: S, answers: Sequence[A]) -> Any:
+        """The agent's final result (`answer` in the record), from its state and committed answers."""
+
+    @abstractmethod
+    def expected_json(self, inst: I) -> Any: ...
+
+
+def strip_reply(text: str) -> str:
+    """Common reply clean-up before strict parsing: whitespace, code fences, a trailing period."""
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.strip("`").strip()
+    return t.rstrip(".").strip()
+
+
+def parse_bit(text: str) -> int:
+    """Strict single-bit parser: the reply must be exactly `0` or `1` (optionally `answer: 1`)."""
+    t = strip_reply(text)
+    if ":" in t:
+        head, _, t = t.rpartition(":")
+        if head.strip().lower() not in ("answer", "new", "new cell", "next", "cell", "value"):
+            raise ParseError(f"unexpected label {head.strip()!r}")
+        t = t.strip()
+    if t in ("0", "1"):
+        return int(t)
+    raise ParseError(f"expected a single 0 or 1, got {text[:40]!r}")
+
+
+def parse_bit_rows(text: str, width: int) -> list[list[int]]:
+    """Lines of 0/1 digits (spaces allowed, an optional `label:` prefix) → rows of `width` bits.
+
+    Lines that contain no digits are ignored; a line of the wrong width is a ParseError.
+    """
+    rows: list[list[int]] = []
+    for line in text.splitlines():
+        body = line.rpartition(":")[2] if ":" in line else line
+        body = body.replace(" ", "").replace(",", "").strip().strip("`[]")
+        if not body:
+            continue
+        if set(body) - {"0", "1"}:
+            if any(ch.isdigit() for ch in body):
+                raise ParseError(f"not a row of 0/1 digits: {line[:40]!r}")
+            continue
+        if len(body) != width:
+            raise ParseError(f"row of {len(body)} cells, expected {width}")
+        rows.append([int(ch) for ch in body])
+    return rows
+
+
+def bits(row: Sequence[int]) -> str:
+    return "".join(str(b) for b in row)

@@ -1,0 +1,179 @@
+"""Conway's Game of Life on a bounded board (cells beyond the edge are dead).
+
+Atomic step: one cell of one generation. Its context is the cell's 3×3 neighbourhood, read
+from the tape, plus the rules.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from pydantic import Field
+
+from agentloop.errors import ParseError
+from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
+from agentloop.types import Step
+
+Board = tuple[tuple[int, ...], ...]
+
+
+class LifeParams(Params):
+    rows: int = Field(default=6, ge=3, le=64, description="board height")
+    cols: int = Field(default=6, ge=3, le=64, description="board width")
+    steps: int = Field(default=1, ge=1, le=200, description="generations to compute")
+    density: float = Field(default=0.35, gt=0, lt=1, description="share of live cells at the start")
+
+
+@dataclass(frozen=True)
+class LifeInstance:
+    params: LifeParams
+    seed: int
+    initial: Board
+
+
+class LifeState(NamedTuple):
+    boards: tuple[Board, ...]  # committed generations
+    partial: tuple[int, ...]  # cells of the generation being written, row-major
+
+
+def live_neighbours(board: Board, r: int, c: int) -> int:
+    n_rows, n_cols = len(board), len(board[0])
+    return sum(
+        board[rr][cc]
+        for rr in range(max(r - 1, 0), min(r + 2, n_rows))
+        for cc in range(max(c - 1, 0), min(c + 2, n_cols))
+        if (rr, cc) != (r, c)
+    )
+
+
+def next_cell(board: Board, r: int, c: int) -> int:
+    n = live_neighbours(board, r, c)
+    return int(n == 3 or (n == 2 and board[r][c] == 1))
+
+
+def next_board(board: Board) -> Board:
+    """One generation of the simulator, dead boundary. Pure."""
+    return tuple(tuple(next_cell(board, r, c) for c in range(len(board[0]))) for r in range(len(board)))
+
+
+class Life(Scenario[LifeInstance, LifeState, int]):
+    name = "life"
+    summary = "Conway's Game of Life: one cell of one generation per step (dead boundary)"
+    Params = LifeParams
+    max_answer_chars = 16
+
+    def generate(self, params: LifeParams, seed: int) -> LifeInstance:
+        rng = random.Random(seed)
+        board = tuple(
+            tuple(int(rng.random() < params.density) for _ in range(params.cols)) for _ in range(params.rows)
+        )
+        return LifeInstance(params, seed, board)
+
+    def initial_state(self, inst: LifeInstance) -> LifeState:
+        return LifeState((inst.initial,), ())
+
+    def steps(self, inst: LifeInstance) -> list[Step]:
+        p = inst.params
+        cells = p.rows * p.cols
+        return [
+            Step(g * cells + r * p.cols + c, (g + 1, r, c), f"generation {g + 1}, row {r}, column {c}")
+            for g in range(p.steps)
+            for r in range(p.rows)
+            for c in range(p.cols)
+        ]
+
+    def solve(self, inst: LifeInstance, state: LifeState, step: Step) -> int:
+        _, r, c = step.key
+        return next_cell(state.boards[-1], r, c)
+
+    def apply(self, inst: LifeInstance, state: LifeState, step: Step, answer: int) -> LifeState:
+        partial = state.partial + (answer,)
+        cols = inst.params.cols
+        if len(partial) == inst.params.rows * cols:
+            board = tuple(partial[i:i + cols] for i in range(0, len(partial), cols))
+            return LifeState(state.boards + (board,), ())
+        return LifeState(state.boards, partial)
+
+    def is_goal(self, inst: LifeInstance, state: LifeState) -> bool:
+        return not state.partial and state.boards[-1] == self._expected(inst)
+
+    def corrupt(self, inst, state, step, answer: int, rng: random.Random) -> int:
+        return 1 - answer
+
+    def _expected(self, inst: LifeInstance) -> Board:
+        board = inst.initial
+        for _ in range(inst.params.steps):
+            board = next_board(board)
+        return board
+
+    # --- prompts ----------------------------------------------------------------------------
+    def rules(self, inst: LifeInstance) -> str:
+        p = inst.params
+        return (
+            f"Conway's Game of Life on a {p.rows}x{p.cols} board; cells beyond the edge are dead. "
+            "1 is a live cell, 0 a dead one. Count the live cells among the 8 neighbours of a cell:\n"
+            "- a live cell with 2 or 3 live neighbours stays alive (1), otherwise it dies (0);\n"
+            "- a dead cell with exactly 3 live neighbours becomes alive (1), otherwise it stays dead (0)."
+        )
+
+    def show_initial(self, inst: LifeInstance) -> str:
+        return "generation 0:\n" + "\n".join(bits(row) for row in inst.initial)
+
+    def oneshot_format(self, inst: LifeInstance) -> str:
+        p = inst.params
+        return (
+            f"Write generations 1 to {p.steps}: for each, a line `generation N:` then its {p.rows} rows, "
+            f"one line of {p.cols} digits (0 or 1) each, and nothing else."
+        )
+
+    def window(self, inst: LifeInstance, state: LifeState, step: Step) -> str:
+        board = state.boards[-1]
+        _, r, c = step.key
+        n_rows, n_cols = len(board), len(board[0])
+        return "\n".join(
+            bits(board[rr][cc] if 0 <= rr < n_rows and 0 <= cc < n_cols else 0 for cc in range(c - 1, c + 2))
+            for rr in range(r - 1, r + 2)
+        )
+
+    def step_prompt(self, inst: LifeInstance, step: Step, window: str | None) -> str:
+        if window is None:
+            return f"{step.label}: what is its new value? Answer with 0 or 1 only."
+        return (
+            f"{step.label}. Its 3x3 neighbourhood (the cell is in the centre):\n{window}\n"
+            "New value of the centre cell? Answer with 0 or 1 only."
+        )
+
+    # --- answers ------------------------------------------------------------------------------
+    def parse(self, text: str, step: Step) -> int:
+        return parse_bit(text)
+
+    def format_answer(self, answer: int) -> str:
+        return str(answer)
+
+    def parse_trajectory(self, inst: LifeInstance, text: str) -> list[int]:
+        p = inst.params
+        rows = parse_bit_rows(text, p.cols)
+        if not rows:
+            raise ParseError("no rows of 0/1 digits found")
+        return [b for row in rows[: p.steps * p.rows] for b in row]
+
+    def format_trajectory(self, inst: LifeInstance, answers: Sequence[int]) -> str:
+        p = inst.params
+        lines = []
+        for i in range(0, len(answers), p.cols):
+            if i % (p.rows * p.cols) == 0:
+                lines.append(f"generation {i // (p.rows * p.cols) + 1}:")
+            lines.append(bits(answers[i:i + p.cols]))
+        return "\n".join(lines)
+
+    def initial_json(self, inst: LifeInstance) -> list[list[int]]:
+        return [list(row) for row in inst.initial]
+
+    def expected_json(self, inst: LifeInstance) -> list[list[int]]:
+        return [list(row) for row in self._expected(inst)]
+
+    def result_json(self, inst: LifeInstance, state: LifeState, answers) -> list[list[int]]:
+        return [list(row) for row in state.boards[-1]]

@@ -1,0 +1,71 @@
+"""The tape: the agent's external memory.
+
+It holds what the agent has *committed* (not the ground truth): an append-only list of
+entries, one per committed step, and the explicit current state those entries produced. The
+worker never sees the history; it sees `render(step)`, a small window of the current state
+chosen by the scenario. `snapshot()` gives a JSON-friendly copy for persistence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from agentloop.scenarios import Scenario
+from agentloop.types import Step, VerdictCode
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class TapeEntry:
+    index: int
+    label: str
+    answer: Any
+    code: VerdictCode
+
+
+class Tape(Generic[S]):
+    """Append-only committed answers plus the state they produced."""
+
+    def __init__(self, scenario: Scenario, instance: Any) -> None:
+        self._scenario = scenario
+        self._instance = instance
+        self._state: S = scenario.initial_state(instance)
+        self._entries: list[TapeEntry] = []
+        self._answers: list[Any] = []
+
+    @property
+    def state(self) -> S:
+        return self._state
+
+    @property
+    def entries(self) -> Sequence[TapeEntry]:
+        return tuple(self._entries)
+
+    @property
+    def answers(self) -> Sequence[Any]:
+        return self._answers
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def render(self, step: Step) -> str:
+        """The window of the current state that `step` needs (what the worker sees)."""
+        return self._scenario.window(self._instance, self._state, step)
+
+    def commit(self, step: Step, answer: Any, code: VerdictCode) -> None:
+        """Append a legal answer and advance the state. Entries are never rewritten."""
+        self._state = self._scenario.apply(self._instance, self._state, step, answer)
+        self._entries.append(TapeEntry(step.index, step.label, self._scenario.to_json_answer(answer), code))
+        self._answers.append(answer)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-friendly copy: the committed entries and the agent's current result."""
+        return {
+            "entries": [
+                {"index": e.index, "label": e.label, "answer": e.answer, "code": e.code} for e in self._entries
+            ],
+            "result": self._scenario.result_json(self._instance, self._state, self._answers),
+        }
