@@ -25,18 +25,24 @@ _LITELLM = "agentloop.models._litellm"
 def get_model(name: str, **args: Any) -> Model:
     """The model called `name` ("provider/model"), wrapped in the retry layer.
 
-    `retries` (default 6) is the number of attempts for transient errors. Unknown names and bad
+    `retries` (default 6) is the number of attempts for transient errors and `retry_wait` the
+    first back-off in seconds (default: the provider's; 0 for simulators). Unknown names and bad
     arguments raise AgentloopError with one line.
     """
     provider, sep, rest = name.partition("/")
     if not sep or not provider or not rest:
         raise AgentloopError(f"model names are provider/model (e.g. scripted/oracle, openai/gpt-4o-mini), got {name!r}")
     attempts = _coerce_int(args.pop("retries", 6), "retries")
+    wait = args.pop("retry_wait", None)
     if provider in _PROVIDERS:
         inner = import_module(_PROVIDERS[provider]).make(rest, args)
     else:
         inner = import_module(_LITELLM).make(name, args)
-    return RetryingModel(inner, attempts=attempts, wait=getattr(inner, "retry_wait", 1.0))
+    if wait is None:
+        wait = getattr(inner, "retry_wait", 1.0)
+    elif not isinstance(wait, (int, float)) or wait < 0:
+        raise AgentloopError(f"model argument retry_wait={wait!r} must be a number of seconds >= 0")
+    return RetryingModel(inner, attempts=attempts, wait=float(wait))
 
 
 def _coerce_int(value: Any, name: str) -> int:

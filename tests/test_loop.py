@@ -1,0 +1,155 @@
+"""The loop under each condition, with scripted models of known behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentloop.conditions import Condition, get_condition
+from agentloop.loop import run_episode
+from agentloop.models import get_model
+from agentloop.types import Completion, Limits
+
+ECA = {"rule": 110, "width": 16, "steps": 4}
+SEEDS = range(10)
+
+
+def noisy(condition, seed, error=0.2, scenario="eca", params=ECA, **kw):
+    return run_episode(
+        scenario, params, condition=condition, model="scripted/noisy", model_args={"error": error}, seed=seed, **kw
+    )
+
+
+def test_tape_fails_most_noisy_episodes_while_verify_still_succeeds():
+    tape = [noisy("tape", s) for s in SEEDS]
+    verify = [noisy("verify", s) for s in SEEDS]
+    assert sum(r.success for r in tape) <= 2
+    assert all(r.success for r in verify)
+    # verify pays for its corrections in calls, and reports the first-attempt accuracy honestly
+    assert sum(r.calls for r in verify) > sum(r.steps_total for r in verify)
+    first_ok = [s.first_ok for r in verify for s in r.steps]
+    assert 0.6 < sum(first_ok) / len(first_ok) < 0.95
+
+
+def test_vote_has_fewer_step_errors_than_tape_on_the_same_seeds():
+    tape_errors = sum(r.step_ok.count(False) for r in (noisy("tape", s) for s in SEEDS))
+    vote_errors = sum(r.step_ok.count(False) for r in (noisy("vote", s) for s in SEEDS))
+    assert vote_errors < tape_errors / 4
+
+
+def test_vote_costs_at_least_k_samples_per_step():
+    r = run_episode("eca", ECA, condition="vote", model="scripted/oracle", seed=1)
+    assert r.calls == 3 * r.steps_total
+    assert all(s.samples == 3 for s in r.steps)
+
+
+def test_faulty_provider_is_retried_and_finishes_like_the_oracle():
+    oracle = run_episode("hanoi", {"disks": 5}, condition="tape", model="scripted/oracle", seed=4)
+    faulty = run_episode(
+        "hanoi", {"disks": 5}, condition="tape", model="scripted/faulty", model_args={"rate": 0.3}, seed=4
+    )
+    assert faulty.success and faulty.answer == oracle.answer
+    assert faulty.retries > 0
+    assert faulty.calls == oracle.calls  # a retried request is one call; its retries are counted apart
+
+
+def test_a_provider_that_keeps_failing_ends_the_episode_with_an_error_not_an_exception():
+    model = get_model("scripted/faulty", rate=0.99, retries=2)
+    r = run_episode("eca", ECA, condition="tape", model=model, seed=0)
+    assert r.status == "error" and not r.success
+    assert "gave up after 2 attempts" in r.error
+
+
+def test_verify_fails_the_step_after_max_retries_and_never_commits_a_rejected_answer():
+    cond = get_condition("verify", max_retries=2)
+    r = run_episode("eca", ECA, condition=cond, model="scripted/noisy", model_args={"error": 1.0}, seed=0)
+    assert r.status == "failed"
+    assert len(r.steps) == 1
+    step = r.steps[0]
+    assert step.attempts == 3 and not step.committed and step.code == "wrong"
+    assert r.first_error_step == 0 and r.steps_correct == 0
+
+
+def test_bounds_are_never_exceeded():
+    cond = Condition(name="custom", vote=True, verify=True, k=3, max_samples=5, max_retries=2)
+    for seed in range(3):
+        r = run_episode("eca", ECA, condition=cond, model="scripted/noisy", model_args={"error": 0.5}, seed=seed)
+        for s in r.steps:
+            assert s.attempts <= cond.max_retries + 1
+            assert s.samples <= cond.max_samples * s.attempts
+            assert s.calls == s.samples
+    r = run_episode("eca", ECA, condition="tape", model="scripted/oracle", seed=0, limits=Limits(max_calls=10))
+    assert r.status == "budget" and r.calls == 10 and len(r.steps) == 10
+
+
+def test_token_budget_stops_the_episode():
+    r = run_episode("eca", ECA, condition="stepwise", model="scripted/oracle", seed=0, limits=Limits(max_tokens=5000))
+    assert r.status == "budget"
+    assert r.tokens_in + r.tokens_out >= 5000
+    assert r.calls < r.steps_total
+
+
+def test_stepwise_conversation_grows_and_tape_prompts_stay_small():
+    stepwise = run_episode("eca", ECA, condition="stepwise", model="scripted/oracle", seed=0)
+    tape = run_episode("eca", ECA, condition="tape", model="scripted/oracle", seed=0)
+    sw = [s.prompt_tokens for s in stepwise.steps]
+    tp = [s.prompt_tokens for s in tape.steps]
+    assert sw[-1] > 10 * sw[0]
+    assert max(tp) - min(tp) < 10
+
+
+def test_drift_makes_late_stepwise_steps_worse():
+    records = [
+        run_episode("eca", ECA, condition="stepwise", model="scripted/noisy", model_args={"drift": 0.3}, seed=s)
+        for s in SEEDS
+    ]
+    early = sum(r.step_ok[i] for r in records for i in range(0, 16) if i < len(r.step_ok))
+    late = sum(r.step_ok[i] for r in records for i in range(48, 64) if i < len(r.step_ok))
+    assert late < early
+
+
+def test_local_correctness_is_judged_from_the_agents_own_state():
+    # After a wrong cell is committed, later generations are still judged against the agent's
+    # own (wrong) row, so later steps can be locally correct while the episode is off track.
+    r = noisy("tape", seed=1, error=0.1)
+    assert not r.success
+    first = r.first_error_step
+    assert r.step_ok[first] is False
+    assert all(not s.on_track for s in r.steps[first:])
+    assert any(s.ok for s in r.steps[first + 1:])
+    assert r.steps_correct == first
+
+
+def test_oneshot_makes_one_call_and_scores_every_step():
+    r = noisy("oneshot", seed=2, error=0.05)
+    assert r.calls == 1
+    assert len(r.step_ok) == r.steps_total == 64
+
+
+class Garbage:
+    """A model that answers nonsense: every step is a `format` verdict, never a crash."""
+
+    name, args, simulated = "test/garbage", {}, True
+
+    def complete(self, messages, *, hint=None, sample=0):
+        return Completion(text="I think the answer is probably 0 or maybe 1!" * 3, tokens_in=5, tokens_out=5)
+
+    async def acomplete(self, messages, *, hint=None, sample=0):
+        return self.complete(messages)
+
+
+@pytest.mark.parametrize("condition", ["oneshot", "stepwise", "tape", "vote", "verify", "full"])
+def test_garbage_output_is_a_format_verdict(condition):
+    r = run_episode("hanoi", {"disks": 3}, condition=condition, model=Garbage(), seed=0)
+    assert r.status == "failed"
+    assert r.steps[0].code == "format" and not r.steps[0].committed
+    assert r.first_error_step == 0
+
+
+def test_illegal_move_is_rejected_and_not_committed():
+    class Illegal(Garbage):
+        def complete(self, messages, *, hint=None, sample=0):
+            return Completion(text="[3, 0, 2]", tokens_in=5, tokens_out=3)  # disk 3 is under disks 1 and 2
+
+    r = run_episode("hanoi", {"disks": 3}, condition="tape", model=Illegal(), seed=0)
+    assert r.steps[0].code == "illegal" and not r.steps[0].committed
+    assert r.answer == []
