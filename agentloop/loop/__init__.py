@@ -31,6 +31,7 @@ def run_episode(
     `error` and a message; they are never raised.
     """
     from agentloop import __version__
+    from agentloop._log import get_logger
     from agentloop.loop._episode import Episode
     from agentloop.loop._graph import build_graph, recursion_limit
 
@@ -53,6 +54,9 @@ def run_episode(
     )
     build_graph().invoke({"step": 0, "attempt": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
 
+    get_logger("agentloop.loop").debug(
+        "episode.done", scenario=sc.name, condition=cond.name, model=m.name, seed=seed, status=ep.status, calls=ep.calls
+    )
     step_ok = [r.ok for r in ep.records]
     first_error = next((i for i, ok in enumerate(step_ok) if not ok), None)
     return EpisodeRecord(

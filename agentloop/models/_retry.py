@@ -37,11 +37,19 @@ class RetryingModel:
     def _policy(self, retrying_cls):
         import tenacity
 
+        from agentloop._log import get_logger
+
+        log = get_logger("agentloop.models")
+
+        def before_sleep(state) -> None:
+            log.warning("model.retry", model=self.name, attempt=state.attempt_number, error=str(state.outcome.exception()))
+
         wait = tenacity.wait_exponential(multiplier=self.wait, max=30) if self.wait > 0 else tenacity.wait_none()
         return retrying_cls(
             stop=tenacity.stop_after_attempt(self.attempts),
             wait=wait,
             retry=tenacity.retry_if_exception_type(TransientModelError),
+            before_sleep=before_sleep,
             reraise=True,
         )
 
