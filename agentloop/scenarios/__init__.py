@@ -20,6 +20,9 @@ _REGISTRY: dict[str, str] = {
     "eca": "agentloop.scenarios.eca:Eca",
     "life": "agentloop.scenarios.life:Life",
     "hanoi": "agentloop.scenarios.hanoi:Hanoi",
+    "ab": "agentloop.scenarios.ab:Ab",
+    "multiply": "agentloop.scenarios.multiply:Multiply",
+    "wordsquare": "agentloop.scenarios.wordsquare:Wordsquare",
 }
 
 

@@ -1,0 +1,270 @@
+"""Word squares: an n×n grid whose rows and columns are all words (the seed's first test).
+
+The first row is given (drawn by the seed from a square the generator has found, so every
+instance has a solution); the agent writes the other rows top to bottom, one row per step.
+With `symmetric` the square is a classic word square, row i equal to column i, so row i must
+begin with the letters column i already has.
+
+Many squares are right, so the checker is of kind `rules`: a row is accepted when it is a word
+of the list, every column can still be continued into a word, and some completion of the whole
+square still exists (a search over the word list). A square with dead columns is never on
+track again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pydantic import Field
+
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._words import next_letters, parse_word, word_set, words
+from agentloop.types import Step, Verdict
+
+Rows = tuple[str, ...]  # the rows written so far, the given first row included
+
+# Bound on the generator's search per first word: a few first words lead to long fruitless
+# searches, and another first word is cheaper than finishing them.
+_GEN_NODES = 20_000
+_GEN_TRIES = 200
+
+
+class WordsquareParams(Params):
+    size: int = Field(default=4, ge=3, le=5, description="rows and columns of the square (words of this length)")
+    symmetric: bool = Field(default=False, description="classic word square: row i equals column i")
+
+
+@dataclass(frozen=True)
+class WordsquareInstance:
+    params: WordsquareParams
+    seed: int
+    solution: Rows  # one complete square the generator found; its first row is the given one
+
+    @property
+    def n(self) -> int:
+        return self.params.size
+
+    @property
+    def symmetric(self) -> bool:
+        return self.params.symmetric
+
+    @property
+    def first(self) -> str:
+        return self.solution[0]
+
+
+def candidates(n: int, symmetric: bool, rows: Rows) -> Iterator[str]:
+    """Words (in alphabetical order) that may be the next row: every column stays a word prefix.
+
+    Walks the row's letters left to right, intersecting what the row's own prefix allows with
+    what each column's prefix allows, so dead branches are cut at the first bad letter.
+    """
+    nxt = next_letters(n)
+    k = len(rows)
+    cols = ["".join(r[j] for r in rows) for j in range(n)]
+    if any(c not in nxt for c in cols):
+        return
+    fixed = {j: rows[j][k] for j in range(min(k, n))} if symmetric else {}
+
+    def walk(prefix: str) -> Iterator[str]:
+        j = len(prefix)
+        if j == n:
+            yield prefix
+            return
+        allowed = nxt.get(prefix, frozenset()) & nxt[cols[j]]
+        if j in fixed:
+            allowed &= {fixed[j]}
+        for ch in sorted(allowed):
+            yield from walk(prefix + ch)
+
+    yield from walk("")
+
+
+def _search(n: int, symmetric: bool, rows: Rows, order: random.Random | None, budget: list[int]) -> Rows | None:
+    """A completion of `rows` to a full square, depth first; None when none exists (or out of budget)."""
+    if len(rows) == n:
+        return rows
+    options = list(candidates(n, symmetric, rows))
+    if order is not None:
+        order.shuffle(options)
+    for w in options:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        done = _search(n, symmetric, rows + (w,), order, budget)
+        if done is not None:
+            return done
+    return None
+
+
+@lru_cache(maxsize=4096)
+def completion(n: int, symmetric: bool, rows: Rows) -> Rows | None:
+    """The alphabetically first completion of `rows`, or None when the goal is unreachable."""
+    if any(len(r) != n or r not in word_set(n) for r in rows):
+        return None
+    return _search(n, symmetric, rows, None, [10**9])
+
+
+def columns(rows: Rows, n: int) -> list[str]:
+    return ["".join(r[j] for r in rows) for j in range(n)]
+
+
+class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
+    name = "wordsquare"
+    summary = "fill an n x n grid whose rows and columns are all words, one row per step (rules checker)"
+    Params = WordsquareParams
+    checker = "rules"
+    max_answer_chars = 32
+
+    def generate(self, params: WordsquareParams, seed: int) -> WordsquareInstance:
+        n, sym = params.size, params.symmetric
+        rng = random.Random(f"wordsquare:{n}:{sym}:{seed}")
+        pool = list(words(n))
+        for _ in range(_GEN_TRIES):
+            budget = [_GEN_NODES]
+            found = _search(n, sym, (rng.choice(pool),), rng, budget)
+            if found is not None:
+                return WordsquareInstance(params, seed, found)
+        raise AgentloopError(f"wordsquare: found no {n}x{n} square for seed {seed}; try another seed or size")
+
+    def initial_state(self, inst: WordsquareInstance) -> Rows:
+        return (inst.first,)
+
+    def steps(self, inst: WordsquareInstance) -> list[Step]:
+        return [Step(r - 1, (r,), f"row {r + 1}") for r in range(1, inst.n)]
+
+    def solve(self, inst: WordsquareInstance, state: Rows, step: Step) -> str:
+        k = len(state)
+        if state == inst.solution[:k]:
+            return inst.solution[k]
+        done = completion(inst.n, inst.symmetric, state)
+        if done is not None:
+            return done[k]
+        # No right answer exists from a broken square; the generator's row is what a correct
+        # agent would have written, and the checker will reject it or call it wrong.
+        return inst.solution[k] if k < inst.n else inst.solution[-1]
+
+    def illegal(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str) -> str | None:
+        n = inst.n
+        if len(answer) != n:
+            return f"{answer!r} has {len(answer)} letters, a row needs {n}"
+        if answer not in word_set(n):
+            return f"{answer!r} is not in the word list"
+        k = len(state)
+        if inst.symmetric and k < n:
+            need = "".join(r[k] for r in state)
+            if not answer.startswith(need):
+                return f"in a symmetric square row {k + 1} must begin with {need!r} (column {k + 1} so far)"
+        return None
+
+    def check(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str) -> Verdict:
+        """Legal, every column still a word prefix, and some completion exists; never shows one."""
+        why = self.illegal(inst, state, step, answer)
+        if why is not None:
+            return Verdict.reject("illegal", why, observed=answer)
+        n, rows = inst.n, state + (answer,)
+        expected = self.solve(inst, state, step)
+        prefixes = next_letters(n)
+        for j, col in enumerate(columns(rows, n)):
+            if (len(col) == n and col not in word_set(n)) or (len(col) < n and col not in prefixes):
+                what = "is not a word" if len(col) == n else "is not the start of any word"
+                return Verdict.reject("wrong", f"column {j + 1} would read {col!r}, which {what}",
+                                      expected=expected, observed=answer)
+        if completion(n, inst.symmetric, rows) is None:
+            return Verdict.reject("wrong", f"no way to complete the square after {answer!r}",
+                                  expected=expected, observed=answer)
+        return Verdict.accept(answer)
+
+    def apply(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str) -> Rows:
+        return state + (answer,)
+
+    def on_track(self, inst: WordsquareInstance, state: Rows, true_state: Rows) -> bool:
+        """Still possible to finish: some completion of the agent's own square exists."""
+        return completion(inst.n, inst.symmetric, state) is not None
+
+    def is_goal(self, inst: WordsquareInstance, state: Rows) -> bool:
+        n, vocab = inst.n, word_set(inst.n)
+        if len(state) != n or not all(r in vocab for r in state):
+            return False
+        cols = columns(state, n)
+        return all(c in vocab for c in cols) and (not inst.symmetric or cols == list(state))
+
+    def corrupt(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str, rng: random.Random) -> str:
+        """A word of the list that kills a column (the likely slip), else a misspelling."""
+        n, prefixes = inst.n, next_letters(inst.n)
+        pool = [w for w in words(n) if w != answer and self.illegal(inst, state, step, w) is None]
+        rng.shuffle(pool)
+        for w in pool[:200]:
+            cols = columns(state + (w,), n)
+            if any((len(c) < n and c not in prefixes) or (len(c) == n and c not in word_set(n)) for c in cols):
+                return w
+        while True:
+            i = rng.randrange(n)
+            w = answer[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + answer[i + 1 :]
+            if w not in word_set(n):
+                return w
+
+    # --- prompts ----------------------------------------------------------------------------
+    def rules(self, inst: WordsquareInstance) -> str:
+        n = inst.n
+        kind = (
+            "a classic word square: row i is the same word as column i"
+            if inst.symmetric
+            else "every row, read left to right, and every column, read top to bottom, is a word"
+        )
+        return (
+            f"Build a {n}x{n} word square of common English {n}-letter words: {kind}. "
+            f"Row 1 is given. You write the other rows, one row per step, top to bottom. "
+            "Choose each row so that every column can still be finished as a word."
+        )
+
+    def show_initial(self, inst: WordsquareInstance) -> str:
+        rest = "\n".join(f"row {r + 1}: " + "." * inst.n for r in range(1, inst.n))
+        return f"row 1: {inst.first}\n{rest}"
+
+    def oneshot_format(self, inst: WordsquareInstance) -> str:
+        return f"Write the whole square, {inst.n} lines of one {inst.n}-letter word each, starting with row 1, and nothing else."
+
+    def window(self, inst: WordsquareInstance, state: Rows, step: Step) -> str:
+        k = len(state)
+        rows = "\n".join(f"row {i + 1}: {r}" for i, r in enumerate(state))
+        cols = ", ".join(f"column {j + 1} starts {c!r}" for j, c in enumerate(columns(state, inst.n)))
+        text = f"The square so far:\n{rows}\nSo far {cols}."
+        if inst.symmetric and k < inst.n:
+            text += f" Row {k + 1} must begin with {''.join(r[k] for r in state)!r}."
+        return text
+
+    def step_prompt(self, inst: WordsquareInstance, step: Step, window: str | None) -> str:
+        ask = f"What is {step.label}? Answer with one {inst.n}-letter word only."
+        return ask if window is None else f"{window}\n{ask}"
+
+    # --- answers ------------------------------------------------------------------------------
+    def parse(self, text: str, step: Step) -> str:
+        return parse_word(text)
+
+    def format_answer(self, answer: str) -> str:
+        return answer
+
+    def parse_trajectory(self, inst: WordsquareInstance, text: str) -> list[str]:
+        rows = [parse_word(line) for line in text.splitlines() if strip_reply(line)]
+        if not rows:
+            raise ParseError("no rows found")
+        if rows[0] != inst.first:
+            raise ParseError(f"the square must start with the given row 1 {inst.first!r}")
+        return rows[1:]
+
+    def format_trajectory(self, inst: WordsquareInstance, answers: Sequence[str]) -> str:
+        return "\n".join([inst.first, *answers])
+
+    def initial_json(self, inst: WordsquareInstance) -> dict:
+        return {"size": inst.n, "symmetric": inst.symmetric, "first_row": inst.first}
+
+    def expected_json(self, inst: WordsquareInstance) -> list[str]:
+        return list(inst.solution)  # one right square among many
+
+    def result_json(self, inst: WordsquareInstance, state: Rows, answers: Sequence[str]) -> list[str]:
+        return list(state)
