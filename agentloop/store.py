@@ -1,0 +1,366 @@
+"""The results store (SQLite, WAL) and the response cache.
+
+`results.sqlite` holds, for one experiment directory: every run's spec and provenance, one row
+per finished episode (keyed by its deterministic key, so an episode is never stored twice) and
+one row per step. Each episode is written in one transaction: a killed run loses at most the
+episodes still in flight. Values that are not plain columns are JSON, never pickle.
+
+The response cache is a separate SQLite file of model replies keyed by a hash of (model, model
+arguments, messages, sample index). litellm's own cache cannot serve here: its disk backend
+was removed and its in-memory cache needs fastapi.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agentloop.errors import AgentloopError
+from agentloop.models import Hint, Message, Model
+from agentloop.types import Completion, EpisodeRecord, StepRecord
+
+__all__ = ["CachingModel", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    spec TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    key TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    scenario TEXT NOT NULL,
+    params TEXT NOT NULL,
+    condition TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_args TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    success INTEGER NOT NULL,
+    steps_total INTEGER NOT NULL,
+    steps_correct INTEGER NOT NULL,
+    first_error_step INTEGER,
+    calls INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    cost REAL,
+    wall_s REAL NOT NULL,
+    simulated INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    episode_key TEXT NOT NULL REFERENCES episodes(key),
+    idx INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    answer TEXT,
+    code TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    first_ok INTEGER NOT NULL,
+    on_track INTEGER NOT NULL,
+    committed INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    PRIMARY KEY (episode_key, idx)
+);
+-- Episodes cut short by the experiment budget or a stop: not results, but their spend counts.
+CREATE TABLE IF NOT EXISTS aborted (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    episode_key TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost REAL NOT NULL
+);
+"""
+
+_STEP_COLS = (
+    "idx, label, answer, code, ok, first_ok, on_track, committed, attempts, samples, calls, prompt_tokens, "
+    "tokens_out, latency_s"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        con = sqlite3.connect(path, timeout=30)
+        con.execute("PRAGMA journal_mode=WAL")
+        # NORMAL under WAL: a committed episode survives a killed process (not a power cut).
+        con.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise AgentloopError(f"{path}: not a usable SQLite file ({exc})") from None
+    return con
+
+
+class ResultsStore:
+    """`DIR/results.sqlite`. Use from one thread (the runner writes from its event loop)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise AgentloopError(f"no results store at {self.path}; run `agentloop experiment FILE --out DIR` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = _connect(self.path)
+        try:
+            with self.con:
+                self.con.executescript(_SCHEMA)
+                self.con.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        except sqlite3.DatabaseError as exc:
+            raise AgentloopError(f"{self.path}: not an agentloop results store ({exc})") from None
+        version = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        if int(version) != SCHEMA_VERSION:
+            raise AgentloopError(f"{self.path}: results schema {version}, this agentloop reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- runs ------------------------------------------------------------------------------
+    def begin_run(self, spec: dict[str, Any], provenance: dict[str, Any]) -> int:
+        with self.con:
+            cur = self.con.execute(
+                "INSERT INTO runs(started_at, spec, provenance) VALUES (?, ?, ?)",
+                (provenance.get("started_at") or _now(), json.dumps(spec), json.dumps(provenance)),
+            )
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        with self.con:
+            self.con.execute(
+                "UPDATE runs SET finished_at=?, summary=? WHERE run_id=?", (_now(), json.dumps(summary), run_id)
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT run_id, started_at, finished_at, spec, provenance, summary FROM runs ORDER BY run_id"
+        ).fetchall()
+        return [
+            {
+                "run_id": r[0],
+                "started_at": r[1],
+                "finished_at": r[2],
+                "spec": json.loads(r[3]),
+                "provenance": json.loads(r[4]),
+                "summary": json.loads(r[5]) if r[5] else None,
+            }
+            for r in rows
+        ]
+
+    # --- episodes --------------------------------------------------------------------------
+    def episode_keys(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT key FROM episodes")}
+
+    def add_episode(self, key: str, rec: EpisodeRecord, run_id: int) -> bool:
+        """Store one finished episode and its steps in one transaction; False if the key is there."""
+        head = rec.model_dump(mode="json", exclude={"steps"})
+        with self.con:
+            cur = self.con.execute(
+                "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    key,
+                    run_id,
+                    rec.scenario,
+                    json.dumps(rec.params, sort_keys=True),
+                    rec.condition,
+                    rec.model,
+                    json.dumps(rec.model_args, sort_keys=True),
+                    rec.seed,
+                    rec.status,
+                    int(rec.success),
+                    rec.steps_total,
+                    rec.steps_correct,
+                    rec.first_error_step,
+                    rec.calls,
+                    rec.tokens_in,
+                    rec.tokens_out,
+                    rec.cost,
+                    rec.wall_s,
+                    int(rec.simulated),
+                    json.dumps(head),
+                    _now(),
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            self.con.executemany(
+                f"INSERT INTO steps(episode_key, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        key,
+                        s.index,
+                        s.label,
+                        json.dumps(s.answer),
+                        s.code,
+                        int(s.ok),
+                        int(s.first_ok),
+                        int(s.on_track),
+                        int(s.committed),
+                        s.attempts,
+                        s.samples,
+                        s.calls,
+                        s.prompt_tokens,
+                        s.tokens_out,
+                        s.latency_s,
+                    )
+                    for s in rec.steps
+                ],
+            )
+        return True
+
+    def add_aborted(self, key: str, run_id: int, reason: str, calls: int, tokens: int, cost: float) -> None:
+        with self.con:
+            self.con.execute(
+                "INSERT INTO aborted(episode_key, run_id, reason, calls, tokens, cost) VALUES (?,?,?,?,?,?)",
+                (key, run_id, reason, calls, tokens, cost),
+            )
+
+    def spent(self) -> tuple[int, int, float]:
+        """Calls, tokens and dollars spent by every run so far (stored and aborted episodes)."""
+        c1, t1, d1 = self.con.execute(
+            "SELECT COALESCE(SUM(calls),0), COALESCE(SUM(tokens_in+tokens_out),0), COALESCE(SUM(cost),0) FROM episodes"
+        ).fetchone()
+        c2, t2, d2 = self.con.execute(
+            "SELECT COALESCE(SUM(calls),0), COALESCE(SUM(tokens),0), COALESCE(SUM(cost),0) FROM aborted"
+        ).fetchone()
+        return int(c1 + c2), int(t1 + t2), float(d1 + d2)
+
+    def count(self) -> int:
+        return int(self.con.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
+
+    def episodes(self) -> list[tuple[str, EpisodeRecord]]:
+        """Every stored episode as (key, EpisodeRecord with its steps), in storage order."""
+        steps: dict[str, list[StepRecord]] = {}
+        fields = [f.strip() for f in _STEP_COLS.split(",")]
+        for row in self.con.execute(f"SELECT episode_key, {_STEP_COLS} FROM steps ORDER BY episode_key, idx"):
+            d = dict(zip(fields, row[1:]))
+            d["index"] = d.pop("idx")
+            d["answer"] = json.loads(d["answer"]) if d["answer"] is not None else None
+            steps.setdefault(row[0], []).append(StepRecord.model_validate(d))
+        out = []
+        for key, record in self.con.execute("SELECT key, record FROM episodes ORDER BY rowid"):
+            rec = EpisodeRecord.model_validate({**json.loads(record), "steps": steps.get(key, [])})
+            out.append((key, rec))
+        return out
+
+
+# --- response cache ---------------------------------------------------------------------------
+
+
+def cache_key(model: str, args: dict[str, Any], messages: list[Message], sample: int, hint_key: str | None) -> str:
+    """The request's identity. A simulated model's reply also depends on its ground-truth hint."""
+    blob = json.dumps(
+        {"model": model, "args": args, "messages": messages, "sample": sample, "hint": hint_key},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class ResponseCache:
+    """Model replies in SQLite (JSON values); one connection per thread, safe to share."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.hits = 0
+        self.misses = 0
+        with self._con() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+                "value TEXT NOT NULL, created_at TEXT NOT NULL)"
+            )
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = _connect(self.path)
+        return con
+
+    def get(self, key: str) -> Completion | None:
+        row = self._con().execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return Completion(**json.loads(row[0]))
+
+    def put(self, key: str, model: str, c: Completion) -> None:
+        with self._con() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?,?,?,?)",
+                (key, model, json.dumps(dataclasses.asdict(c)), _now()),
+            )
+
+
+class CachingModel:
+    """Answers a request from the cache when it was seen before; otherwise asks and remembers.
+
+    A hit returns the stored text and usage (so metrics do not change with the cache) but no
+    latency and no retries: nothing was waited for.
+    """
+
+    def __init__(self, inner: Model, cache: ResponseCache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.inner.args
+
+    @property
+    def simulated(self) -> bool:
+        return self.inner.simulated
+
+    def _key(self, messages: list[Message], hint: Hint | None, sample: int) -> str:
+        return cache_key(self.name, self.args, messages, sample, hint.key if hint is not None else None)
+
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        key = self._key(messages, hint, sample)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return dataclasses.replace(hit, latency_s=0.0, retries=0)
+        out = self.inner.complete(messages, hint=hint, sample=sample)
+        self.cache.put(key, self.name, out)
+        return out
+
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        key = self._key(messages, hint, sample)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return dataclasses.replace(hit, latency_s=0.0, retries=0)
+        out = await self.inner.acomplete(messages, hint=hint, sample=sample)
+        self.cache.put(key, self.name, out)
+        return out
