@@ -22,6 +22,8 @@ _REGISTRY: dict[str, str] = {
     "hanoi": "agentloop.scenarios.hanoi:Hanoi",
     "ab": "agentloop.scenarios.ab:Ab",
     "multiply": "agentloop.scenarios.multiply:Multiply",
+    "ledger": "agentloop.scenarios.ledger:Ledger",
+    "reversal": "agentloop.scenarios.reversal:Reversal",
     "wordsquare": "agentloop.scenarios.wordsquare:Wordsquare",
 }
 
