@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "ledger": "agentloop.scenarios.ledger:Ledger",
     "reversal": "agentloop.scenarios.reversal:Reversal",
     "wordsquare": "agentloop.scenarios.wordsquare:Wordsquare",
+    "sudoku": "agentloop.scenarios.sudoku:Sudoku",
 }
 
 
