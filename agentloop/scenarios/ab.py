@@ -82,6 +82,8 @@ def fmt_seq(seq: Sequence[str]) -> str:
 def parse_seq(text: str) -> Seq:
     """Space-separated tokens (or `empty`) → a sequence; ParseError on anything else."""
     t = _LABEL.sub("", strip_reply(text)).strip().strip("[]").replace(",", " ").strip()
+    if "\n" in t or "\r" in t:
+        raise ParseError("expected one sequence on one line")
     if t.lower() in _EMPTY_WORDS:
         return ()
     if not t:

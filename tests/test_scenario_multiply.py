@@ -1,0 +1,143 @@
+"""Long multiplication: the schoolbook steps, carries across every column, the parser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from agentloop.cli import app
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.loop import run_episode
+from agentloop.scenarios import get_scenario, parse_params
+from agentloop.scenarios.multiply import MultiplyInstance, MultiplyParams, column, number_of
+
+sc = get_scenario("multiply")
+
+
+def inst_of(a: int, b: int) -> MultiplyInstance:
+    return MultiplyInstance(MultiplyParams(n=len(str(a)), m=len(str(b))), 0, a, b)
+
+
+def run_oracle(inst: MultiplyInstance):
+    state, answers = sc.initial_state(inst), []
+    for step in sc.steps(inst):
+        a = sc.solve(inst, state, step)
+        answers.append(a)
+        state = sc.apply(inst, state, step, a)
+    return state, answers
+
+
+def test_carries_across_every_column():
+    inst = inst_of(999, 999)
+    state, answers = run_oracle(inst)
+    # each partial product: 9×9 = 81, then 9×9 + 8 = 89 twice; the last carry 8 leads: 8991
+    assert answers[:9] == [81, 89, 89] * 3
+    assert [number_of(p) for p in state.partials] == [8991] * 3
+    # column sums of 8991 + 89910 + 899100, each with the carry from the column before
+    assert answers[9:] == [1, 9 + 1, 9 + 9 + 1 + 1, 8 + 9 + 9 + 2, 8 + 9 + 2, 8 + 1]
+    assert all(a >= 10 for a in answers[10:14])  # every inner column passes a carry on
+    assert sc.result_json(inst, state, answers) == "998001"
+    assert sc.is_goal(inst, state)
+
+
+def test_one_digit_factor_has_no_column_sums():
+    inst = inst_of(4321, 7)
+    steps = sc.steps(inst)
+    assert [s.label for s in steps] == [f"partial product 1, digit {i}" for i in range(1, 5)]
+    state, answers = run_oracle(inst)
+    assert answers == [7, 14 + 0, 21 + 1, 28 + 2]
+    assert sc.result_json(inst, state, answers) == str(4321 * 7)
+
+
+def test_columns_read_the_shifted_partial_products():
+    partials = ((1, 2, 3), (4, 5, 6), (7, 8, 9))
+    assert column(partials, 0) == (1,)
+    assert column(partials, 2) == (3, 5, 7)
+    assert column(partials, 4) == (9,)
+
+
+def test_a_wrong_step_is_judged_from_the_agents_own_carry():
+    inst = inst_of(57, 8)
+    s0 = sc.initial_state(inst)
+    first, second = sc.steps(inst)
+    wrong = sc.check(inst, s0, first, 55)  # 7×8 = 56
+    assert wrong.code == "wrong" and wrong.expected == 56
+    s1 = sc.apply(inst, s0, first, 55)
+    assert s1.carry == 5 and s1.row == (5,)
+    assert sc.solve(inst, s1, second) == 5 * 8 + 5  # locally right given the committed carry
+    assert sc.check(inst, s0, first, -3).code == "illegal"
+
+
+def test_tape_window_holds_the_carry_and_the_prompt_without_tape_does_not():
+    inst = inst_of(57, 8)
+    s1 = sc.apply(inst, sc.initial_state(inst), sc.steps(inst)[0], 56)
+    step = sc.steps(inst)[1]
+    assert sc.window(inst, s1, step) == "digit of A: 5, digit of B: 8, carry: 5"
+    assert "carry: 5" not in sc.step_prompt(inst, step, None)
+
+
+def test_generator_gives_exact_digit_counts_deterministically():
+    for seed in range(20):
+        inst = sc.generate(MultiplyParams(n=4, m=2), seed)
+        assert inst == sc.generate(MultiplyParams(n=4, m=2), seed)
+        assert len(str(inst.a)) == 4 and len(str(inst.b)) == 2
+    assert len(sc.steps(sc.generate(MultiplyParams(n=4, m=2), 0))) == 4 * 2 + 6
+
+
+def test_out_of_range_digits_are_a_one_line_error():
+    with pytest.raises(AgentloopError, match="parameter n"):
+        parse_params(sc, {"n": "0"})
+    res = CliRunner().invoke(app, ["run", "multiply", "-p", "m=21"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: multiply: parameter m")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.integers(0, 9999))
+def test_parser_round_trips_and_accepts_a_label(value):
+    step = sc.steps(inst_of(12, 34))[0]
+    assert sc.parse(sc.format_answer(value), step) == value
+    assert sc.parse(f"answer: {value}.", step) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=80))
+def test_parsers_raise_only_parse_errors(text):
+    inst = inst_of(12, 34)
+    try:
+        assert isinstance(sc.parse(text, sc.steps(inst)[0]), int)
+    except ParseError:
+        pass
+    try:
+        assert all(isinstance(v, int) for v in sc.parse_trajectory(inst, text))
+    except ParseError:
+        pass
+
+
+def test_parser_rejects_near_misses():
+    step = sc.steps(inst_of(12, 34))[0]
+    for bad in ("", "5 6", "56 carry 5", "-4", "fifty-six", "12345", "٥٦"):
+        with pytest.raises(ParseError):
+            sc.parse(bad, step)
+
+
+@pytest.mark.parametrize("condition", ["oneshot", "tape", "vote", "verify"])
+def test_noisy_simulated_runs_end_to_end(condition):
+    records = [
+        run_episode("multiply", {"n": 4, "m": 3}, condition=condition, model="scripted/noisy",
+                    model_args={"error": 0.1, "seed": 1}, seed=seed)
+        for seed in range(4)
+    ]
+    for r in records:
+        assert r.simulated and r.steps_total == 4 * 3 + 7
+        json.dumps(r.model_dump())
+    if condition == "verify":
+        assert all(r.success and r.answer == r.expected for r in records)
+        assert sum(r.calls for r in records) > sum(r.steps_total for r in records)
+    elif condition == "vote":  # ahead-by-3 voting needs at least three samples a step
+        assert all(r.calls >= 3 * r.steps_total for r in records)
+    else:
+        assert not all(r.success for r in records)
