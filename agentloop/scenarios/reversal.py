@@ -66,6 +66,8 @@ def question(inst: ReversalInstance, direction: int, fact: int) -> str:
 def parse_name(text: str) -> str:
     """A person's name: one to four words of letters; capitalised the way the facts write names."""
     t = _LABEL.sub("", strip_reply(text)).strip()
+    if "\n" in t or "\r" in t:
+        raise ParseError("expected one name on one line")
     t = " ".join(t.split())
     if not _NAME.fullmatch(t):
         raise ParseError(f"expected one person's name, got {text[:40]!r}")
