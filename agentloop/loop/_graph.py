@@ -106,6 +106,10 @@ def commit(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["plan
         if ep.condition.decompose and not ep.condition.tape:
             ep.transcript.append({"role": "user", "content": sc.step_prompt(inst, step, None)})
             ep.transcript.append({"role": "assistant", "content": p.text or sc.format_answer(p.answer)})
+            # What the environment reports back (Wordle's colours); with a tape it is in the window.
+            note = sc.observation(inst, ep.tape.state, step)
+            if note:
+                ep.transcript.append({"role": "user", "content": note})
     else:
         ep.on_track = False
     t = ep.tally

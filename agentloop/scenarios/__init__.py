@@ -26,6 +26,7 @@ _REGISTRY: dict[str, str] = {
     "reversal": "agentloop.scenarios.reversal:Reversal",
     "wordsquare": "agentloop.scenarios.wordsquare:Wordsquare",
     "sudoku": "agentloop.scenarios.sudoku:Sudoku",
+    "wordle": "agentloop.scenarios.wordle:Wordle",
 }
 
 

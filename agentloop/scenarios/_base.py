@@ -107,6 +107,14 @@ class Scenario(ABC, Generic[I, S, A]):
     def step_prompt(self, inst: I, step: Step, window: str | None) -> str:
         """The question for one step; `window` is None when the agent has no tape."""
 
+    def observation(self, inst: I, state: S, step: Step) -> str | None:
+        """What the environment tells the agent once `step` is committed, or None (the default).
+
+        Only scenarios with hidden information have one (Wordle's colours). Without a tape the
+        loop adds it to the conversation; with one, `window` shows it.
+        """
+        return None
+
     # --- answers ---------------------------------------------------------------------------
     @abstractmethod
     def parse(self, text: str, step: Step) -> A:
