@@ -283,8 +283,12 @@ class Wordle(Scenario[WordleInstance, History, str]):
     def initial_json(self, inst: WordleInstance) -> dict:
         return {"letters": N, "guesses": inst.guesses}
 
-    def expected_json(self, inst: WordleInstance) -> str:
-        return inst.answer
+    def expected_json(self, inst: WordleInstance) -> list[dict]:
+        """The reference strategy's game (its last guess is the hidden word)."""
+        state = self.initial_state(inst)
+        for step in self.steps(inst):
+            state = self.apply(inst, state, step, self.solve(inst, state, step))
+        return self.result_json(inst, state, [g for g, _ in state])
 
     def result_json(self, inst: WordleInstance, state: History, answers: Sequence[str]) -> list[dict]:
         return [{"guess": g, "feedback": fb} for g, fb in state]
