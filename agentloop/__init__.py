@@ -24,6 +24,7 @@ __all__ = [
     "get_scenario",
     "list_scenarios",
     "run_episode",
+    "run_experiment",
 ]
 
 _LAZY = {
@@ -32,6 +33,7 @@ _LAZY = {
     "get_scenario": "agentloop.scenarios",
     "list_scenarios": "agentloop.scenarios",
     "run_episode": "agentloop.loop",
+    "run_experiment": "agentloop.experiment",
 }
 
 logging.getLogger("agentloop").addHandler(logging.NullHandler())

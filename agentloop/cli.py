@@ -114,6 +114,67 @@ def _print_record(r) -> None:
         con.print(f"[red]error:[/red] {r.error}", markup=False)
 
 
+@app.command()
+def experiment(
+    file: Annotated[str, typer.Argument(help="experiment TOML file (examples in scenarios/)")],
+    out: Annotated[str, typer.Option("--out", "-o", help="results directory; results go to DIR/results.sqlite")],
+    model: Annotated[Optional[list[str]], typer.Option(help="run on this model instead of the file's (repeatable)")] = None,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="argument for --model, key=value")] = None,
+    max_connections: Annotated[Optional[int], typer.Option(min=1, help="requests in flight per --model")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+) -> None:
+    """Run an experiment grid; re-running it finishes only the episodes not yet stored."""
+    from agentloop.experiment import load_experiment, run_experiment, with_models
+    from agentloop.models import parse_model_args
+
+    with user_errors():
+        spec = load_experiment(file)
+        if model:
+            spec = with_models(spec, model, parse_model_args(model_arg or []), max_connections)
+        elif model_arg:
+            raise AgentloopError("-M/--model-arg needs --model (the file's models carry their own args)")
+        try:
+            summary = run_experiment(spec, out, progress=False if quiet else None)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished episodes are stored; run the same command again to finish", err=True)
+            raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(summary.model_dump_json())
+        return
+    sim = " (simulated)" if summary.simulated else ""
+    typer.echo(
+        f"{summary.planned} episodes planned, {summary.already_done} already stored; ran {summary.ran}{sim} "
+        f"({summary.stored} stored, {summary.aborted} cut short) in {summary.wall_s:.1f} s "
+        f"({summary.episodes_per_s:.1f} episodes/s) → {summary.store}"
+    )
+    if summary.budget_exhausted:
+        typer.echo("warning: the experiment budget is spent; episodes not run are missing", err=True)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[str, typer.Argument(help="experiment directory (holding results.sqlite)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    html: Annotated[Optional[str], typer.Option("--html", help="also write a self-contained HTML report here")] = None,
+    cells: Annotated[bool, typer.Option("--cells", help="also a table per scenario, size and model")] = False,
+    baseline: Annotated[Optional[str], typer.Option(help="condition the others are paired against")] = None,
+) -> None:
+    """Goal-drift metrics of an experiment, per condition, with 95% intervals."""
+    from agentloop.report import load_report, print_report, report_json, write_html_report
+
+    with user_errors():
+        data = load_report(out_dir, baseline=baseline)
+        if html:
+            path = write_html_report(out_dir, html, data=data)
+    if as_json:
+        typer.echo(json.dumps(report_json(data)))
+    else:
+        print_report(data, cells=cells)
+    if html:
+        typer.echo(f"wrote {path}", err=True)
+
+
 def main() -> None:
     app()
 

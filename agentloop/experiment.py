@@ -477,3 +477,16 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._p is not None:
             self._p.__exit__(*exc)
+
+
+def with_models(
+    spec: ExperimentSpec, names: list[str], args: dict[str, Any] | None = None, max_connections: int | None = None
+) -> ExperimentSpec:
+    """The same experiment on other models (the CLI's `--model`); every model gets `args`."""
+    models = [
+        ModelSpec(name=n, args=dict(args or {}), **({"max_connections": max_connections} if max_connections else {}))
+        for n in names
+    ]
+    out = spec.model_copy(update={"models": models})
+    plan_episodes(out, source="--model")
+    return out
