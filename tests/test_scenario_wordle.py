@@ -1,0 +1,152 @@
+"""Wordle: feedback with repeated letters, the constraint state, the rules checker, the parser."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.loop import run_episode
+from agentloop.models import get_model
+from agentloop.scenarios._words import word_set, words
+from agentloop.scenarios.wordle import Constraints, Wordle, WordleParams, consistent, feedback
+
+SC = Wordle()
+FIVE = words(5)
+
+
+def inst(word: str = "", guesses: int = 6, seed: int = 0):
+    return SC.generate(WordleParams(word=word, guesses=guesses), seed)
+
+
+@pytest.mark.parametrize(
+    ("answer", "guess", "marks"),
+    [
+        ("crane", "crane", "GGGGG"),
+        ("crane", "moist", "-----"),
+        # one E in the answer: only the green copy counts, the others are grey
+        ("crane", "eerie", "--Y-G"),
+        # two E's in the answer, three in the guess: two marked, the third grey
+        ("speed", "eerie", "YY---"),
+        ("geese", "eerie", "YG--G"),
+        # two B's in the answer, three in the guess: the green one and the first other copy count
+        ("abbot", "bobby", "YYG--"),
+        # the answer's only copy is green, so an earlier copy in the guess is grey, not yellow
+        ("cater", "tatty", "-GG--"),
+        ("llama", "hello", "--YY-"),
+        ("abbey", "babes", "YYGG-"),
+    ],
+)
+def test_feedback_marks_repeated_letters_as_the_game_does(answer, guess, marks):
+    assert feedback(answer, guess) == marks
+
+
+def test_a_word_is_always_consistent_with_its_own_feedback():
+    rng = random.Random(1)
+    for _ in range(200):
+        answer = rng.choice(FIVE)
+        history = tuple((g, feedback(answer, g)) for g in rng.sample(FIVE, 4))
+        assert consistent(answer, history)
+        assert Constraints.from_history(history).violation(answer) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FIVE), st.lists(st.sampled_from(FIVE), min_size=1, max_size=4), st.sampled_from(FIVE))
+def test_the_explicit_constraint_state_says_exactly_what_the_feedback_says(answer, guesses, probe):
+    history = tuple((g, feedback(answer, g)) for g in guesses)
+    fits = Constraints.from_history(history).violation(probe) is None
+    assert fits == consistent(probe, history)
+
+
+def test_constraint_state_is_rendered_with_counts_and_exclusions():
+    text = Constraints.from_history((("eerie", feedback("speed", "eerie")),)).render()
+    assert "e (exactly 2; not at 1, 2, 5)" in text
+    assert "Letters not in the word: i, r" in text
+
+
+def test_checker_rules_legal_consistent_and_last_guess():
+    i = inst("crane", guesses=3)
+    steps = SC.steps(i)
+    state = SC.apply(i, (), steps[0], "moist")  # all grey
+    assert SC.check(i, state, steps[1], "zzzzz").code == "illegal"
+    v = SC.check(i, state, steps[1], "toast")
+    assert (v.ok, v.code) == (False, "wrong") and "crane" not in v.reason
+    assert SC.check(i, state, steps[1], "brace").ok  # fits, not the word, a guess remains
+    state = SC.apply(i, state, steps[1], "brace")
+    last = SC.check(i, state, steps[2], "crave")  # fits, but the last guess must be the word
+    assert not last.ok and "last guess" in last.reason and "crane" not in last.reason
+    assert SC.check(i, state, steps[2], "crane").ok
+
+
+def test_after_solving_only_the_word_fits_and_on_track_follows_reachability():
+    i = inst("crane", guesses=2)
+    steps = SC.steps(i)
+    solved = SC.apply(i, (), steps[0], "crane")
+    assert SC.is_goal(i, solved) and SC.solve(i, solved, steps[1]) == "crane"
+    assert not SC.check(i, solved, steps[1], "brace").ok
+    missed = SC.apply(i, SC.apply(i, (), steps[0], "moist"), steps[1], "brace")
+    assert not SC.on_track(i, missed, missed) and not SC.is_goal(i, missed)
+
+
+def test_generator_is_seeded_and_rejects_unknown_words():
+    assert inst(seed=4) == inst(seed=4)
+    assert len({inst(seed=s).answer for s in range(20)}) > 10
+    assert inst("CRANE").answer == "crane"
+    with pytest.raises(AgentloopError, match="not a five-letter word"):
+        inst("zzzzz")
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12), st.sampled_from(["", "guess: ", "  "]))
+def test_parser_reads_one_word_in_any_case(word, label):
+    step = SC.steps(inst("crane"))[0]
+    assert SC.parse(f"{label}{word.upper()}", step) == word
+    assert SC.parse(SC.format_answer(word), step) == word
+
+
+@settings(max_examples=200)
+@given(st.text(min_size=1, max_size=20))
+def test_parser_never_crashes_and_accepts_only_letters(text):
+    step = SC.steps(inst("crane"))[0]
+    try:
+        out = SC.parse(text, step)
+    except ParseError:
+        return
+    assert out.isalpha() and out.islower()
+
+
+def test_oneshot_parser_rejects_too_many_guesses():
+    with pytest.raises(ParseError):
+        SC.parse_trajectory(inst("crane", guesses=2), "moist\nbrace\ncrane")
+
+
+class Recorder:
+    """Delegates to a scripted model and keeps the messages of every call."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.args, self.simulated, self.calls = inner, inner.name, inner.args, True, []
+
+    def complete(self, messages, *, hint=None, sample=0):
+        self.calls.append([dict(m) for m in messages])
+        return self.inner.complete(messages, hint=hint, sample=sample)
+
+    async def acomplete(self, messages, *, hint=None, sample=0):  # pragma: no cover - not used here
+        return self.complete(messages, hint=hint, sample=sample)
+
+
+def test_without_a_tape_the_feedback_is_added_to_the_conversation():
+    model = Recorder(get_model("scripted/oracle"))
+    r = run_episode("wordle", {"word": "crane"}, condition="stepwise", model=model, seed=0)
+    assert r.success
+    last = "\n".join(m["content"] for m in model.calls[-1])
+    first_guess = r.answer[0]["guess"]
+    assert f"Feedback: {first_guess}:" in last
+
+
+def test_noisy_model_runs_end_to_end_and_says_simulated():
+    r = run_episode("wordle", {}, condition="tape", model="scripted/noisy", model_args={"error": 0.3}, seed=2)
+    assert r.simulated and r.steps_total == 6
+    assert all(g["guess"] in word_set(5) for g in r.answer)

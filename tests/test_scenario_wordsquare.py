@@ -1,0 +1,159 @@
+"""Word squares: the generator's squares, the rules checker (words, column prefixes, reachability)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.loop import run_episode
+from agentloop.scenarios import parse_params
+from agentloop.scenarios._words import next_letters, word_set, words
+from agentloop.scenarios.wordsquare import Wordsquare, WordsquareParams, candidates, columns, completion
+
+SC = Wordsquare()
+
+
+def inst(size=4, symmetric=False, seed=0):
+    return SC.generate(WordsquareParams(size=size, symmetric=symmetric), seed)
+
+
+def test_word_list_is_shipped_small_and_clean():
+    for n in (3, 4, 5):
+        ws = words(n)
+        assert len(ws) > 400 and all(len(w) == n and w.isalpha() and w.islower() for w in ws)
+    assert {"cat", "word", "crane"} <= set(words(3)) | set(words(4)) | set(words(5))
+
+
+def test_prefix_index_knows_exactly_the_prefixes_of_words():
+    nxt = next_letters(4)
+    assert "cr" in nxt and "a" in nxt["cr"]  # "crab"
+    assert "xq" not in nxt
+    assert all(w[:3] in nxt and w[3] in nxt[w[:3]] for w in words(4))
+
+
+@pytest.mark.parametrize("size", [3, 4, 5])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_generated_squares_are_complete_valid_squares(size, symmetric):
+    for seed in range(4):
+        i = inst(size, symmetric, seed)
+        sol = i.solution
+        assert len(sol) == size and all(w in word_set(size) for w in sol)
+        assert all(c in word_set(size) for c in columns(sol, size))
+        if symmetric:
+            assert columns(sol, size) == list(sol)
+        assert SC.is_goal(i, sol)
+
+
+def test_generator_is_deterministic_and_seeds_differ():
+    assert inst(seed=5) == inst(seed=5)
+    assert len({inst(seed=s).first for s in range(12)}) > 6
+
+
+def test_size_out_of_range_is_a_user_error():
+    with pytest.raises(AgentloopError, match="size"):
+        parse_params(SC, {"size": "9"})
+
+
+def test_checker_rejects_non_words_dead_columns_and_dead_ends_without_showing_a_square():
+    i = inst(4, False, 0)
+    step = SC.steps(i)[0]
+    state = SC.initial_state(i)
+    assert SC.check(i, state, step, "zzzz").code == "illegal"
+    assert SC.check(i, state, step, "abc").code == "illegal"
+    nxt = next_letters(4)
+    dead = next(w for w in words(4) if any(c not in nxt for c in columns(state + (w,), 4)))
+    v = SC.check(i, state, step, dead)
+    assert v.code == "wrong" and "column" in v.reason
+    stuck = next(w for w in candidates(4, False, state) if completion(4, False, state + (w,)) is None)
+    v = SC.check(i, state, step, stuck)
+    assert v.code == "wrong" and "no way to complete" in v.reason
+    for v in (SC.check(i, state, step, dead), SC.check(i, state, step, stuck)):
+        assert not any(w in v.reason for w in i.solution[1:])
+    good = next(w for w in candidates(4, False, state) if completion(4, False, state + (w,)) is not None)
+    assert SC.check(i, state, step, good).ok
+
+
+def test_symmetric_rows_must_start_with_their_column():
+    i = inst(4, True, 1)
+    state = i.solution[:2]
+    step = SC.steps(i)[1]
+    need = i.solution[0][2] + i.solution[1][2]
+    wrong_start = next(w for w in words(4) if not w.startswith(need))
+    v = SC.check(i, state, step, wrong_start)
+    assert v.code == "illegal" and repr(need) in v.reason
+
+
+def test_any_completion_is_accepted_not_just_the_generators():
+    """The checker is of kind rules: a different valid square than the stored one also solves."""
+    found = 0
+    for seed in range(20):
+        i = inst(3, False, seed)
+        state = SC.initial_state(i)
+        other = [w for w in candidates(3, False, state) if w != i.solution[1] and completion(3, False, state + (w,))]
+        if not other:
+            continue
+        done = completion(3, False, state + (other[0],))
+        for step, row in zip(SC.steps(i), done[1:]):
+            assert SC.check(i, state, step, row).ok
+            state = SC.apply(i, state, step, row)
+        assert SC.is_goal(i, state) and state != i.solution
+        found += 1
+    assert found
+
+
+def test_on_track_is_reachability():
+    i = inst(4, False, 0)
+    assert SC.on_track(i, i.solution[:2], i.solution[:2])
+    stuck = next(w for w in candidates(4, False, (i.first,)) if completion(4, False, (i.first, w)) is None)
+    assert not SC.on_track(i, (i.first, stuck), i.solution[:2])
+
+
+def test_corrupt_gives_a_rejected_row():
+    i = inst(5, False, 3)
+    state, rng = SC.initial_state(i), random.Random(0)
+    for step in SC.steps(i):
+        right = SC.solve(i, state, step)
+        bad = SC.corrupt(i, state, step, right, rng)
+        assert bad != right and not SC.check(i, state, step, bad).ok
+        state = SC.apply(i, state, step, right)
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), st.sampled_from(["", "row 2: ", "`", "**"]))
+def test_row_parser_reads_a_word_with_labels_and_spaced_letters(word, wrap):
+    step = SC.steps(inst())[0]
+    text = f"row 2: {word}" if wrap == "row 2: " else f"{wrap}{word.upper()}{wrap}"
+    assert SC.parse(text, step) == word
+    assert SC.parse(" ".join(word), step) == word
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=20))
+def test_row_parser_rejects_anything_but_one_word(text):
+    step = SC.steps(inst())[0]
+    try:
+        out = SC.parse(text, step)
+    except ParseError:
+        return
+    assert out.isalpha() and out.isascii()
+
+
+def test_oneshot_square_must_start_with_the_given_row():
+    i = inst(3, False, 2)
+    assert SC.parse_trajectory(i, "\n".join(i.solution)) == list(i.solution[1:])
+    assert SC.parse_trajectory(i, "\n".join(" ".join(w.upper()) for w in i.solution)) == list(i.solution[1:])
+    with pytest.raises(ParseError, match="given row 1"):
+        SC.parse_trajectory(i, "\n".join(i.solution[1:]))
+
+
+@pytest.mark.parametrize("condition", ["stepwise", "verify"])
+def test_noisy_model_end_to_end_is_simulated(condition):
+    r = run_episode("wordsquare", {"size": 5}, condition=condition, model="scripted/noisy",
+                    model_args={"error": 0.3}, seed=1)
+    assert r.simulated and r.steps_total == 4
+    if condition == "verify":
+        assert r.success
