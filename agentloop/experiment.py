@@ -163,7 +163,8 @@ def parse_experiment(text: str, *, source: str = "<experiment>") -> ExperimentSp
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [x for x in err["loc"] if not (isinstance(x, str) and x[0].isupper() or x in ("str", "int", "list[int]"))]
-        raise AgentloopError(_located(text, source, loc, f"{err['msg'].lower()}{_got(err)}")) from None
+        missing = err["type"] == "missing"
+        raise AgentloopError(_located(text, source, loc, f"{err['msg'].lower()}{_got(err)}", missing=missing)) from None
     plan_episodes(spec, text=text, source=source)  # resolves every name now, before anything runs
     return spec
 
@@ -181,9 +182,9 @@ def _field(loc: list) -> str:
     return out or "(top level)"
 
 
-def _located(text: str, source: str, loc: list, problem: str) -> str:
+def _located(text: str, source: str, loc: list, problem: str, *, missing: bool = False) -> str:
     """`FILE:LINE: field a.b[0].c: problem`; the line is where the field (or its table) is written."""
-    line = _find_line(text, loc)
+    line = _find_line(text, loc[:-1] if missing else loc) if (loc[:-1] or not missing) else None
     where = f"{source}:{line}" if line else source
     return f"{where}: field {_field(loc)}: {problem}"
 
@@ -220,7 +221,7 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
         try:
             cond = get_condition(cs.name, **overrides)
         except AgentloopError as exc:
-            raise fail(["conditions", i, "name"], exc) from None
+            raise fail(["conditions", i] if isinstance(c, str) else ["conditions", i, "name"], exc) from None
         if cs.label:
             cond = cond.model_copy(update={"name": cs.label})
         conditions.append(cond)
@@ -250,7 +251,7 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
             try:
                 params = parse_params(sc, values).model_dump()
             except AgentloopError as exc:
-                raise fail(["scenarios", i, "params", *values], exc) from None
+                raise fail(["scenarios", i, "params"], exc) from None
             for cond in conditions:
                 for m in spec.models:
                     for seed in spec.seed_list():
@@ -281,7 +282,8 @@ class RunSummary(BaseModel):
     wall_s: float = 0.0
     episodes_per_s: float = 0.0
     calls: int = 0
-    model_busy_s: float = 0.0
+    model_busy_s: float = Field(0.0, description="summed model latency; / wall_s = mean requests in flight")
+    peak_in_flight: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
     simulated: bool = False
@@ -425,8 +427,10 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
         pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
         summary.wall_s = time.perf_counter() - started
         summary.episodes_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
+        summary.peak_in_flight = experiment_budget.peak_in_flight
         if cache is not None:
             summary.cache_hits, summary.cache_misses = cache.hits, cache.misses
+            cache.close()
 
 
 def _run_one(task: EpisodeTask, model, limits: Limits, experiment_budget, stop: threading.Event):

@@ -102,9 +102,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     try:
-        con = sqlite3.connect(path, timeout=30)
+        con = sqlite3.connect(path, timeout=30, check_same_thread=not any_thread)
         con.execute("PRAGMA journal_mode=WAL")
         # NORMAL under WAL: a committed episode survives a killed process (not a power cut).
         con.execute("PRAGMA synchronous=NORMAL")
@@ -291,6 +291,8 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []  # every thread's connection, to close at the end
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         with self._con() as con:
@@ -302,8 +304,18 @@ class ResponseCache:
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = self._local.con = _connect(self.path)
+            # each worker thread uses only its own connection; close() runs them down from the main thread
+            con = self._local.con = _connect(self.path, any_thread=True)
+            with self._lock:
+                self._all.append(con)
         return con
+
+    def close(self) -> None:
+        with self._lock:
+            for con in self._all:
+                con.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def get(self, key: str) -> Completion | None:
         row = self._con().execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
