@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from agentloop.cli import app
+from agentloop.conditions import get_condition
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.loop._episode import Episode
 from agentloop.loop._worker import step_messages
-from agentloop.conditions import get_condition
 from agentloop.models import get_model
 from agentloop.scenarios import get_scenario, parse_params
 from agentloop.scenarios.ledger import LedgerInstance, LedgerParams, LedgerState

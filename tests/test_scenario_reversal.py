@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
@@ -59,8 +60,6 @@ def test_a_wrong_name_is_wrong_and_corruptions_include_the_subject_itself():
     step = sc.steps(INST)[1]
     v = sc.check(INST, (), step, "Mira Sostel")
     assert v.code == "wrong" and v.expected == "Lusa Pendor"
-    import random
-
     seen = {sc.corrupt(INST, (), step, "Lusa Pendor", random.Random(i)) for i in range(40)}
     assert seen == {"Tabo Renvik", "Mira Sostel"}
 
