@@ -175,6 +175,12 @@ def report(
         typer.echo(f"wrote {path}", err=True)
 
 
+# `agentloop learn` lives in its own module; it imports only typer here, torch when a study runs.
+from agentloop.learn._cli import learn as _learn  # noqa: E402
+
+app.command("learn")(_learn)
+
+
 def main() -> None:
     app()
 

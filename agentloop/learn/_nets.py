@@ -1,0 +1,104 @@
+"""The networks: one small transformer encoder that predicts every cell's next value.
+
+The whole-state model and the local model are the same class: the whole-state model reads a
+whole row (board); the local model reads one neighbourhood (3 cells, or 3×3) and only its centre
+output is trained and used. What differs is what they are shown, which is the point of the study.
+Imports torch: load this module only when training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+START, STOP = 2, 3  # token ids beside the cell values 0 and 1
+
+
+class CellTransformer(nn.Module):
+    """Cells in, one logit per cell out. Inputs are (batch, length) rows or (batch, rows, cols) boards."""
+
+    def __init__(
+        self,
+        *,
+        two_d: bool,
+        d_model: int,
+        heads: int,
+        layers: int,
+        positions: str = "learned",
+        conv: bool = False,
+        tokens: bool = False,
+        wrap: bool = True,
+        max_cells: int = 1024,
+        max_side: int = 64,
+    ) -> None:
+        super().__init__()
+        self.two_d, self.positions, self.tokens, self.wrap = two_d, positions, tokens, wrap
+        self.d_model = d_model
+        self.embed = nn.Embedding(4, d_model)
+        self.conv: nn.Module | None = None
+        if conv:
+            # The padding mode matches the scenario's boundary, so the front layer sees exactly
+            # the neighbourhood the rule uses: wrap-around for eca, dead cells beyond a board.
+            mode = "circular" if wrap else "zeros"
+            cls = nn.Conv2d if two_d else nn.Conv1d
+            self.conv = cls(d_model, d_model, 3, padding=1, padding_mode=mode)
+        # Learned tables are sized for the largest evaluated input; entries beyond the trained
+        # size are never updated and keep their random initial values, as in the seed's setup.
+        self.pos = nn.Embedding(max_cells + 2, d_model) if positions == "learned" else None
+        self.row_pos = nn.Embedding(max_side, d_model) if positions == "xy" else None
+        self.col_pos = nn.Embedding(max_side, d_model) if positions == "xy" else None
+        self.edge_pos = nn.Embedding(2, d_model) if positions == "xy" and tokens else None
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        batch = cells.shape[0]
+        grid = cells.shape[1:]
+        h = self.embed(cells)  # (B, *grid, D)
+        if self.conv is not None:
+            # channels first for the convolution, then back; residual so the cell value survives
+            ch = h.movedim(-1, 1)
+            h = h + self.conv(ch).movedim(1, -1)
+        h = h.reshape(batch, -1, self.d_model)
+        n = h.shape[1]
+        if self.tokens:
+            start = self.embed.weight[START].expand(batch, 1, -1)
+            stop = self.embed.weight[STOP].expand(batch, 1, -1)
+            h = torch.cat([start, h, stop], dim=1)
+        h = h + self._positions(grid, n, h.shape[1]).to(h.dtype)
+        h = self.norm(self.encoder(h))
+        if self.tokens:
+            h = h[:, 1:-1]
+        return self.head(h).squeeze(-1).reshape(batch, *grid)
+
+    def _positions(self, grid: torch.Size, n: int, total: int) -> torch.Tensor:
+        if self.positions == "learned":
+            assert self.pos is not None
+            return self.pos(torch.arange(total))
+        if self.positions == "sinusoidal":
+            return _sinusoidal(total, self.d_model)
+        assert self.row_pos is not None and self.col_pos is not None and self.two_d
+        rows, cols = grid
+        r = torch.arange(rows).repeat_interleave(cols)
+        c = torch.arange(cols).repeat(rows)
+        pos = self.row_pos(r) + self.col_pos(c)
+        if self.tokens:
+            assert self.edge_pos is not None
+            pos = torch.cat([self.edge_pos.weight[:1], pos, self.edge_pos.weight[1:]])
+        return pos
+
+
+def _sinusoidal(length: int, d_model: int) -> torch.Tensor:
+    """The fixed positions of "Attention is all you need", defined for any length."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    out = torch.zeros(length, d_model)
+    out[:, 0::2] = torch.sin(pos * freq)
+    out[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
+    return out
