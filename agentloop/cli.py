@@ -64,6 +64,8 @@ def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-read
 def _range(p: dict) -> str:
     lo = p.get("minimum", p.get("exclusiveMinimum"))
     hi = p.get("maximum", p.get("exclusiveMaximum"))
+    if "enum" in p:
+        return f" ({'|'.join(map(str, p['enum']))})"
     return f" ({lo}–{hi})" if lo is not None and hi is not None else ""
 
 
