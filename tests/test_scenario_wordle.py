@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentloop.conditions import PRESETS
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.models import get_model
@@ -150,3 +151,9 @@ def test_noisy_model_runs_end_to_end_and_says_simulated():
     r = run_episode("wordle", {}, condition="tape", model="scripted/noisy", model_args={"error": 0.3}, seed=2)
     assert r.simulated and r.steps_total == 6
     assert all(g["guess"] in word_set(5) for g in r.answer)
+
+
+@pytest.mark.parametrize("condition", list(PRESETS))
+def test_oracle_solves_with_three_guesses_under_every_condition(condition):
+    r = run_episode("wordle", {"guesses": 3}, condition=condition, model="scripted/oracle", seed=9)
+    assert r.success and r.simulated and r.steps_correct == r.steps_total == 3

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentloop.conditions import PRESETS
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.scenarios import parse_params
@@ -157,3 +158,11 @@ def test_noisy_model_end_to_end_is_simulated(condition):
     assert r.simulated and r.steps_total == 4
     if condition == "verify":
         assert r.success
+
+
+@pytest.mark.parametrize("condition", list(PRESETS))
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_oracle_solves_a_5x5_under_every_condition(condition, symmetric):
+    r = run_episode("wordsquare", {"size": 5, "symmetric": symmetric}, condition=condition,
+                    model="scripted/oracle", seed=2)
+    assert r.success and r.simulated and r.steps_correct == r.steps_total == 4
