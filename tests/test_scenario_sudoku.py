@@ -17,14 +17,9 @@ from agentloop.scenarios.sudoku import Sudoku, SudokuParams, candidates, count_s
 
 SC = Sudoku()
 
-# A well-known 9x9 puzzle with one solution, and the same with two givens removed that
-# leaves it with several (the 8 and 9 in the last box of row 1 can swap).
-CLASSIC = (
-    "530070000600195000098000060800060003400803001700020006060000280000419005000080079"
-)
-SOLVED = (
-    "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
-)
+# A well-known 9x9 puzzle (the example on Wikipedia's Sudoku page) and its one solution.
+CLASSIC = "530070000600195000098000060800060003400803001700020006060000280000419005000080079"
+SOLVED = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
 
 
 def grid(s: str) -> tuple[int, ...]:
@@ -77,7 +72,9 @@ def test_generator_is_deterministic_per_seed():
     assert SC.generate(p, 11).puzzle != SC.generate(p, 12).puzzle
 
 
-@pytest.mark.parametrize(("values", "match"), [({"size": 9, "givens": 5}, "use 22 to 80"), ({"size": 4, "givens": 16}, "4 to 15")])
+@pytest.mark.parametrize(
+    ("values", "match"), [({"size": 9, "givens": 5}, "use 22 to 80"), ({"size": 4, "givens": 16}, "4 to 15")]
+)
 def test_impossible_givens_are_a_user_error(values, match):
     with pytest.raises(AgentloopError, match=match):
         SC.generate(SudokuParams(**values), 0)
@@ -137,7 +134,8 @@ def test_digit_parser_rejects_everything_but_one_digit(text):
 def test_trajectory_parser_reads_spaced_grids_and_stops_at_gaps():
     inst = SC.generate(SudokuParams(size=4), 1)
     answers = [inst.solution[c] for c in inst.order]
-    spaced = "\n".join(" | ".join(row[i : i + 2] for i in (0, 2)) for row in SC.format_trajectory(inst, answers).splitlines())
+    rows = SC.format_trajectory(inst, answers).splitlines()
+    spaced = "\n".join(" | ".join(row[i : i + 2] for i in (0, 2)) for row in rows)
     assert SC.parse_trajectory(inst, "Here is the grid:\n" + spaced.replace("|", " | ")) == answers
     partial = SC.format_trajectory(inst, answers[:3])
     assert SC.parse_trajectory(inst, partial) == answers[:3]

@@ -124,7 +124,9 @@ def test_corrupt_gives_a_rejected_row():
 
 
 @settings(max_examples=200)
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), st.sampled_from(["", "row 2: ", "`", "**"]))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8), st.sampled_from(["", "row 2: ", "`", "**"])
+)
 def test_row_parser_reads_a_word_with_labels_and_spaced_letters(word, wrap):
     step = SC.steps(inst())[0]
     text = f"row 2: {word}" if wrap == "row 2: " else f"{wrap}{word.upper()}{wrap}"

@@ -253,7 +253,8 @@ class Wordle(Scenario[WordleInstance, History, str]):
     def window(self, inst: WordleInstance, state: History, step: Step) -> str:
         used = ", ".join(g for g, _ in state) or "none"
         last = f" Last feedback: {_describe(*state[-1])}." if state else ""
-        return f"Guesses used: {len(state)} of {inst.guesses} ({used}).{last} {Constraints.from_history(state).render()}"
+        known = Constraints.from_history(state).render()
+        return f"Guesses used: {len(state)} of {inst.guesses} ({used}).{last} {known}"
 
     def step_prompt(self, inst: WordleInstance, step: Step, window: str | None) -> str:
         ask = f"Guess {step.index + 1} of {inst.guesses}: which five-letter word? Answer with the word only."

@@ -227,7 +227,8 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         return f"row 1: {inst.first}\n{rest}"
 
     def oneshot_format(self, inst: WordsquareInstance) -> str:
-        return f"Write the whole square, {inst.n} lines of one {inst.n}-letter word each, starting with row 1, and nothing else."
+        n = inst.n
+        return f"Write the whole square, {n} lines of one {n}-letter word each, starting with row 1, and nothing else."
 
     def window(self, inst: WordsquareInstance, state: Rows, step: Step) -> str:
         k = len(state)
