@@ -13,7 +13,8 @@ Definitions (docs/metrics.md has the longer story):
   Drift is detected when the interval excludes 0. No errors at all: not estimable (None).
 - survival S(t): Kaplan-Meier of T = the 1-based position of the first wrong step (episodes
   without one are censored at their last recorded step); H50 / H90: the smallest t with
-  S(t) <= 0.5 / 0.9, None when S never falls that far within the data.
+  S(t) < 0.5 / 0.9 (strictly: statsmodels' and SAS's convention), None when S never falls
+  that far within the data.
 - hazard h(t) = P(step t wrong | all steps before t right), pooled in bins of steps.
 - cost: calls, tokens and dollars per recorded step, and per solved episode (everything spent,
   failures included, divided by the episodes solved).
@@ -462,7 +463,7 @@ def _paired_ci(a, b) -> Interval | None:
     d = a - b
     if len(d) < 2:
         return None
-    if float(d.std()) == 0.0:
+    if float(d.max() - d.min()) < 1e-12:  # every pair differs by the same amount: no spread to test
         return float(d.mean()), float(d.mean())
     ci = stats.ttest_rel(a, b).confidence_interval(LEVEL)
     return float(ci.low), float(ci.high)
