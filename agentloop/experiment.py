@@ -19,7 +19,6 @@ import re
 import sys
 import threading
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Union
@@ -28,6 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentloop.conditions import Condition
 from agentloop.errors import AgentloopError
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
 from agentloop.types import EpisodeRecord, Limits
 
 __all__ = [
