@@ -41,7 +41,7 @@ def test_tape_rollout_with_a_perfect_local_rule_matches_the_simulator(scenario, 
     world = World(scenario, 30)
     cfg = make_config(scenario=scenario, rule=30, sizes=(size,), train_size=size, rollouts=(1, 3), eval_cases=6)
     scores = evaluate(_RuleNet(world), ModelSpec(kind="local"), world, cfg, size, seed=0)
-    assert scores == {1: (1.0, 1.0), 3: (1.0, 1.0)}
+    assert scores == {1: (1.0, 1.0, None), 3: (1.0, 1.0, None)}
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,14 @@ def test_whole_state_variants_run_at_sizes_other_than_trained(scenario, name):
         assert net(x).shape == x.shape
 
 
+def test_beyond_positions():
+    from agentloop.learn._train import _beyond
+
+    assert _beyond(8, 5, two_d=False) == [5, 6, 7]
+    assert len(_beyond(5, 3, two_d=True)) == 25 - 9 and 12 not in _beyond(5, 3, two_d=True)  # (2, 2) was trained
+    assert _beyond(4, 4, two_d=True) == []
+
+
 def _tiny(**over):
     values = dict(scenario="eca", rule=90, models=["local"], seeds=(0,), local_steps=300, whole_steps=5,
                   d_model=16, heads=2, layers=1, train_size=8, sizes=(5, 17, 64), rollouts=(1, 4), eval_cases=8)
@@ -73,6 +81,8 @@ def test_local_model_learns_rule_90_and_is_exact_at_every_width():
     assert result.training[0].pattern_accuracy == 1.0
     assert {(r.size, r.rollout) for r in result.results} == {(s, g) for s in (5, 17, 64) for g in (1, 4)}
     assert all(r.exact.mean == 1.0 and r.cell.mean == 1.0 for r in result.results)
+    # cells beyond the trained width (8) exist only at the wider sizes
+    assert {r.size for r in result.results if r.cell_beyond is not None} == {17, 64}
     assert result.provenance["simulated"] is False and result.config.rule == 90
 
 
@@ -115,6 +125,6 @@ def test_cli_table():
                                    "--rollouts", "1", "--seeds", "1", "--local-steps", "2", "--eval-cases", "2",
                                    "--d-model", "8", "--layers", "1"])
     assert res.exit_code == 0, res.output
-    assert "exact-board" in res.stdout and "3x3 (trained)" in res.stdout and "4x4" in res.stdout
+    assert "exact-board" in res.stdout and "3x3*" in res.stdout and "4x4" in res.stdout
 
 

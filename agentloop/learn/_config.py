@@ -180,6 +180,9 @@ class EvalCell(BaseModel):
     rollout: int
     exact: Interval = Field(description="share of rows (boards) exactly right after `rollout` generations")
     cell: Interval = Field(description="share of cells right after `rollout` generations")
+    cell_beyond: Interval | None = Field(
+        default=None, description="share of cells right at positions beyond the trained size (None at or below it)"
+    )
     cases: int = Field(description="test rows (boards) per seed")
 
 

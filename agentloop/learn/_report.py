@@ -21,30 +21,31 @@ def _fmt(mean: float, low: float, high: float) -> str:
 
 def _size_label(result: LearnResult, size: int) -> str:
     label = f"{size}x{size}" if result.config.scenario == "life" else str(size)
-    return label + (" (trained)" if size == result.config.train_size else "")
+    return label + ("*" if size == result.config.train_size else "")
 
 
 def _heading(result: LearnResult) -> str:
     c = result.config
     what = f"eca rule {c.rule}" if c.scenario == "eca" else f"life (density {c.density})"
     return (
-        f"agentloop learn: {what}, trained at {_size_label(result, c.train_size).split(' ')[0]}, "
+        f"agentloop learn: {what}, trained at {_size_label(result, c.train_size).rstrip('*')}, "
         f"seeds {', '.join(map(str, c.seeds))}, {c.eval_cases} test cases per size and seed"
     )
 
 
 def rows(result: LearnResult) -> list[list[str]]:
-    """Table rows: model, size, rollout, exact-row accuracy [95% interval], per-cell accuracy."""
+    """Table rows: model, size, rollout, exact-row, per-cell and beyond-trained-size accuracy [95% interval over seeds]."""
     return [
         [r.model, _size_label(result, r.size), str(r.rollout), _fmt(r.exact.mean, r.exact.low, r.exact.high),
-         _fmt(r.cell.mean, r.cell.low, r.cell.high)]
+         _fmt(r.cell.mean, r.cell.low, r.cell.high),
+         "–" if r.cell_beyond is None else _fmt(r.cell_beyond.mean, r.cell_beyond.low, r.cell_beyond.high)]
         for r in result.results
     ]
 
 
 def head(result: LearnResult) -> list[str]:
     unit = "board" if result.config.scenario == "life" else "row"
-    return ["model", "size", "generations", f"exact-{unit} accuracy [95% CI over seeds]", "per-cell accuracy"]
+    return ["model", "size", "generations", f"exact-{unit} [95% CI]", "per-cell [95% CI]", "per-cell beyond trained"]
 
 
 def print_table(result: LearnResult, console=None) -> None:
@@ -52,7 +53,7 @@ def print_table(result: LearnResult, console=None) -> None:
     from rich.table import Table
 
     con = console or Console()
-    table = Table(*head(result), title=_heading(result))
+    table = Table(*head(result), title=_heading(result), caption="* the trained size")
     for row in rows(result):
         table.add_row(*row)
     con.print(table)

@@ -47,7 +47,7 @@ def run_study(cfg: LearnConfig, progress: Progress | None = None) -> LearnResult
     t0 = time.perf_counter()
     world = World(cfg.scenario, cfg.rule, cfg.density)
     training: list[TrainRecord] = []
-    scores: dict[tuple[str, int, int], list[tuple[float, float]]] = {}
+    scores: dict[tuple[str, int, int], list[tuple[float, float, float | None]]] = {}
     for spec in cfg.models:
         for seed in cfg.seeds:
             record, by_size = train_and_evaluate(spec, world, cfg, seed, progress)
@@ -60,8 +60,9 @@ def run_study(cfg: LearnConfig, progress: Progress | None = None) -> LearnResult
             model=model,
             size=size,
             rollout=rollout,
-            exact=seed_interval([e for e, _ in pairs]),
-            cell=seed_interval([c for _, c in pairs]),
+            exact=seed_interval([p[0] for p in pairs]),
+            cell=seed_interval([p[1] for p in pairs]),
+            cell_beyond=None if pairs[0][2] is None else seed_interval([p[2] for p in pairs]),
             cases=cfg.eval_cases,
         )
         for (model, size, rollout), pairs in scores.items()

@@ -93,24 +93,40 @@ def pattern_accuracy(net: CellTransformer, world: World) -> float:
     return sum(int(p) == c for p, c in zip(pred.tolist(), (c for _, c in pats))) / len(pats)
 
 
-def _score(got: Sequence[Sequence[int]], want: Sequence[Sequence[int]]) -> tuple[float, float]:
+Score = tuple[float, float, float | None]
+
+
+def _beyond(size: int, train_size: int, two_d: bool) -> list[int]:
+    """Flat indices of the cells at positions the training never had (None of them at or below it)."""
+    if two_d:
+        return [r * size + c for r in range(size) for c in range(size) if r >= train_size or c >= train_size]
+    return list(range(train_size, size))
+
+
+def _score(got: Sequence[Sequence[int]], want: Sequence[Sequence[int]], beyond: list[int]) -> Score:
+    """(exact share, cell share, cell share at the positions beyond the trained size or None)."""
     exact = sum(g == w for g, w in zip(got, want)) / len(want)
-    cells = sum(a == b for g, w in zip(got, want) for a, b in zip(g, w))
-    return exact, cells / sum(len(w) for w in want)
+    cells = sum(a == b for g, w in zip(got, want) for a, b in zip(g, w)) / sum(len(w) for w in want)
+    if not beyond:
+        return exact, cells, None
+    # Where the errors sit tells a failure to generalise from a failure to learn at all.
+    far = sum(g[i] == w[i] for g, w in zip(got, want) for i in beyond) / (len(want) * len(beyond))
+    return exact, cells, far
 
 
 @torch.no_grad()
 def evaluate(
     net: CellTransformer, spec: ModelSpec, world: World, cfg: LearnConfig, size: int, seed: int
-) -> dict[int, tuple[float, float]]:
-    """Rollout length → (exact-row share, cell share) on `cfg.eval_cases` fresh test cases."""
+) -> dict[int, Score]:
+    """Rollout length → (exact-row share, cell share, cell share beyond the trained size) on fresh cases."""
     gens = max(cfg.rollouts)
     insts = [world.instance(size, gens, test_seed(seed, size, i)) for i in range(cfg.eval_cases)]
     truth = [[flatten(s) for s in world.rollout(inst.initial, gens)] for inst in insts]
     run = _rollout_local if spec.kind == "local" else _rollout_whole
     predicted = run(net, world, insts, gens)
+    beyond = _beyond(size, cfg.train_size, world.scenario == "life")
     return {
-        g: _score([p[g - 1] for p in predicted], [t[g - 1] for t in truth]) for g in sorted(set(cfg.rollouts))
+        g: _score([p[g - 1] for p in predicted], [t[g - 1] for t in truth], beyond) for g in sorted(set(cfg.rollouts))
     }
 
 
@@ -150,8 +166,8 @@ def _rollout_local(net: CellTransformer, world: World, insts: Sequence, gens: in
 
 def train_and_evaluate(
     spec: ModelSpec, world: World, cfg: LearnConfig, seed: int, progress: Progress | None = None
-) -> tuple[dict, dict[int, dict[int, tuple[float, float]]]]:
-    """One model, one seed: its training record fields and {size: {rollout: (exact, cell)}}."""
+) -> tuple[dict, dict[int, dict[int, Score]]]:
+    """One model, one seed: its training record fields and {size: {rollout: Score}}."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     net = build(spec, cfg)
