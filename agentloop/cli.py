@@ -152,6 +152,12 @@ def experiment(
     )
     if summary.budget_exhausted:
         typer.echo("warning: the experiment budget is spent; episodes not run are missing", err=True)
+    if summary.provider_errors:
+        typer.echo(
+            f"warning: {summary.provider_errors} episodes ended with a provider error (not stored; run again to "
+            f"retry); first: {summary.first_error}",
+            err=True,
+        )
 
 
 @app.command()

@@ -291,6 +291,8 @@ class RunSummary(BaseModel):
     cache_hits: int = 0
     cache_misses: int = 0
     simulated: bool = False
+    provider_errors: int = Field(0, description="episodes ended by a provider failure (not stored; retried next run)")
+    first_error: str | None = None
 
 
 def provenance() -> dict[str, Any]:
@@ -375,6 +377,10 @@ def run_experiment(
         store.close()
 
 
+# Provider failures in a row, before any episode succeeded, after which the run stops.
+_GIVE_UP_AFTER = 3
+
+
 def _build_models(spec: ExperimentSpec, out: Path) -> tuple[dict[str, Any], Any]:
     from agentloop.models import get_model
     from agentloop.store import CachingModel, ResponseCache
@@ -417,6 +423,14 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
             store.add_aborted(task.key, run_id, refused.scope, rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
             summary.aborted += 1
             summary.budget_exhausted = summary.budget_exhausted or refused.scope == "experiment"
+        elif rec.status == "error":
+            # A provider failure (after the retry layer gave up) says nothing about the model's
+            # skill: not stored, so the next run retries it; its spend still counts.
+            store.add_aborted(task.key, run_id, "error", rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
+            summary.provider_errors += 1
+            summary.first_error = summary.first_error or rec.error
+            if summary.provider_errors >= _GIVE_UP_AFTER and summary.stored == 0:
+                stop.set()  # nothing works (a missing key, a wrong model name): stop paying for it
         elif store.add_episode(task.key, rec, run_id):
             summary.stored += 1
         bar.advance()

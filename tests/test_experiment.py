@@ -152,6 +152,7 @@ def test_a_stopped_run_resumes_without_losing_or_repeating(tmp_path):
     assert fresh.stored == 27 and ra == rb  # resumed results equal an uninterrupted run
 
 
+@pytest.mark.slow
 def test_killed_process_loses_only_in_flight_episodes(tmp_path):
     exp = tmp_path / "exp.toml"
     exp.write_text(
@@ -282,3 +283,13 @@ def test_example_files_parse():
         from agentloop.experiment import load_experiment
 
         assert plan_episodes(load_experiment(path))
+
+
+def test_provider_failures_are_not_results_and_stop_a_hopeless_run(tmp_path):
+    text = SMALL.replace('name = "scripted/noisy"\nargs = { error = 0.1 }',
+                         'name = "scripted/faulty"\nargs = { rate = 0.9, retries = 1 }')
+    s = run_experiment(parse_experiment(text), tmp_path, progress=False)
+    assert s.provider_errors >= 3 and "503" in s.first_error
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        assert all(r.status != "error" for _, r in store.episodes())
+        assert store.count() == s.stored < 27
