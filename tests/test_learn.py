@@ -156,3 +156,48 @@ def test_cli_bad_input_is_exit_2_and_one_line(args, fragment):
 def test_cli_import_does_not_load_torch():
     code = "import sys, agentloop.cli, agentloop.learn; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- report (no training needed) ---------------------------------------------------------------
+
+
+def _result():
+    from agentloop.learn import EvalCell, LearnResult
+
+    cfg = make_config(scenario="eca", seeds=(0, 1), sizes=(32, 64), rollouts=(1,))
+    cells = [
+        EvalCell(model=m, size=s, rollout=1, exact=seed_interval(e), cell=seed_interval(c),
+                 cell_beyond=None if s == 32 else seed_interval(c), cases=10)
+        for m, s, e, c in [("whole", 32, [1.0, 1.0], [1.0, 1.0]), ("whole", 64, [0.0, 0.1], [0.7, 0.8]),
+                           ("local", 32, [1.0, 1.0], [1.0, 1.0]), ("local", 64, [1.0, 1.0], [1.0, 1.0])]
+    ]
+    return LearnResult(config=cfg, results=cells, training=[], provenance={"simulated": False}, wall_s=1.0)
+
+
+def test_markdown_table_marks_the_trained_size_and_shows_intervals():
+    from agentloop.learn import markdown
+
+    md = markdown(_result()).splitlines()
+    assert md[2].startswith("| model | size |") and len(md) == 4 + 4
+    assert "| whole | 32* | 1 | 100.0% | 100.0% | – |" in md
+    whole64 = next(line for line in md if line.startswith("| whole | 64 |"))
+    assert "5.0% [" in whole64 and "75.0% [" in whole64
+
+
+def test_outputs_are_json_png_and_self_contained_html(tmp_path):
+    from agentloop.learn import LearnResult, write_outputs
+
+    paths = write_outputs(_result(), tmp_path / "out")
+    assert [p.name for p in paths] == ["learn.json", "learn.png", "learn.html"]
+    assert LearnResult.model_validate_json(paths[0].read_text()) == _result()
+    assert paths[1].read_bytes()[:4] == b"\x89PNG"
+    assert "<table>" in paths[2].read_text() and "data:image/png;base64," in paths[2].read_text()
+
+
+def test_unwritable_output_is_a_user_error(tmp_path):
+    from agentloop.learn import write_outputs
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(AgentloopError, match="cannot write"):
+        write_outputs(_result(), blocker / "sub")

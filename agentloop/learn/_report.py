@@ -66,6 +66,14 @@ def print_table(result: LearnResult, console=None) -> None:
     con.print(f"total {result.wall_s:.1f} s · trained networks (real measurements, not simulated)")
 
 
+def markdown(result: LearnResult) -> str:
+    """The table as GitHub markdown (for docs), headed by what was trained."""
+    lines = [f"**{_heading(result)}** (* the trained size)", "", "| " + " | ".join(head(result)) + " |",
+             "|" + "---|" * len(head(result))]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(result)]
+    return "\n".join(lines)
+
+
 def figure(result: LearnResult):
     """Accuracy against size, one line per model: a column per rollout length, exact and per-cell rows."""
     import matplotlib
