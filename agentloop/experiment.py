@@ -231,7 +231,8 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
         conditions.append(cond)
     names = [c.name for c in conditions]
     if len(set(names)) != len(names):
-        raise AgentloopError(_located(text or "", source, ["conditions"], "two conditions share a name; give one a label"))
+        problem = "two conditions share a name; give one a label"
+        raise AgentloopError(_located(text or "", source, ["conditions"], problem))
     for i, m in enumerate(spec.models):
         provider, sep, rest = m.name.partition("/")
         if not sep or not provider or not rest:
@@ -418,15 +419,16 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
         summary.calls += rec.calls
         summary.model_busy_s += sum(s.latency_s for s in rec.steps)
         summary.simulated = summary.simulated or rec.simulated
+        spent = (rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
         if refused is not None and refused.scope != "episode":
             # Cut short by the experiment budget or a stop: not a result. Its spend still counts.
-            store.add_aborted(task.key, run_id, refused.scope, rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
+            store.add_aborted(task.key, run_id, refused.scope, *spent)
             summary.aborted += 1
             summary.budget_exhausted = summary.budget_exhausted or refused.scope == "experiment"
         elif rec.status == "error":
             # A provider failure (after the retry layer gave up) says nothing about the model's
             # skill: not stored, so the next run retries it; its spend still counts.
-            store.add_aborted(task.key, run_id, "error", rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
+            store.add_aborted(task.key, run_id, "error", *spent)
             summary.provider_errors += 1
             summary.first_error = summary.first_error or rec.error
             if summary.provider_errors >= _GIVE_UP_AFTER and summary.stored == 0:

@@ -414,7 +414,6 @@ def _instance(r: EpisodeRecord) -> tuple:
 def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = None) -> list[PairedComparison]:
     """Every condition against `baseline` (default: stepwise, else the first) on shared instances."""
     import numpy as np
-    from scipy import stats
     from statsmodels.stats.contingency_tables import mcnemar
 
     by_cond = _group(recs, lambda r: r.condition)

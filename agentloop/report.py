@@ -121,11 +121,14 @@ _CONDITION_HEAD = [
 ]
 
 
+def _ci_pts(ci) -> str:
+    return "" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+
+
 def _paired_rows(data: ReportData) -> list[list[str]]:
     rows = []
     for p in data.metrics.paired:
-        ci = "" if p.success_diff_ci is None else f"[{100 * p.success_diff_ci[0]:+.1f}, {100 * p.success_diff_ci[1]:+.1f}]"
-        sci = "" if p.steps_share_diff_ci is None else f"[{100 * p.steps_share_diff_ci[0]:+.1f}, {100 * p.steps_share_diff_ci[1]:+.1f}]"
+        ci, sci = _ci_pts(p.success_diff_ci), _ci_pts(p.steps_share_diff_ci)
         rows.append(
             [
                 f"{p.condition} vs {p.baseline}",
@@ -139,7 +142,9 @@ def _paired_rows(data: ReportData) -> list[list[str]]:
     return rows
 
 
-_PAIRED_HEAD = ["comparison", "pairs", "success diff [95% CI]", "McNemar p", "correct-prefix share diff [95% CI]", "Wilcoxon p"]
+_PAIRED_HEAD = [
+    "comparison", "pairs", "success diff [95% CI]", "McNemar p", "correct-prefix share diff [95% CI]", "Wilcoxon p"
+]
 
 
 def _cell_rows(data: ReportData) -> list[list[str]]:
@@ -158,7 +163,10 @@ def _cell_rows(data: ReportData) -> list[list[str]]:
     ]
 
 
-_CELL_HEAD = ["scenario", "params", "model", "condition", "episodes", "success [95% CI]", "step accuracy [95% CI]", "drift slope [95% CI]"]
+_CELL_HEAD = [
+    "scenario", "params", "model", "condition", "episodes", "success [95% CI]", "step accuracy [95% CI]",
+    "drift slope [95% CI]",
+]
 
 
 def _provenance_line(data: ReportData) -> str:
@@ -280,7 +288,8 @@ def _figures(m: Metrics) -> list[tuple[str, str, str]]:
         ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colors[i % len(colors)], label=g.condition)
     ax.set(xlabel="prompt tokens (binned by quantile)", ylabel="step accuracy")
     ax.legend()
-    out.append(("Accuracy vs prompt tokens", "Local step accuracy by prompt size, 95% Wilson intervals (steps pooled).", _png(fig)))
+    caption = "Local step accuracy by prompt size, 95% Wilson intervals (steps pooled)."
+    out.append(("Accuracy vs prompt tokens", caption, _png(fig)))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     use_cost = all(g.cost_per_step is not None for g in m.by_condition)
@@ -288,8 +297,9 @@ def _figures(m: Metrics) -> list[tuple[str, str, str]]:
         per_ep = (g.cost_per_step if use_cost else g.calls_per_step) or 0.0
         x = per_ep * g.steps / max(1, g.episodes)
         lo, hi = g.success_ci
-        ax.errorbar([x], [g.success_rate], yerr=[[max(0.0, g.success_rate - lo)], [max(0.0, hi - g.success_rate)]], marker="o",
-                    capsize=3, color=colors[i % len(colors)], label=g.condition)
+        yerr = [[max(0.0, g.success_rate - lo)], [max(0.0, hi - g.success_rate)]]
+        ax.errorbar([x], [g.success_rate], yerr=yerr, marker="o", capsize=3, color=colors[i % len(colors)],
+                    label=g.condition)
     ax.set(xlabel="dollars per episode" if use_cost else "calls per episode", ylabel="success rate", ylim=(-0.02, 1.02))
     if any(g.calls_per_step for g in m.by_condition):
         ax.set_xscale("log")
@@ -344,7 +354,8 @@ def render_html(data: ReportData) -> str:
     if m.paired:
         parts.append("<h2>Paired comparisons</h2>" + _table(_PAIRED_HEAD, _paired_rows(data)))
     proj = [
-        [g.condition, _pct(g.projection.p)] + [_num(g.projection.steps_at_99[k], 1) for k in ("single", "vote_k3", "vote_k5")]
+        [g.condition, _pct(g.projection.p)]
+        + [_num(g.projection.steps_at_99[k], 1) for k in ("single", "vote_k3", "vote_k5")]
         for g in m.by_condition
         if g.projection is not None
     ]

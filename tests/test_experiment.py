@@ -104,7 +104,8 @@ def test_any_grid_either_plans_fully_or_fails_with_one_line(rules, widths, seeds
     n_seeds = seeds if isinstance(seeds, int) else len(seeds)
     assert all(0 <= t.params["rule"] <= 255 and 3 <= t.params["width"] <= 1024 for t in tasks)
     # one episode per distinct validated cell, never two with the same key
-    assert len(tasks) == len({(t.params["rule"], t.params["width"], t.seed) for t in tasks}) == len({t.key for t in tasks})
+    cells = {(t.params["rule"], t.params["width"], t.seed) for t in tasks}
+    assert len(tasks) == len(cells) == len({t.key for t in tasks})
     assert len(tasks) <= len(rules) * len(widths) * n_seeds
 
 
@@ -156,7 +157,8 @@ def test_a_stopped_run_resumes_without_losing_or_repeating(tmp_path):
 def test_killed_process_loses_only_in_flight_episodes(tmp_path):
     exp = tmp_path / "exp.toml"
     exp.write_text(
-        SMALL.replace("seeds = 3", "seeds = 20").replace("args = { error = 0.1 }", "args = { error = 0.1, latency = 0.01 }")
+        SMALL.replace("seeds = 3", "seeds = 20")
+        .replace("args = { error = 0.1 }", "args = { error = 0.1, latency = 0.01 }")
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "agentloop.cli", "experiment", str(exp), "--out", str(out), "--quiet"]

@@ -19,8 +19,9 @@ def make_record(step_ok: list[bool], *, condition: str = "tape", seed: int = 0, 
                 tokens: list[int] | None = None, simulated: bool = True) -> EpisodeRecord:
     first = next((i for i, ok in enumerate(step_ok) if not ok), None)
     steps = [
-        StepRecord(index=i, label=f"s{i}", code="ok" if ok else "wrong", ok=ok, first_ok=ok, on_track=first is None or i < first,
-                   committed=True, calls=1, prompt_tokens=(tokens[i] if tokens else 100))
+        StepRecord(index=i, label=f"s{i}", code="ok" if ok else "wrong", ok=ok, first_ok=ok,
+                   on_track=first is None or i < first, committed=True, calls=1,
+                   prompt_tokens=(tokens[i] if tokens else 100))
         for i, ok in enumerate(step_ok)
     ]
     total = steps_total if steps_total is not None else len(step_ok)

@@ -17,7 +17,8 @@ from agentloop.types import Completion
 
 
 def test_an_episode_round_trips_and_is_stored_once(tmp_path):
-    rec = run_episode("hanoi", {"disks": 3}, condition="tape", model="scripted/noisy", model_args={"error": 0.2}, seed=2)
+    rec = run_episode("hanoi", {"disks": 3}, condition="tape", model="scripted/noisy", model_args={"error": 0.2},
+                      seed=2)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         run_id = store.begin_run({"name": "t"}, {"started_at": "now"})
         assert store.add_episode("k1", rec, run_id) is True
