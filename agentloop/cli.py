@@ -121,7 +121,7 @@ def experiment(
     file: Annotated[str, typer.Argument(help="experiment TOML file (examples in scenarios/)")],
     out: Annotated[str, typer.Option("--out", "-o", help="results directory; results go to DIR/results.sqlite")],
     model: Annotated[Optional[list[str]], typer.Option(help="run on this model instead of the file's")] = None,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="--model argument key=value")] = None,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="key=value for --model")] = None,
     max_connections: Annotated[Optional[int], typer.Option(min=1, help="requests in flight per --model")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,

@@ -295,3 +295,13 @@ def test_provider_failures_are_not_results_and_stop_a_hopeless_run(tmp_path):
     with ResultsStore(tmp_path / "results.sqlite") as store:
         assert all(r.status != "error" for _, r in store.episodes())
         assert store.count() == s.stored < 27
+
+
+def test_experiment_modules_import_no_heavy_library():
+    code = (
+        "import sys, agentloop, agentloop.experiment, agentloop.store, agentloop.metrics, agentloop.report, "
+        "agentloop.budget; agentloop.run_experiment; "
+        "print([m for m in ('litellm', 'langgraph', 'matplotlib', 'numpy', 'scipy', 'statsmodels') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
