@@ -169,6 +169,22 @@ _CELL_HEAD = [
 ]
 
 
+_PROJECTION_HEAD = ["condition", "first-try p [95% CI]", "steps at 99%: single", "vote k=3", "vote k=5"]
+
+
+def _projection_rows(m: Metrics) -> list[list[str]]:
+    rows = []
+    for g in m.by_condition:
+        pr = g.projection
+        if pr is None:
+            continue
+        steps = [
+            f"{_num(pr.steps_at_99[k], 1)} [{_num(pr.steps_at_99_lo[k], 1)}]" for k in ("single", "vote_k3", "vote_k5")
+        ]
+        rows.append([g.condition, f"{_pct(pr.p)} {_ci_pct(pr.p_ci)}", *steps])
+    return rows
+
+
 def _provenance_line(data: ReportData) -> str:
     if not data.runs:
         return ""
@@ -203,6 +219,10 @@ def print_report(data: ReportData, *, cells: bool = False, console=None) -> None
         for row in _paired_rows(data):
             t.add_row(*row)
         con.print(t)
+    t = Table(*_PROJECTION_HEAD, title="reliability projection: steps at 99% success (in brackets: from the low end of p)")
+    for row in _projection_rows(m):
+        t.add_row(*row)
+    con.print(t)
     if cells:
         t = Table(*_CELL_HEAD, title="per scenario × params × model × condition")
         for row in _cell_rows(data):
@@ -353,16 +373,11 @@ def render_html(data: ReportData) -> str:
         )
     if m.paired:
         parts.append("<h2>Paired comparisons</h2>" + _table(_PAIRED_HEAD, _paired_rows(data)))
-    proj = [
-        [g.condition, _pct(g.projection.p)]
-        + [_num(g.projection.steps_at_99[k], 1) for k in ("single", "vote_k3", "vote_k5")]
-        for g in m.by_condition
-        if g.projection is not None
-    ]
     parts.append(
         "<h2>Reliability projection</h2><p class='prov'>Steps reachable at 99% success from the first-try "
-        "accuracy p: alone (p^s) and with first-to-ahead-by-k voting (MAKER); – means unbounded by the data.</p>"
-        + _table(["condition", "first-try p", "steps (single)", "steps (vote k=3)", "steps (vote k=5)"], proj)
+        "accuracy p: alone (p^s) and with first-to-ahead-by-k voting (MAKER); in brackets, the same from the "
+        "lower end of p's interval; – means unbounded by the data.</p>"
+        + _table(_PROJECTION_HEAD, _projection_rows(m))
     )
     parts.append("<h2>Per scenario, size and model</h2>" + _table(_CELL_HEAD, _cell_rows(data)))
     spec = data.runs[-1]["spec"] if data.runs else {}
