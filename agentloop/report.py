@@ -219,7 +219,8 @@ def print_report(data: ReportData, *, cells: bool = False, console=None) -> None
         for row in _paired_rows(data):
             t.add_row(*row)
         con.print(t)
-    t = Table(*_PROJECTION_HEAD, title="reliability projection: steps at 99% success (in brackets: from the low end of p)")
+    title = "reliability projection: steps at 99% success (in brackets: from the low end of p)"
+    t = Table(*_PROJECTION_HEAD, title=title)
     for row in _projection_rows(m):
         t.add_row(*row)
     con.print(t)
