@@ -165,12 +165,25 @@ def parse_experiment(text: str, *, source: str = "<experiment>") -> ExperimentSp
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [x for x in err["loc"] if not (isinstance(x, str) and x[0].isupper() or x in ("str", "int", "list[int]"))]
+        err = _best_error(exc)
+        loc = [x for x in err["loc"] if not _is_type_tag(x)]
         missing = err["type"] == "missing"
         raise AgentloopError(_located(text, source, loc, f"{err['msg'].lower()}{_got(err)}", missing=missing)) from None
     plan_episodes(spec, text=text, source=source)  # resolves every name now, before anything runs
     return spec
+
+
+def _is_type_tag(x: Any) -> bool:
+    """pydantic names the branch of a union in the error location (`str`, `ConditionSpec`, …)."""
+    return isinstance(x, str) and (
+        x[:1].isupper() or "[" in x or x in ("str", "int", "float", "bool", "list", "dict")
+    )
+
+
+def _best_error(exc: ValidationError) -> dict:
+    """For a union, the branch that got furthest is the one the user meant (a table, not a string)."""
+    errors = exc.errors()
+    return max(errors, key=lambda e: len([x for x in e["loc"] if not _is_type_tag(x)]))
 
 
 def _got(err: dict) -> str:
@@ -193,21 +206,36 @@ def _located(text: str, source: str, loc: list, problem: str, *, missing: bool =
     return f"{where}: field {_field(loc)}: {problem}"
 
 
+def _key_pattern(name: str) -> re.Pattern:
+    """`name = …` (also inside an inline table) or a `[name]` / `[[name]]` header."""
+    n = re.escape(name)
+    return re.compile(rf"(^|[\s{{,])\"?{n}\"?\s*=|^\s*\[+\s*{n}\s*\]")
+
+
 def _find_line(text: str, loc: list) -> int | None:
-    lines = text.splitlines()
-    start = 0
-    # [[scenarios]] / [[models]] blocks: skip to the i-th header of that array of tables.
-    if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
-        headers = [i for i, ln in enumerate(lines) if re.match(rf"^\s*\[\[\s*{re.escape(loc[0])}\s*\]\]", ln)]
-        if loc[1] < len(headers):
-            start = headers[loc[1]]
-    names = [x for x in reversed(loc) if isinstance(x, str)]
-    for name in names:
-        pat = re.compile(rf"(^|[\s{{,\[])\"?{re.escape(name)}\"?\s*=|^\s*\[+\s*{re.escape(name)}\s*\]")
-        for i in range(start, len(lines)):
-            if pat.search(lines[i].split("#", 1)[0]):
+    """The 1-based line where the field at `loc` is written (or its nearest enclosing table)."""
+    lines = [ln.split("#", 1)[0] for ln in text.splitlines()]
+    if not loc or not isinstance(loc[0], str):
+        return None
+    top, rest = loc[0], loc[1:]
+    start = stop = None
+    if rest and isinstance(rest[0], int):  # the i-th [[top]] block, if written as an array of tables
+        headers = [i for i, ln in enumerate(lines) if re.match(rf"^\s*\[\[\s*{re.escape(top)}\s*\]\]", ln)]
+        if rest[0] < len(headers):
+            start = headers[rest[0]]
+            stop = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    if start is None:
+        start = next((i for i, ln in enumerate(lines) if _key_pattern(top).search(ln)), None)
+        if start is None:
+            return None
+        stop = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        if not lines[start].lstrip().startswith("["):
+            stop = start + 1  # a `key = value` line: nested fields are on it (inline tables)
+    for name in [x for x in reversed(rest) if isinstance(x, str)]:
+        for i in range(start, stop):
+            if _key_pattern(name).search(lines[i]):
                 return i + 1
-    return start + 1 if start else None
+    return start + 1
 
 
 def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str = "<experiment>") -> list[EpisodeTask]:

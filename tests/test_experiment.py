@@ -304,3 +304,19 @@ def test_experiment_modules_import_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "conditions, fragment",
+    [
+        ('[{name = "vote", kk = 1}]', ":4: field conditions[0].kk: extra inputs"),
+        ('[{name = "vote", k = 0}]', ":4: field conditions[0].name: condition vote: k=0"),
+        ('[3]', ":4: field conditions[0]: input should be a valid string"),
+        ('["tape", "tape"]', ":4: field conditions: two conditions share a name"),
+    ],
+)
+def test_condition_errors_point_at_the_conditions_line(conditions, fragment):
+    text = SMALL.replace('["stepwise", "tape", {name = "vote", k = 2, label = "vote-k2"}]', conditions)
+    with pytest.raises(AgentloopError) as info:
+        parse_experiment(text, source="f.toml")
+    assert fragment in str(info.value), str(info.value)
