@@ -350,7 +350,7 @@ def render_html(data: ReportData) -> str:
     parts.append(f"<style>{_CSS}</style></head><body><h1>agentloop report: {html.escape(name)}</h1>")
     if m.simulated:
         parts.append(
-            f"<div class='banner'>SIMULATED — {html.escape(SIMULATED_NOTE)}: "
+            f"<div class='banner'>SIMULATED — {html.escape(SIMULATED_NOTE.removeprefix('simulated: '))}: "
             f"{html.escape(', '.join(m.simulated_models))}</div>"
         )
     prov = data.runs[-1]["provenance"] if data.runs else {}
@@ -364,8 +364,8 @@ def render_html(data: ReportData) -> str:
     parts.append("<h2>Per condition</h2>" + _table(_CONDITION_HEAD, _condition_rows(m.by_condition)))
     parts.append(
         "<p class='prov'>Drift slope: logistic regression of step error on step index, cluster-robust by "
-        "episode; drift is detected when its interval excludes 0. H50/H90: step at which the share of "
-        "episodes still error-free falls to 50%/90% (&gt;N: not reached).</p>"
+        "episode; drift is detected when its interval excludes 0. H50/H90: first step at which the share of "
+        "episodes still error-free is below 50%/90% (&gt;N: not reached within N steps).</p>"
     )
     for title, caption, png in _figures(m):
         parts.append(
