@@ -8,7 +8,8 @@ ends the episode cleanly) and the runner knows which budget stopped it.
 Calls are a hard bound. Tokens and dollars are only known after a reply, so before a call the
 guard reserves the prompt's estimated tokens and refuses when the spend plus that estimate would
 pass the limit; a reply's own output tokens (and a call's price) can still overshoot by one call
-per connection in flight. Scripted models report exactly the estimate, so for them it is exact.
+per connection in flight. (Scripted models report exactly the estimated prompt tokens; only
+their few reply tokens can pass the limit.)
 """
 
 from __future__ import annotations

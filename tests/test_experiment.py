@@ -320,3 +320,14 @@ def test_condition_errors_point_at_the_conditions_line(conditions, fragment):
     with pytest.raises(AgentloopError) as info:
         parse_experiment(text, source="f.toml")
     assert fragment in str(info.value), str(info.value)
+
+
+def test_token_budget_is_passed_by_at_most_the_replies_in_flight(tmp_path):
+    text = SMALL + "\n[budget]\nmax_tokens = 3000\n"
+    s = run_experiment(parse_experiment(text), tmp_path, progress=False)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        _, tokens, _ = store.spent()
+    assert s.budget_exhausted
+    # prompts are reserved before each request; a reply here is one digit (1 token) or a move,
+    # and at most 3 requests (max_connections) are in flight
+    assert tokens <= 3000 + 3 * 4
