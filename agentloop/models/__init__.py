@@ -18,6 +18,7 @@ __all__ = ["Hint", "Message", "Model", "RetryingModel", "estimate_tokens", "get_
 # provider prefix -> module with `make(rest_of_name, args)`; anything else goes to litellm.
 _PROVIDERS: dict[str, str] = {
     "scripted": "agentloop.models.scripted",
+    "local": "agentloop.models.local",
 }
 _LITELLM = "agentloop.models._litellm"
 

@@ -1,0 +1,106 @@
+"""`agentloop demo`: a small comparative experiment on the embedded local model.
+
+One instance family (eca rule 110, 12 cells, 3 generations: 36 atomic steps), four conditions
+(`oneshot`, `tape`, `vote`, `verify`), a few seeds, one model. It returns the episode records
+and a per-condition summary; the CLI draws the progress bar and the table. When the experiment
+runner lands, the same records can feed its store and report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentloop.types import EpisodeRecord
+
+__all__ = ["DemoConfig", "ConditionSummary", "run_demo", "summarise"]
+
+
+def _default_model() -> str:
+    from agentloop.models._weights import DEFAULT
+
+    return f"local/{DEFAULT}"
+
+
+class DemoConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scenario: str = "eca"
+    params: dict[str, Any] = Field(default_factory=lambda: {"rule": 110, "width": 12, "steps": 3})
+    conditions: tuple[str, ...] = ("oneshot", "tape", "vote", "verify")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    model: str = Field(default_factory=_default_model)
+    model_args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConditionSummary(BaseModel):
+    """One row of the demo's comparison table."""
+
+    condition: str
+    episodes: int
+    solved: int
+    steps_attempted: int
+    steps_total: int
+    step_accuracy: float | None = Field(description="locally correct / attempted steps (after any feedback)")
+    first_attempt_accuracy: float | None = Field(description="correct on the first attempt, before feedback")
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    wall_s: float
+
+
+def run_demo(
+    config: DemoConfig | None = None,
+    *,
+    on_start: Callable[[str, int], None] | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+) -> list[EpisodeRecord]:
+    """Run every (condition, seed) of `config` with one model object (loaded once)."""
+    from agentloop.conditions import get_condition
+    from agentloop.loop import run_episode
+    from agentloop.models import get_model
+    from agentloop.scenarios import get_scenario, parse_params
+
+    cfg = config or DemoConfig()
+    sc = get_scenario(cfg.scenario)
+    params = parse_params(sc, cfg.params)
+    conditions = [get_condition(c) for c in cfg.conditions]
+    model = get_model(cfg.model, **dict(cfg.model_args))
+    records = []
+    for cond in conditions:
+        for seed in cfg.seeds:
+            if on_start:
+                on_start(cond.name, seed)
+            rec = run_episode(sc, params, condition=cond, model=model, model_args=dict(cfg.model_args), seed=seed)
+            records.append(rec)
+            if on_episode:
+                on_episode(rec)
+    return records
+
+
+def summarise(records: list[EpisodeRecord]) -> list[ConditionSummary]:
+    """Per condition, in first-seen order: success, per-step accuracy, calls and tokens."""
+    by: dict[str, list[EpisodeRecord]] = {}
+    for r in records:
+        by.setdefault(r.condition, []).append(r)
+    out = []
+    for cond, recs in by.items():
+        steps = [s for r in recs for s in r.steps]
+        out.append(
+            ConditionSummary(
+                condition=cond,
+                episodes=len(recs),
+                solved=sum(r.success for r in recs),
+                steps_attempted=len(steps),
+                steps_total=sum(r.steps_total for r in recs),
+                step_accuracy=sum(s.ok for s in steps) / len(steps) if steps else None,
+                first_attempt_accuracy=sum(s.first_ok for s in steps) / len(steps) if steps else None,
+                calls=sum(r.calls for r in recs),
+                tokens_in=sum(r.tokens_in for r in recs),
+                tokens_out=sum(r.tokens_out for r in recs),
+                wall_s=sum(r.wall_s for r in recs),
+            )
+        )
+    return out
