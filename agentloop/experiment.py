@@ -395,7 +395,7 @@ def run_experiment(
             progress = sys.stderr.isatty()
         stop = stop or threading.Event()
         try:
-            asyncio.run(_run_all(spec, todo, store, run_id, summary, out, progress, stop))
+            _run_coroutine(_run_all(spec, todo, store, run_id, summary, out, progress, stop))
         except KeyboardInterrupt:
             summary.interrupted = True
             store.end_run(run_id, summary.model_dump())
@@ -404,6 +404,17 @@ def run_experiment(
         return summary
     finally:
         store.close()
+
+
+def _run_coroutine(coro) -> None:
+    """asyncio.run, also from a thread that already runs an event loop (a Jupyter notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentloop-runner") as ex:
+        ex.submit(asyncio.run, coro).result()
 
 
 # Provider failures in a row, before any episode succeeded, after which the run stops.

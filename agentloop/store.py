@@ -114,14 +114,15 @@ def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
 
 
 class ResultsStore:
-    """`DIR/results.sqlite`. Use from one thread (the runner writes from its event loop)."""
+    """`DIR/results.sqlite`. Use from one thread at a time (the runner writes from its event loop,
+    which may run in a helper thread when the caller already has a loop)."""
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise AgentloopError(f"no results store at {self.path}; run `agentloop experiment FILE --out DIR` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = _connect(self.path)
+        self.con = _connect(self.path, any_thread=True)
         try:
             with self.con:
                 self.con.executescript(_SCHEMA)

@@ -331,3 +331,12 @@ def test_token_budget_is_passed_by_at_most_the_replies_in_flight(tmp_path):
     # prompts are reserved before each request; a reply here is one digit (1 token) or a move,
     # and at most 3 requests (max_connections) are in flight
     assert tokens <= 3000 + 3 * 4
+
+
+def test_runs_from_inside_a_running_event_loop(tmp_path):
+    import asyncio
+
+    async def notebook_cell():
+        return run_experiment(parse_experiment(SMALL.replace("seeds = 3", "seeds = 1")), tmp_path, progress=False)
+
+    assert asyncio.run(notebook_cell()).stored == 9
