@@ -188,6 +188,12 @@ from agentloop.learn._cli import learn as _learn  # noqa: E402
 
 app.command("learn")(_learn)
 
+# `agentloop models` and `agentloop demo` live in their own module too (typer only at import).
+from agentloop._local_cli import demo as _demo, models as _models  # noqa: E402
+
+app.command("models")(_models)
+app.command("demo")(_demo)
+
 
 def main() -> None:
     app()

