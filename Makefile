@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# The pinned CPU build first (it lies on local disk): a bare range would pull a multi-GB CUDA build.
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev,learn]'
+	@echo "Installing agentloop with the [local] extra: the first install compiles llama-cpp-python (~7 min on 2 cores; pip keeps the built wheel in its cache, so later installs take seconds)."
+	$(PY) -m pip install -e '.[dev,learn,local]'
 	touch $(STAMP)
 
 install: $(STAMP)
