@@ -8,8 +8,9 @@ Definitions (docs/metrics.md has the longer story):
   sample size shrunk by the design effect of a cluster-robust variance (clusters = episodes).
 - first-try accuracy: the same for the first attempt of each step, before any feedback; under
   `verify` the after-feedback accuracy says little about the model on its own.
-- drift slope: logistic regression of step error on step index (log-odds per step), with
-  cluster-robust standard errors by episode; also on prompt tokens (log-odds per 1,000).
+- drift slope: logistic regression of step error on step index (log-odds per step), with a
+  fixed effect per grid cell (scenario × params × model) and cluster-robust standard errors by
+  episode; also on prompt tokens (log-odds per 1,000, pooled across cells).
   Drift is detected when the interval excludes 0. No errors at all: not estimable (None).
 - survival S(t): Kaplan-Meier of T = the 1-based position of the first wrong step (episodes
   without one are censored at their last recorded step); H50 / H90: the smallest t with
@@ -172,32 +173,54 @@ def _clustered_accuracy(ok: Sequence[int], groups: Sequence[int]) -> tuple[float
     return p, _wilson(p * n_eff, n_eff)
 
 
-def _logit_slope(err: Sequence[int], x: Sequence[float], groups: Sequence[int]) -> tuple[float, Interval, float] | str:
-    """Slope of logit P(error) on x with cluster-robust errors; a reason string when not estimable."""
+def _logit_slope(
+    err: Sequence[int], x: Sequence[float], groups: Sequence[int], strata: Sequence[int] | None = None
+) -> tuple[float, Interval, float] | str:
+    """Slope of logit P(error) on x, cluster-robust by episode; a reason string when not estimable.
+
+    `strata` (one label per row: the grid cell) adds a fixed effect per cell, so the slope is
+    measured *within* cells. Without it, pooling cells of different lengths and base error
+    rates can fake a trend (long tasks that are also easier give a negative slope). Cells
+    without both outcomes say nothing about the slope and are left out.
+    """
     import numpy as np
     import statsmodels.api as sm
 
     y = np.asarray(err, dtype=float)
+    xs = np.asarray(x, dtype=float)
+    g = np.asarray(groups)
     if y.sum() == 0:
         return "no errors"
     if y.sum() == len(y):
         return "no correct steps"
-    xs = np.asarray(x, dtype=float)
+    columns = [np.ones(len(y))]
+    if strata is not None and len(set(strata)) > 1:
+        st = np.asarray(strata)
+        informative = [c for c in np.unique(st) if 0 < y[st == c].sum() < (st == c).sum()]
+        if not informative:
+            return "no cell with both right and wrong steps"
+        keep = np.isin(st, informative)
+        y, xs, g, st = y[keep], xs[keep], g[keep], st[keep]
+        columns = [np.ones(len(y))] + [(st == c).astype(float) for c in informative[1:]]
     if np.ptp(xs) == 0:
         return "no spread in x"
-    X = sm.add_constant(xs)
-    g = np.asarray(groups)
+    X = np.column_stack([*columns, xs])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kw = {"cov_type": "cluster", "cov_kwds": {"groups": g}} if len(set(groups)) > 1 else {}
+            kw = {}
+            if len(set(g.tolist())) > 1:
+                # t intervals on (clusters - 1) degrees of freedom: with few episodes the normal
+                # interval of a cluster-robust error is too narrow
+                kw = {"cov_type": "cluster", "cov_kwds": {"groups": g}, "use_t": True}
             fit = sm.Logit(y, X).fit(disp=0, maxiter=200, **kw)
     except Exception as exc:  # statsmodels raises several kinds on separation/singularity
         return f"not estimable ({type(exc).__name__})"
     if not fit.mle_retvals.get("converged", False):
         return "not estimable (did not converge)"
-    lo, hi = fit.conf_int(alpha=1 - LEVEL)[1]
-    slope, lo, hi, pval = float(fit.params[1]), float(lo), float(hi), float(fit.pvalues[1])
+    j = X.shape[1] - 1
+    lo, hi = fit.conf_int(alpha=1 - LEVEL)[j]
+    slope, lo, hi, pval = float(fit.params[j]), float(lo), float(hi), float(fit.pvalues[j])
     if not all(map(math.isfinite, (slope, lo, hi))):
         return "not estimable"
     return slope, (lo, hi), pval
@@ -335,9 +358,12 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     statuses: dict[str, int] = {}
     for r in recs:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    ok, first, idx, toks, groups = [], [], [], [], []
+    ok, first, idx, toks, groups, cells = [], [], [], [], [], []
+    cell_ids: dict[tuple, int] = {}
     for g, r in enumerate(recs):
+        cell = cell_ids.setdefault((r.scenario, json.dumps(r.params, sort_keys=True), model_label(r)), len(cell_ids))
         for s in r.steps:
+            cells.append(cell)
             ok.append(int(s.ok))
             first.append(int(s.first_ok))
             idx.append(s.index)
@@ -349,10 +375,12 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         acc, acc_ci = _clustered_accuracy(ok, groups)
         ft, ft_ci = _clustered_accuracy(first, groups)
     err = [1 - v for v in ok]
-    by_step = _logit_slope(err, idx, groups) if steps else "no steps"
+    by_step = _logit_slope(err, idx, groups, cells) if steps else "no steps"
+    # Prompt tokens stay pooled: under a tape they are constant within a cell, and differ only
+    # between cells, which is exactly the contrast this slope is for.
     by_tok = _logit_slope(err, toks, groups) if steps else "no steps"
     # Under verify the committed answer is right by construction; the first try shows the model.
-    by_first = _logit_slope([1 - v for v in first], idx, groups) if steps and first != ok else by_step
+    by_first = _logit_slope([1 - v for v in first], idx, groups, cells) if steps and first != ok else by_step
     if curves:
         curve, h50, h50_ci, h90, h90_ci = _survival(recs)
     else:

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from agentloop.loop import run_episode
-from agentloop.metrics import _hazard, _steps_at_99, _wilson, compute_metrics, summarize
+from agentloop.metrics import _hazard, _logit_slope, _steps_at_99, _wilson, compute_metrics, summarize
 from agentloop.types import EpisodeRecord, StepRecord
 
 
@@ -140,8 +140,8 @@ def test_drift_under_stepwise_has_a_slope_above_zero():
 
 
 def test_no_drift_under_stepwise_covers_zero():
-    # A 95% interval misses 0 in 5% of seeds by design: over 300 model seeds of this very setting
-    # the slope's interval excluded 0 in 5.0% (docs/metrics.md). Seed 4 is one of the 95%.
+    # A 95% interval misses 0 in 5% of seeds by design: over 300 simulator seeds of a setting
+    # like this one the slope's interval excluded 0 in 4.3% (docs/metrics.md). Seed 4 is fixed.
     recs = _run("stepwise", {"error": 0.05, "seed": 4}, 80, {"rule": 110, "width": 8, "steps": 4})
     g = summarize(recs, condition="stepwise")
     lo, hi = g.drift_slope_ci
@@ -153,3 +153,21 @@ def test_the_tape_flattens_the_same_drift():
     g = summarize(recs, condition="tape")
     lo, hi = g.drift_slope_ci
     assert lo < 0 < hi
+
+
+def test_cells_of_different_difficulty_do_not_fake_a_trend():
+    # Within each cell the errors sit symmetrically around the middle: no trend. But the short
+    # cell is hard and the long one easy, so pooled, late steps look far better than early ones.
+    recs = []
+    for s in range(30):
+        short = make_record([i not in (s % 6, 5 - s % 6) for i in range(6)], seed=s)
+        long_ok = [not (s % 5 == 0 and i in (5, 34)) for i in range(40)]
+        recs += [short, make_record(long_ok, seed=s).model_copy(update={"params": {"width": 40}})]
+    err = [int(not st.ok) for r in recs for st in r.steps]
+    idx = [st.index for r in recs for st in r.steps]
+    groups = [g for g, r in enumerate(recs) for _ in r.steps]
+    pooled = _logit_slope(err, idx, groups)
+    assert pooled[1][1] < 0  # the fake trend, without cell effects
+    g = summarize(recs, condition="tape")
+    lo, hi = g.drift_slope_ci
+    assert lo < 0 < hi and abs(g.drift_slope) < 1e-6
