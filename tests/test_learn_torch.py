@@ -74,6 +74,7 @@ def _tiny(**over):
     return make_config(**values)
 
 
+@pytest.mark.slow  # a few seconds of training
 def test_local_model_learns_rule_90_and_is_exact_at_every_width():
     from agentloop.learn import run_study
 
@@ -102,6 +103,7 @@ _TINY_ARGS = ["--rule", "90", "--models", "local,whole", "--train-size", "6", "-
               "--eval-cases", "3", "--d-model", "8", "--layers", "1"]
 
 
+@pytest.mark.slow  # a few seconds of training
 def test_cli_json_has_every_model_size_and_rollout_with_an_interval(tmp_path):
     from agentloop.cli import app
 
