@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentloop.conditions import Condition
 from agentloop.errors import AgentloopError
+from agentloop.models import redact_args
 
 try:
     import tomllib
@@ -387,7 +388,10 @@ def run_experiment(
     try:
         done = store.episode_keys()
         todo = [t for t in tasks if t.key not in done]
-        run_id = store.begin_run(spec.model_dump(mode="json"), provenance())
+        stored = spec.model_dump(mode="json")
+        for m in stored["models"]:
+            m["args"] = redact_args(m["args"])
+        run_id = store.begin_run(stored, provenance())
         summary = RunSummary(
             out_dir=str(out), store=str(store.path), planned=len(tasks), already_done=len(tasks) - len(todo)
         )

@@ -79,6 +79,10 @@ def test_bounds_are_never_exceeded():
             assert s.calls == s.samples
     r = run_episode("eca", ECA, condition="tape", model="scripted/oracle", seed=0, limits=Limits(max_calls=10))
     assert r.status == "budget" and r.calls == 10 and len(r.steps) == 10
+    for condition in ("vote", "full"):  # the budget holds inside a vote too
+        r = run_episode("eca", ECA, condition=condition, model="scripted/noisy", model_args={"error": 0.3},
+                        seed=0, limits=Limits(max_calls=10))
+        assert r.status == "budget" and r.calls == 10
 
 
 def test_token_budget_stops_the_episode():
@@ -105,6 +109,14 @@ def test_drift_makes_late_stepwise_steps_worse():
     early = sum(r.step_ok[i] for r in records for i in range(0, 16) if i < len(r.step_ok))
     late = sum(r.step_ok[i] for r in records for i in range(48, 64) if i < len(r.step_ok))
     assert late < early
+
+
+def test_simulated_noise_differs_between_instances_and_is_shared_across_conditions():
+    a = noisy("tape", seed=1, error=0.3)
+    b = noisy("tape", seed=1, error=0.3, params={**ECA, "rule": 30})
+    assert a.step_ok != b.step_ok
+    sw = noisy("stepwise", seed=1, error=0.3)
+    assert [s.first_ok for s in sw.steps[:10]] == [s.first_ok for s in a.steps[:10]]
 
 
 def test_local_correctness_is_judged_from_the_agents_own_state():

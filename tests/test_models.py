@@ -105,3 +105,15 @@ def test_litellm_transient_errors_are_retried_then_reported():
 def test_unknown_litellm_provider_is_a_user_error():
     with pytest.raises(AgentloopError, match="unknown model provider 'nosuch'"):
         get_model("nosuch/thing")
+
+
+def test_credentials_in_model_args_are_masked_in_records():
+    from agentloop.loop import run_episode
+    from agentloop.models import redact_args
+
+    assert redact_args({"api_key": "sk-1", "aws_secret": "s", "max_tokens": 5, "temperature": 0}) == {
+        "api_key": "***", "aws_secret": "***", "max_tokens": 5, "temperature": 0,
+    }
+    model = get_model("scripted/oracle")
+    r = run_episode("hanoi", {"disks": 1}, model=model, model_args={"api_key": "sk-secret"})
+    assert r.model_args == {"api_key": "***"}

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from agentloop.conditions import Condition, get_condition
-from agentloop.models import Model, get_model
+from agentloop.models import Model, get_model, redact_args
 from agentloop.scenarios import Params, Scenario, get_scenario, parse_params
 from agentloop.tape import Tape
 from agentloop.types import EpisodeRecord, Limits
@@ -48,6 +48,9 @@ def run_episode(
         condition=cond,
         model=m,
         seed=seed,
+        # Simulated randomness is keyed by the instance (scenario, params, seed), not by the
+        # condition, so conditions compared on one instance see the same draws.
+        hint_key=f"{sc.name}:{p.model_dump_json()}:{seed}",
         limits=limits or Limits(),
         tape=Tape(sc, inst),
         true_state=sc.initial_state(inst),
@@ -64,7 +67,7 @@ def run_episode(
         params=p.model_dump(),
         condition=cond.name,
         model=m.name,
-        model_args=args or dict(m.args),
+        model_args=redact_args(args or dict(m.args)),
         seed=seed,
         status=ep.status or "failed",
         success=ep.status == "solved",

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentloop.conditions import Condition
-from agentloop.models import Message, Model
+from agentloop.models import Hint, Message, Model
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
 from agentloop.types import Completion, Limits, Status, Step, StepRecord, Verdict
+
+
+class OutOfBudget(Exception):
+    """The next request would exceed the episode's limits."""
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Episode:
     condition: Condition
     model: Model
     seed: int
+    hint_key: str  # identifies the instance, so simulated randomness differs between instances
     limits: Limits
     tape: Tape
     true_state: Any
@@ -83,6 +88,14 @@ class Episode:
         t.prompt_tokens = max(t.prompt_tokens, c.tokens_in)
         t.tokens_out += c.tokens_out
         t.latency_s += c.latency_s
+
+    def call(self, messages: list[Message], hint: Hint | None, sample: int = 0) -> Completion:
+        """One request to the model, within the limits, its usage counted."""
+        if self.over_budget():
+            raise OutOfBudget
+        c = self.model.complete(messages, hint=hint, sample=sample)
+        self.count(c)
+        return c
 
     def over_budget(self) -> bool:
         lim = self.limits

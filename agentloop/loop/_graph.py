@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from agentloop.errors import ModelError
-from agentloop.loop._episode import Episode, StepTally
+from agentloop.loop._episode import Episode, OutOfBudget, StepTally
 from agentloop.loop._worker import ask_oneshot, ask_once, ask_vote
 from agentloop.types import StepRecord, Verdict
 
@@ -53,8 +53,6 @@ def work(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["check"
     """The worker: one answer for the current step (one call, a vote, or the whole-task reply)."""
     ep: Episode = runtime.context
     step = ep.steps[state["step"]]
-    if state["attempt"] and ep.over_budget():
-        return _end(ep, "budget")
     try:
         if not ep.condition.decompose:
             proposal = ask_oneshot(ep, step)
@@ -62,6 +60,8 @@ def work(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["check"
             proposal = ask_vote(ep, step, state["attempt"])
         else:
             proposal = ask_once(ep, step, state["attempt"])
+    except OutOfBudget:
+        return _end(ep, "budget")
     except ModelError as exc:
         ep.error = str(exc)
         return _end(ep, "error")

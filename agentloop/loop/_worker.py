@@ -54,7 +54,7 @@ def step_hint(ep: Episode, step: Step, attempt: int) -> Hint | None:
         answers=(truth,),
         render=lambda answers: sc.format_answer(answers[0]),
         corrupt=lambda i, rng: sc.corrupt(inst, state, step, truth, rng),
-        key=f"{ep.seed}:{step.index}:{attempt}",
+        key=f"{ep.hint_key}:{step.index}:{attempt}",
     )
 
 
@@ -73,7 +73,7 @@ def oneshot_hint(ep: Episode) -> Hint | None:
         answers=answers,
         render=lambda xs: sc.format_trajectory(inst, xs),
         corrupt=lambda i, rng: sc.corrupt(inst, states[i], ep.steps[i], answers[i], rng),
-        key=f"{ep.seed}:oneshot",
+        key=f"{ep.hint_key}:oneshot",
     )
 
 
@@ -85,9 +85,7 @@ def _read(ep: Episode, step: Step, text: str) -> Proposal:
 
 
 def ask_once(ep: Episode, step: Step, attempt: int) -> Proposal:
-    messages = step_messages(ep, step, ep.feedback)
-    c = ep.model.complete(messages, hint=step_hint(ep, step, attempt))
-    ep.count(c)
+    c = ep.call(step_messages(ep, step, ep.feedback), step_hint(ep, step, attempt))
     return _read(ep, step, c.text)
 
 
@@ -105,8 +103,7 @@ def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
     keyed: dict[Any, Proposal] = {}
     last = Proposal(problem="no sample")
     for sample in range(cond.max_samples):
-        c = ep.model.complete(messages, hint=hint, sample=sample)
-        ep.count(c)
+        c = ep.call(messages, hint, sample)
         if len(c.text) > sc.max_answer_chars:
             last = Proposal(text=c.text, problem=f"red-flagged: reply longer than {sc.max_answer_chars} characters")
             continue
@@ -129,8 +126,7 @@ def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
 def ask_oneshot(ep: Episode, step: Step) -> Proposal:
     """The whole task in one call (made at the first step); later steps read the parsed reply."""
     if ep.oneshot_answers is None:
-        c = ep.model.complete(oneshot_messages(ep), hint=oneshot_hint(ep))
-        ep.count(c)
+        c = ep.call(oneshot_messages(ep), oneshot_hint(ep))
         try:
             ep.oneshot_answers = ep.scenario.parse_trajectory(ep.instance, c.text)
         except ParseError as exc:

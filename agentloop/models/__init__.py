@@ -13,7 +13,16 @@ from agentloop.errors import AgentloopError
 from agentloop.models._protocol import Hint, Message, Model, estimate_tokens
 from agentloop.models._retry import RetryingModel
 
-__all__ = ["Hint", "Message", "Model", "RetryingModel", "estimate_tokens", "get_model", "parse_model_args"]
+__all__ = [
+    "Hint",
+    "Message",
+    "Model",
+    "RetryingModel",
+    "estimate_tokens",
+    "get_model",
+    "parse_model_args",
+    "redact_args",
+]
 
 # provider prefix -> module with `make(rest_of_name, args)`; anything else goes to litellm.
 _PROVIDERS: dict[str, str] = {
@@ -44,6 +53,14 @@ def get_model(name: str, **args: Any) -> Model:
     elif not isinstance(wait, (int, float)) or wait < 0:
         raise AgentloopError(f"model argument retry_wait={wait!r} must be a number of seconds >= 0")
     return RetryingModel(inner, attempts=attempts, wait=float(wait))
+
+
+_SECRET_SUFFIXES = ("key", "secret", "password", "access_token", "auth_token", "api_token")
+
+
+def redact_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Model arguments fit to store or print: credentials (api_key, *_secret, ...) are masked."""
+    return {k: "***" if k.lower().endswith(_SECRET_SUFFIXES) else v for k, v in args.items()}
 
 
 def _coerce_int(value: Any, name: str) -> int:
