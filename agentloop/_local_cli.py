@@ -40,7 +40,7 @@ def demo(
     from rich.console import Console
 
     from agentloop.cli import user_errors
-    from agentloop.demo import DemoConfig, run_demo, summarise
+    from agentloop.demo import DemoConfig, summarise
     from agentloop.models import get_model, parse_model_args
 
     con = Console(stderr=True)

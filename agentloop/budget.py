@@ -15,10 +15,9 @@ their few reply tokens can pass the limit.)
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from agentloop.errors import ModelError
-from agentloop.models import Hint, Message, Model, estimate_tokens
+from agentloop.models import Hint, Message, Model, ModelWrapper, estimate_tokens
 from agentloop.types import Completion, Limits
 
 
@@ -78,26 +77,14 @@ class Budget:
                 self.cost += c.cost or 0.0
 
 
-class GuardedModel:
+class GuardedModel(ModelWrapper):
     """A model that asks its budgets (and a stop flag) before every request."""
 
     def __init__(self, inner: Model, budgets: list[Budget], stop: threading.Event | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.budgets = budgets
         self.stop = stop
         self.refused: BudgetExceeded | None = None  # the first refusal, for the runner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.inner.args
-
-    @property
-    def simulated(self) -> bool:
-        return self.inner.simulated
 
     def _reserve(self, messages: list[Message]) -> tuple[int, list[Budget]]:
         if self.stop is not None and self.stop.is_set():

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agentloop.errors import AgentloopError
-from agentloop.models import Hint, Message, Model
+from agentloop.models import Hint, Message, Model, ModelWrapper
 from agentloop.types import Completion, EpisodeRecord, StepRecord
 
 __all__ = ["CachingModel", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
@@ -334,7 +334,7 @@ class ResponseCache:
             )
 
 
-class CachingModel:
+class CachingModel(ModelWrapper):
     """Answers a request from the cache when it was seen before; otherwise asks and remembers.
 
     A hit returns the stored text and usage (so metrics do not change with the cache) but no
@@ -342,20 +342,8 @@ class CachingModel:
     """
 
     def __init__(self, inner: Model, cache: ResponseCache) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.inner.args
-
-    @property
-    def simulated(self) -> bool:
-        return self.inner.simulated
 
     def _key(self, messages: list[Message], hint: Hint | None, sample: int) -> str:
         return cache_key(self.name, self.args, messages, sample, hint.key if hint is not None else None)

@@ -10,13 +10,14 @@ from importlib import import_module
 from typing import Any
 
 from agentloop.errors import AgentloopError
-from agentloop.models._protocol import Hint, Message, Model, estimate_tokens
+from agentloop.models._protocol import Hint, Message, Model, ModelWrapper, estimate_tokens
 from agentloop.models._retry import RetryingModel
 
 __all__ = [
     "Hint",
     "Message",
     "Model",
+    "ModelWrapper",
     "RetryingModel",
     "estimate_tokens",
     "get_model",

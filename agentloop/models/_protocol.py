@@ -44,6 +44,25 @@ class Model(Protocol):
     ) -> Completion: ...
 
 
+class ModelWrapper:
+    """Base of models that wrap another (retries, budgets, caching): they keep its identity."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return self.inner.args
+
+    @property
+    def simulated(self) -> bool:
+        return self.inner.simulated
+
+
 def estimate_tokens(messages: Sequence[Message]) -> int:
     """A provider-neutral token estimate (≈4 characters a token) for models that report none."""
     return sum(4 + (len(m["content"]) + 3) // 4 for m in messages)

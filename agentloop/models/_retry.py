@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from agentloop.errors import ModelError, TransientModelError
-from agentloop.models._protocol import Hint, Message, Model
+from agentloop.models._protocol import Hint, Message, Model, ModelWrapper
 from agentloop.types import Completion
 
 
-class RetryingModel:
+class RetryingModel(ModelWrapper):
     """Wraps a provider; retries TransientModelError up to `attempts` times in all.
 
     `wait` is the first back-off in seconds (exponential, capped at 30 s); simulated providers
@@ -18,21 +17,9 @@ class RetryingModel:
     """
 
     def __init__(self, inner: Model, *, attempts: int = 6, wait: float = 1.0) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.attempts = attempts
         self.wait = wait
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.inner.args
-
-    @property
-    def simulated(self) -> bool:
-        return self.inner.simulated
 
     def _policy(self, retrying_cls):
         import tenacity
