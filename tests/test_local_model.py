@@ -171,48 +171,65 @@ def test_models_json_is_a_list_of_named_objects():
 # --- prompt rendering --------------------------------------------------------------------
 
 
-def _real_messages(scenario: str, params: dict, condition: str = "tape", feedback=None, step_index: int = 0):
-    """The messages agentloop's worker sends for one step (so a scenario rewording breaks this)."""
-    from agentloop.loop._episode import Episode
-    from agentloop.loop._worker import step_messages
-    from agentloop.tape import Tape
-    from agentloop.types import Limits
+class _Recorder:
+    """A model that records the messages agentloop's worker sends, answering from a script."""
+
+    simulated = False
+    name = "test/recorder"
+    args: dict = {}
+
+    def __init__(self, replies):
+        self.replies, self.seen = list(replies), []
+
+    def complete(self, messages, *, hint=None, sample=0):
+        from agentloop.types import Completion
+
+        self.seen.append(messages)
+        return Completion(text=self.replies.pop(0) if self.replies else "0", tokens_in=1, tokens_out=1)
+
+    async def acomplete(self, messages, *, hint=None, sample=0):
+        return self.complete(messages, hint=hint, sample=sample)
+
+
+def _real_messages(scenario: str, params: dict, condition: str = "tape", replies=(), seed: int = 3):
+    """Every request the loop sends for one episode (so a scenario or worker rewording breaks these tests)."""
+    from agentloop.loop import run_episode
 
     sc = get_scenario(scenario)
-    inst = sc.generate(parse_params(sc, params), 3)
-    steps = list(sc.steps(inst))
-    ep = Episode(
-        scenario=sc, instance=inst, steps=steps, condition=get_condition(condition), model=None, seed=3,
-        limits=Limits(), tape=Tape(sc, inst), true_state=sc.initial_state(inst),
-    )
-    return sc, inst, ep, steps[step_index], step_messages(ep, steps[step_index], feedback)
+    inst = sc.generate(parse_params(sc, params), seed)
+    rec = _Recorder(replies)
+    run_episode(sc, params, condition=condition, model=rec, seed=seed)
+    return sc, inst, rec.seen
 
 
 @pytest.mark.parametrize("rule", [30, 90, 110])
 def test_eca_step_is_rendered_as_a_completion_ending_at_the_answer(rule):
-    sc, inst, ep, step, msgs = _real_messages("eca", {"rule": rule, "width": 8, "steps": 1})
-    r = render(msgs, "completion", 256)
-    assert r.kind == "eca" and r.stop == ("\n",) and r.max_tokens == 4
-    window = sc.window(inst, ep.tape.state, step)
-    assert r.prompt.endswith(f"Question: pattern {window}: new cell")
-    for p in range(8):  # the whole rule table, and nothing else about the instance
-        assert f"pattern {p:03b}: new cell {(rule >> p) & 1}\n" in r.prompt
+    sc, inst, seen = _real_messages("eca", {"rule": rule, "width": 8, "steps": 1})
+    row = inst.initial
+    for cell, msgs in enumerate(seen):
+        r = render(msgs, "completion", 256)
+        assert r.kind == "eca" and r.stop == ("\n",) and r.max_tokens == 4 and not r.feedback
+        window = f"{row[cell - 1]}{row[cell]}{row[(cell + 1) % len(row)]}"
+        assert r.prompt.endswith(f"Question: pattern {window}: new cell")
+        for p in range(8):  # the whole rule table, and nothing else about the instance
+            assert f"pattern {p:03b}: new cell {(rule >> p) & 1}\n" in r.prompt
 
 
 def test_verifier_feedback_reaches_the_completion_prompt():
-    from agentloop.types import Verdict
-
-    v = Verdict.reject("wrong", "1 is not the correct answer for generation 1, cell 0", observed=1)
-    *_, msgs = _real_messages("eca", {"rule": 110, "width": 8, "steps": 1}, condition="verify", feedback=v)
-    r = render(msgs, "completion", 256)
-    assert r.kind == "eca"
-    assert "Your previous answer 1 was rejected: 1 is not the correct answer for generation 1, cell 0.\nQuestion:" in r.prompt
+    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 1}, condition="verify", replies=["x", "0", "1"])
+    first, second = render(seen[0], "completion", 256), render(seen[1], "completion", 256)
+    assert first.kind == second.kind == "eca" and not first.feedback and second.feedback
+    assert "Your previous answer x was rejected: could not read an answer" in second.prompt
+    assert second.prompt.endswith(first.prompt.rpartition("\n")[2])  # the same question, after the verdict
 
 
 def test_life_step_is_rendered_with_fixed_examples_and_the_asked_neighbourhood():
-    sc, inst, ep, step, msgs = _real_messages("life", {"rows": 5, "cols": 5, "steps": 1}, step_index=7)
-    r = render(msgs, "chat", 256)  # atomic steps use the completion layout for chat models too
-    assert r.kind == "life" and r.prompt.endswith(sc.window(inst, ep.tape.state, step) + "\nnew centre:")
+    sc, inst, seen = _real_messages("life", {"rows": 5, "cols": 5, "steps": 1})
+    assert len(seen) == 25
+    r = render(seen[7], "chat", 256)  # atomic steps use the completion layout for chat models too
+    b = inst.initial
+    window = "\n".join("".join(str(b[rr][cc]) if 0 <= rr < 5 and 0 <= cc < 5 else "0" for cc in (1, 2, 3)) for rr in (0, 1, 2))
+    assert r.kind == "life" and r.prompt.endswith(window + "\nnew centre:")
 
 
 def test_life_examples_are_right():
@@ -221,17 +238,22 @@ def test_life_examples_are_right():
         assert life_next_cell(board, 1, 1) == new, grid
 
 
-def test_other_prompts_fall_back_to_a_transcript_or_the_chat_template():
-    *_, msgs = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
-    from agentloop.loop._worker import oneshot_messages
+def test_eca_oneshot_is_rendered_to_continue_from_generation_1():
+    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
+    (msgs,) = seen
+    r = render(msgs, "completion", 99)
+    assert r.kind == "eca" and r.stop == ("\n\n",) and r.max_tokens == 2 * 16 + 8
+    assert r.prompt.endswith(f"generation 0: {''.join(map(str, inst.initial))}\ngeneration 1:")
 
-    _, _, ep, _, _ = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
-    one = oneshot_messages(ep)
-    base = render(one, "completion", 99)
+
+def test_other_prompts_fall_back_to_a_transcript_or_the_chat_template():
+    sc, inst, seen = _real_messages("hanoi", {}, condition="oneshot")
+    (msgs,) = seen
+    base = render(msgs, "completion", 99)
     assert base.kind == "generic" and base.prompt.endswith("\nAnswer:") and base.max_tokens == 99
-    assert base.stop == ("\n\n",) and one[0]["content"] in base.prompt
-    chat = render(one, "chat", 99)
-    assert chat.prompt is None and chat.messages == one
+    assert base.stop == ("\n\n",) and msgs[0]["content"] in base.prompt
+    chat = render(msgs, "chat", 99)
+    assert chat.prompt is None and chat.messages == msgs
 
 
 def test_a_growing_conversation_keeps_its_answers_in_the_transcript():

@@ -15,7 +15,7 @@ scenario messages and fails if a scenario's wording changes under them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentloop.models._protocol import Message
 
@@ -29,11 +29,13 @@ class Rendered:
     messages: list[Message] = field(default_factory=list)
     max_tokens: int = 4
     stop: tuple[str, ...] = ("\n",)
+    feedback: bool = False  # the request re-asks after a checker's rejection
 
 
 _ECA_HEAD = re.compile(r"^Elementary cellular automaton, rule (\d+)")
 _ECA_TABLE = re.compile(r"^([01]{3}) -> ([01])$", re.M)
 _ECA_ASK = re.compile(r"Neighbourhood \(left cell right\): ([01]{3})\.")
+_ECA_WHOLE = re.compile(r"generation 0: ([01]+)\n\nWrite generations 1 to (\d+), one line each")
 _LIFE_HEAD = re.compile(r"^Conway's Game of Life")
 _LIFE_ASK = re.compile(r"3x3 neighbourhood \(the cell is in the centre\):\n([01]{3})\n([01]{3})\n([01]{3})\n")
 _FEEDBACK = re.compile(r"Your previous answer (.*?) was rejected: (.*)\. Answer again\.", re.S)
@@ -57,12 +59,11 @@ def render(messages: list[Message], style: str, max_tokens: int) -> Rendered:
     user = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else ""
     # Only a single-turn tape-style request is an atomic step we know; a growing conversation
     # (the `stepwise` condition) keeps its turns and goes to the fallback.
+    out = None
     if len(messages) == 2 and system and user:
-        for recognise in (_eca, _life):
-            out = recognise(system, user)
-            if out is not None:
-                return out
-    return _generic(messages, style, max_tokens)
+        out = _eca(system, user) or _eca_whole(system, user) or _life(system, user)
+    out = out or _generic(messages, style, max_tokens)
+    return replace(out, feedback=_FEEDBACK.search(user) is not None)
 
 
 def _feedback_line(user: str) -> str:
@@ -85,6 +86,24 @@ def _eca(system: str, user: str) -> Rendered | None:
         f"{lines}\n\n{_feedback_line(user)}Question: pattern {ask.group(1)}: new cell"
     )
     return Rendered("eca", prompt)
+
+
+def _eca_whole(system: str, user: str) -> Rendered | None:
+    """The `oneshot` request for eca: the table, generation 0, and the next line to continue."""
+    head, ask = _ECA_HEAD.match(system), _ECA_WHOLE.search(user)
+    table = _ECA_TABLE.findall(system)
+    if head is None or ask is None or len(table) != 8:
+        return None
+    row, steps = ask.group(1), int(ask.group(2))
+    lines = "\n".join(f"pattern {pattern}: new cell {new}" for pattern, new in table)
+    prompt = (
+        f"Elementary cellular automaton rule {head.group(1)} on a ring of {len(row)} cells (the first and last "
+        "cells are neighbours). Each new cell is looked up from the pattern of its left neighbour, itself and "
+        f"its right neighbour in the previous generation.\n{lines}\n\n"
+        f"Generations 0 to {steps}, {len(row)} cells each:\ngeneration 0: {row}\ngeneration 1:"
+    )
+    # Room for every line (a digit is about a token) and no more: the reply ends at a blank line.
+    return Rendered("eca", prompt, max_tokens=steps * (len(row) + 8) + 8, stop=("\n\n",))
 
 
 def _life(system: str, user: str) -> Rendered | None:

