@@ -83,22 +83,29 @@ def figure(result: LearnResult):
 
     rollouts = sorted({r.rollout for r in result.results})
     models = list(dict.fromkeys(r.model for r in result.results))
+    sizes = sorted({r.size for r in result.results})
+    # Models often score the same (all exact, say); nudge each sideways and vary the marker so
+    # coinciding lines stay visible.
+    dodge = 0.012 * ((sizes[-1] - sizes[0]) or 1)
+    markers = "osD^vP*X"
     fig, axes = plt.subplots(2, len(rollouts), figsize=(4.2 * len(rollouts), 6.5), squeeze=False, sharey=True)
     for j, g in enumerate(rollouts):
         for i, metric in enumerate(("exact", "cell")):
             ax = axes[i][j]
-            for m in models:
+            for k, m in enumerate(models):
                 cells: list[EvalCell] = sorted((r for r in result.results if r.model == m and r.rollout == g),
                                                key=lambda r: r.size)
                 iv = [getattr(r, metric) for r in cells]
                 err = [[v.mean - v.low for v in iv], [v.high - v.mean for v in iv]]
-                ax.errorbar([r.size for r in cells], [v.mean for v in iv], yerr=err, marker="o", capsize=3, label=m)
+                x = [r.size + (k - (len(models) - 1) / 2) * dodge for r in cells]
+                ax.errorbar(x, [v.mean for v in iv], yerr=err, marker=markers[k % len(markers)], ms=5, capsize=3,
+                            alpha=0.85, label=m)
             ax.axvline(result.config.train_size, color="grey", lw=0.8, ls=":")
             unit = "board" if result.config.scenario == "life" else "row"
             ax.set(ylim=(-0.03, 1.03), title=f"{g} generation{'s' if g > 1 else ''}",
                    xlabel="board side" if result.config.scenario == "life" else "row width",
                    ylabel=f"exact-{unit} accuracy" if metric == "exact" else "per-cell accuracy")
-            ax.set_xticks(sorted({r.size for r in result.results}))
+            ax.set_xticks(sizes)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(_heading(result) + "\n(dotted line: trained size; bars: 95% interval over seeds)", fontsize=9)
     fig.tight_layout()
