@@ -39,17 +39,21 @@ class LocalArgs(BaseModel):
     temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of vote samples after the first, and of re-asks")
     max_tokens: int = Field(default=256, ge=1, le=4096, description="reply bound for prompts not recognised as a step")
     n_ctx: int = Field(default=4096, ge=256, le=32768, description="context window in tokens")
-    n_threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads (default: half the cores)")
+    # One thread by default: with the prompt prefix cached, a step evaluates a handful of tokens,
+    # too little work to share, and llama.cpp's spinning thread barriers stall badly whenever
+    # another process holds a core (measured: 0.7-2.3 s a call with 2 threads on a busy 2-core
+    # machine against 0.4 s with 1; see docs/local-model.md).
+    n_threads: int = Field(default=1, ge=1, le=256, description="CPU threads for generation and prompt evaluation")
 
 
 # The process's one engine: (path, n_ctx, n_threads) -> Llama, at most one entry; and the
 # weights already checked in this process (hashing 250 MB takes a second: do it once).
-_ENGINE: dict[tuple[str, int, int | None], Any] = {}
+_ENGINE: dict[tuple[str, int, int], Any] = {}
 _VERIFIED: dict[str, Path] = {}
 _LOCK = threading.Lock()
 
 
-def _engine(path: Path, n_ctx: int, n_threads: int | None):
+def _engine(path: Path, n_ctx: int, n_threads: int):
     """The loaded Llama for `path`; loads it (replacing any other) on first use. Caller holds _LOCK."""
     key = (str(path), n_ctx, n_threads)
     llm = _ENGINE.get(key)
@@ -58,7 +62,9 @@ def _engine(path: Path, n_ctx: int, n_threads: int | None):
 
         _close_engine()  # one model in memory at a time
         with _quiet_stderr():
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=0, verbose=False)
+            llm = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads, seed=0, verbose=False
+            )
         # Free it before interpreter teardown: llama-cpp-python's own finaliser runs too late
         # then and prints a TypeError traceback at exit. (unregister first: register once.)
         atexit.unregister(_close_engine)
