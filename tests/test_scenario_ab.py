@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from agentloop.cli import app
 from agentloop.errors import AgentloopError, ParseError
+from agentloop.conditions import get_condition
 from agentloop.loop import run_episode
 from agentloop.scenarios import get_scenario, parse_params
 from agentloop.scenarios.ab import TOKENS, AbInstance, AbParams, fmt_seq, normal_form, parse_seq, redexes, rewrite
@@ -135,7 +136,11 @@ def test_parser_rejects_near_misses():
 @pytest.mark.parametrize("condition", ["oneshot", "tape", "vote", "verify"])
 def test_noisy_simulated_runs_end_to_end(condition):
     records = [
-        run_episode("ab", {"length": 16}, condition=condition, model="scripted/noisy",
+        # Four slips in a row (0.2^4 per step) would exhaust verify's default 3 re-asks; with 6
+        # the chance is ~1e-5 per step, so every episode must be solved.
+        run_episode("ab", {"length": 16},
+                    condition=get_condition(condition, max_retries=6) if condition == "verify" else condition,
+                    model="scripted/noisy",
                     model_args={"error": 0.2, "seed": 3}, seed=seed)
         for seed in range(5)
     ]

@@ -59,7 +59,7 @@ def test_the_tape_shows_only_the_total_and_the_named_row():
 def _messages(condition: str):
     inst = sc.generate(LedgerParams(size=30, steps=5), 4)
     ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition(condition),
-                 model=get_model("scripted/oracle"), seed=0, limits=Limits(), tape=Tape(sc, inst),
+                 model=get_model("scripted/oracle"), seed=0, hint_key="test", limits=Limits(), tape=Tape(sc, inst),
                  true_state=sc.initial_state(inst))
     return inst, "\n".join(m["content"] for m in step_messages(ep, ep.steps[0], None))
 
