@@ -91,7 +91,10 @@ def _print_table(cfg, rows, simulated: bool, records) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    import sys
+
+    # Piped or captured output has no terminal width; 120 columns keep the table unwrapped.
+    con = Console(width=None if sys.stdout.isatty() else 120)
     params = ", ".join(f"{k}={v}" for k, v in cfg.params.items())
     kind = "[yellow]SIMULATED (scripted model, not a language model)[/yellow]" if simulated else "real model, in-process"
     title = f"{cfg.scenario} ({params}) · model {cfg.model} · {kind}"

@@ -18,14 +18,16 @@ import time
 
 
 def step_messages(n: int, seed: int = 0) -> list[list[dict[str, str]]]:
-    """`n` tape-condition step requests: eca rules 30/90/110 and life, from seeded instances."""
+    """`n` tape-condition step requests: eca rules 30/90/110 and life (a quarter each), from seeded instances."""
     from agentloop.scenarios import get_scenario, parse_params
 
     rng = random.Random(seed)
     out = []
     specs = [("eca", {"rule": r, "width": 16, "steps": 1}) for r in (30, 90, 110)] + [("life", {"rows": 6, "cols": 6})]
+    # In blocks, as an episode asks them: the rules stay the same for a while, so llama.cpp
+    # reuses the cached prompt prefix (interleaving the sets would re-read every prompt whole).
     while len(out) < n:
-        name, params = specs[len(out) % len(specs)]
+        name, params = specs[len(out) * len(specs) // n]
         sc = get_scenario(name)
         inst = sc.generate(parse_params(sc, params), rng.randrange(10_000))
         state = sc.initial_state(inst)
