@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/agentloop demo
+	$(VENV)/bin/agentloop demo --out runs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

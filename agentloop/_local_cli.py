@@ -34,7 +34,7 @@ def demo(
     seeds: Annotated[int, typer.Option(min=1, max=50, help="instances per condition")] = 3,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the per-condition summary as JSON")] = False,
-    out: Annotated[Optional[str], typer.Option(help="also write every EpisodeRecord to this JSONL file")] = None,
+    out: Annotated[Optional[str], typer.Option(help="also store the records in DIR/results.sqlite and write DIR/report.html")] = None,
 ) -> None:
     """A small comparative experiment: eca rule 110 (12 cells, 3 generations) under oneshot, tape, vote and verify."""
     from rich.console import Console
@@ -54,8 +54,10 @@ def demo(
         records = _run_with_progress(cfg, con)
     rows = summarise(records)
     if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.writelines(r.model_dump_json() + "\n" for r in records)
+        from agentloop.demo import save_demo
+
+        with user_errors():
+            store_path, html_path = save_demo(cfg, records, out)
     simulated = any(r.simulated for r in records)
     if as_json:
         typer.echo(json.dumps({"model": cfg.model, "simulated": simulated, "scenario": cfg.scenario,
@@ -63,7 +65,7 @@ def demo(
         return
     _print_table(cfg, rows, simulated, records)
     if out:
-        con.print(f"wrote {len(records)} records to {out}")
+        con.print(f"stored {len(records)} episodes in {store_path}; report: {html_path} (also `agentloop report {out}`)")
 
 
 def _run_with_progress(cfg, con):

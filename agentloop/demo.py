@@ -104,3 +104,30 @@ def summarise(records: list[EpisodeRecord]) -> list[ConditionSummary]:
             )
         )
     return out
+
+
+def save_demo(config: DemoConfig, records: list[EpisodeRecord], out_dir: str) -> tuple[str, str]:
+    """Write the records into `out_dir/results.sqlite` (the experiment store, so `agentloop report
+    out_dir` reads them) and the HTML report beside it; returns (store path, report path)."""
+    from pathlib import Path
+
+    from agentloop.conditions import get_condition
+    from agentloop.errors import AgentloopError
+    from agentloop.experiment import episode_key, provenance
+    from agentloop.report import write_html_report
+    from agentloop.store import ResultsStore
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise AgentloopError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    with ResultsStore(out / "results.sqlite") as store:
+        run_id = store.begin_run({"demo": config.model_dump(mode="json")}, provenance())
+        added = 0
+        for r in records:
+            key = episode_key(r.scenario, r.params, get_condition(r.condition), r.model, r.model_args, r.seed)
+            added += store.add_episode(key, r, run_id)
+        store.end_run(run_id, {"episodes": len(records), "added": added})
+        path = store.path
+    html = write_html_report(out, out / "report.html")
+    return str(path), str(html)

@@ -344,3 +344,50 @@ def test_real_model_through_litellm_sync_and_async():
     assert resp.usage.prompt_tokens == direct.tokens_in > 60
     aresp = asyncio.run(litellm.acompletion(model=f"local/{DEFAULT}", messages=msgs))
     assert aresp.choices[0].message.content == direct.text
+
+
+# --- the demo (on a scripted model: fast, and its table must say SIMULATED) ----------------
+
+
+def test_demo_summary_counts_steps_and_first_attempts():
+    from agentloop.demo import DemoConfig, run_demo, summarise
+
+    cfg = DemoConfig(model="scripted/noisy", model_args={"error": 0.1}, seeds=(0, 1), params={"rule": 110, "width": 6, "steps": 2})
+    started = []
+    records = run_demo(cfg, on_start=lambda c, s: started.append((c, s)))
+    assert started == [(c, s) for c in cfg.conditions for s in (0, 1)]
+    rows = {r.condition: r for r in summarise(records)}
+    assert list(rows) == list(cfg.conditions)
+    for cond, row in rows.items():
+        recs = [r for r in records if r.condition == cond]
+        steps = [s for r in recs for s in r.steps]
+        assert row.episodes == 2 and row.solved == sum(r.success for r in recs)
+        assert row.step_accuracy == pytest.approx(sum(s.ok for s in steps) / len(steps))
+        assert row.calls == sum(r.calls for r in recs) and row.tokens_in == sum(r.tokens_in for r in recs)
+    assert rows["verify"].step_accuracy >= rows["verify"].first_attempt_accuracy
+    assert rows["vote"].calls > rows["tape"].calls
+
+
+def test_demo_cli_labels_simulated_results_and_writes_the_store_and_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    res = CliRunner().invoke(
+        app, ["demo", "--model", "scripted/noisy", "-M", "error=0.05", "--seeds", "1", "--out", str(tmp_path / "d")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "SIMULATED" in res.output and "scripted/noisy" in res.output
+    for cond in ("oneshot", "tape", "vote", "verify"):
+        assert cond in res.output
+    assert (tmp_path / "d" / "results.sqlite").is_file() and (tmp_path / "d" / "report.html").is_file()
+
+
+def test_demo_cli_rejects_a_bad_model_on_one_line():
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    res = CliRunner().invoke(app, ["demo", "--model", "scripted/nope"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == ["error: unknown scripted model 'nope'; choose one of: oracle, noisy, faulty"]
