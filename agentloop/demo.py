@@ -129,5 +129,11 @@ def save_demo(config: DemoConfig, records: list[EpisodeRecord], out_dir: str) ->
             added += store.add_episode(key, r, run_id)
         store.end_run(run_id, {"episodes": len(records), "added": added})
         path = store.path
-    html = write_html_report(out, out / "report.html")
+    import warnings
+
+    with warnings.catch_warnings():
+        # matplotlib warns when a plot's axis has nothing to log-scale (no errors in a condition);
+        # the report is still complete, and the warning would only clutter the demo's output.
+        warnings.simplefilter("ignore", UserWarning)
+        html = write_html_report(out, out / "report.html")
     return str(path), str(html)

@@ -316,7 +316,7 @@ def test_real_model_through_the_loop_gives_a_well_formed_record(condition):
 @pytest.mark.local_model
 @needs_model
 def test_real_model_vote_samples_are_seeded():
-    m = get_model(f"local/{DEFAULT}")
+    m = get_model(f"local/{DEFAULT}", max_tokens=8)
     msgs = [{"role": "user", "content": "Count: one, two, three,"}]
     a = [m.complete(msgs, sample=s).text for s in (1, 2)]
     b = [m.complete(msgs, sample=s).text for s in (1, 2)]

@@ -35,7 +35,7 @@ __all__ = ["LocalArgs", "LocalModel", "make", "register_litellm", "DEFAULT", "CA
 class LocalArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(default=0, description="seed of the sampled (vote) calls")
+    seed: int = Field(default=0, description="seed of the sampled calls (vote samples, re-asks)")
     temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of vote samples after the first, and of re-asks")
     max_tokens: int = Field(default=256, ge=1, le=4096, description="reply bound for prompts not recognised as a step")
     n_ctx: int = Field(default=4096, ge=256, le=32768, description="context window in tokens")
