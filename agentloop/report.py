@@ -265,6 +265,22 @@ def _yerr(bins) -> list[list[float]]:
     return [[max(0.0, b.rate - b.ci[0]) for b in bins], [max(0.0, b.ci[1] - b.rate) for b in bins]]
 
 
+def _binned_rates(m: Metrics, field: str, colors: list[str]):
+    """One line per condition of a binned rate (`hazard`, `accuracy_by_tokens`) with its intervals."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, g in enumerate(m.by_condition):
+        bins = getattr(g, field)
+        if not bins:
+            continue
+        x = [(b.x_lo + b.x_hi) / 2 for b in bins]
+        y = [b.rate for b in bins]
+        ax.errorbar(x, y, yerr=_yerr(bins), marker="o", ms=3, capsize=2, color=colors[i % len(colors)], label=g.condition)
+    ax.legend()
+    return fig
+
+
 def _figures(m: Metrics) -> list[tuple[str, str, str]]:
     """(title, caption, base64 PNG) for each plot."""
     import matplotlib
@@ -287,28 +303,12 @@ def _figures(m: Metrics) -> list[tuple[str, str, str]]:
     ax.legend()
     out.append(("Survival", "Kaplan-Meier survival of the first error, with pointwise 95% bands (log-log).", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, g in enumerate(m.by_condition):
-        if not g.hazard:
-            continue
-        x = [(b.x_lo + b.x_hi) / 2 for b in g.hazard]
-        y = [b.rate for b in g.hazard]
-        err = _yerr(g.hazard)
-        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colors[i % len(colors)], label=g.condition)
-    ax.set(xlabel="step t (binned)", ylabel="hazard h(t) = P(step t wrong | right so far)")
-    ax.legend()
+    fig = _binned_rates(m, "hazard", colors)
+    fig.axes[0].set(xlabel="step t (binned)", ylabel="hazard h(t) = P(step t wrong | right so far)")
     out.append(("Hazard", "Hazard of the first error per step, pooled in bins, 95% Wilson intervals.", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, g in enumerate(m.by_condition):
-        if not g.accuracy_by_tokens:
-            continue
-        x = [(b.x_lo + b.x_hi) / 2 for b in g.accuracy_by_tokens]
-        y = [b.rate for b in g.accuracy_by_tokens]
-        err = _yerr(g.accuracy_by_tokens)
-        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colors[i % len(colors)], label=g.condition)
-    ax.set(xlabel="prompt tokens (binned by quantile)", ylabel="step accuracy")
-    ax.legend()
+    fig = _binned_rates(m, "accuracy_by_tokens", colors)
+    fig.axes[0].set(xlabel="prompt tokens (binned by quantile)", ylabel="step accuracy")
     caption = "Local step accuracy by prompt size, 95% Wilson intervals (steps pooled)."
     out.append(("Accuracy vs prompt tokens", caption, _png(fig)))
 
