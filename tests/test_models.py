@@ -117,3 +117,13 @@ def test_credentials_in_model_args_are_masked_in_records():
     model = get_model("scripted/oracle")
     r = run_episode("hanoi", {"disks": 1}, model=model, model_args={"api_key": "sk-secret"})
     assert r.model_args == {"api_key": "***"}
+
+
+def test_async_retries_transient_errors_too():
+    faulty = get_model("scripted/faulty", rate=0.5, seed=3, retries=20)
+
+    async def run():
+        return [await faulty.acomplete(MSG, hint=hint(1)) for _ in range(40)]
+
+    outs = asyncio.run(run())
+    assert all(c.text == "1" for c in outs) and sum(c.retries for c in outs) > 10

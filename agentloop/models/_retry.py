@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 from agentloop.errors import ModelError, TransientModelError
 from agentloop.models._protocol import Hint, Message, Model, ModelWrapper
@@ -44,21 +45,51 @@ class RetryingModel(ModelWrapper):
         return ModelError(f"{self.name}: gave up after {self.attempts} attempts: {exc}")
 
     def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        # Most requests succeed at once: only a failure pays for building the retry policy.
+        try:
+            return self.inner.complete(messages, hint=hint, sample=sample)
+        except TransientModelError as exc:
+            first = exc
         import tenacity
 
         retrying = self._policy(tenacity.Retrying)
         try:
-            out = retrying(self.inner.complete, messages, hint=hint, sample=sample)
+            out = retrying(_replay_then(first, self.inner.complete), messages, hint=hint, sample=sample)
         except TransientModelError as exc:
             raise self._failed(exc) from exc
-        return dataclasses.replace(out, retries=retrying.statistics.get("attempt_number", 1) - 1)
+        return dataclasses.replace(out, retries=retrying.statistics["attempt_number"] - 1)
 
     async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+        try:
+            return await self.inner.acomplete(messages, hint=hint, sample=sample)
+        except TransientModelError as exc:
+            first = exc
         import tenacity
 
         retrying = self._policy(tenacity.AsyncRetrying)
         try:
-            out = await retrying(self.inner.acomplete, messages, hint=hint, sample=sample)
+            out = await retrying(_replay_then(first, self.inner.acomplete), messages, hint=hint, sample=sample)
         except TransientModelError as exc:
             raise self._failed(exc) from exc
-        return dataclasses.replace(out, retries=retrying.statistics.get("attempt_number", 1) - 1)
+        return dataclasses.replace(out, retries=retrying.statistics["attempt_number"] - 1)
+
+
+def _replay_then(first: TransientModelError, call):
+    """`call`, except that its first invocation raises `first` again: the failure already seen
+    counts as tenacity's first attempt, so the wait and the attempt count stay right."""
+    pending = [first]
+    if inspect.iscoroutinefunction(call):
+
+        async def attempt_async(*args, **kwargs):
+            if pending:
+                raise pending.pop()
+            return await call(*args, **kwargs)
+
+        return attempt_async
+
+    def attempt(*args, **kwargs):
+        if pending:
+            raise pending.pop()
+        return call(*args, **kwargs)
+
+    return attempt
