@@ -4,8 +4,8 @@
 
 Runs Tower of Hanoi (2^disks − 1 steps) under `tape` on `scripted/oracle` through
 `run_episode`, and a bare loop doing only the simulator's work (solve, check, apply) in the
-same process. Prints µs per step for both, the difference (the framework's overhead) and the
-ratio. Best of `--repeat` runs each. Figures come from a scripted model (no model latency).
+same process. Prints µs per step for both, the difference (the framework's overhead), the
+ratio, and LangGraph's own floor (a trivial one-node self-loop). Best of `--repeat` runs each. Figures come from a scripted model (no model latency).
 """
 
 from __future__ import annotations
@@ -39,6 +39,28 @@ def framework(disks: int) -> tuple[float, int]:
     return elapsed, r.steps_total
 
 
+def langgraph_floor(n: int) -> float:
+    """Seconds per super-step of a trivial one-node LangGraph self-loop: the framework's floor."""
+    from typing import Literal, TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command
+
+    class S(TypedDict):
+        i: int
+
+    def node(s: S) -> Command[Literal["node", "__end__"]]:
+        return Command(update={"i": s["i"] + 1}, goto="node" if s["i"] + 1 < n else END)
+
+    g = StateGraph(S)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    graph = g.compile()
+    t = time.perf_counter()
+    graph.invoke({"i": 0}, config={"recursion_limit": n + 10})
+    return (time.perf_counter() - t) / n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--disks", type=int, default=14)
@@ -48,11 +70,13 @@ def main() -> None:
     b = min(bare(a.disks)[0] for _ in range(a.repeat))
     f = min(framework(a.disks)[0] for _ in range(a.repeat))
     n = 2**a.disks - 1
+    floor = min(langgraph_floor(n) for _ in range(a.repeat))
     print(f"hanoi disks={a.disks}: {n} steps, condition tape, model scripted/oracle (simulated), best of {a.repeat}")
     print(f"bare simulator loop : {b / n * 1e6:8.1f} µs/step")
     print(f"agentloop episode   : {f / n * 1e6:8.1f} µs/step")
     print(f"framework overhead  : {(f - b) / n * 1e6:8.1f} µs/step   (aim: < 300)")
     print(f"ratio episode/bare  : {f / b:8.1f}x")
+    print(f"LangGraph floor     : {floor * 1e6:8.1f} µs per super-step (trivial one-node loop; a step is 4)")
 
 
 if __name__ == "__main__":
