@@ -82,9 +82,9 @@ class Scenario(ABC, Generic[I, S, A]):
     @abstractmethod
     def is_goal(self, inst: I, state: S) -> bool: ...
 
+    @abstractmethod
     def corrupt(self, inst: I, state: S, step: Step, answer: A, rng: random.Random) -> A:
         """A plausible wrong answer (used by simulated models); must differ from `answer`."""
-        raise NotImplementedError
 
     # --- prompts -------------------------------------------------------------------------
     @abstractmethod
