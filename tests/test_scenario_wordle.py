@@ -157,3 +157,11 @@ def test_noisy_model_runs_end_to_end_and_says_simulated():
 def test_oracle_solves_with_three_guesses_under_every_condition(condition):
     r = run_episode("wordle", {"guesses": 3}, condition=condition, model="scripted/oracle", seed=9)
     assert r.success and r.simulated and r.steps_correct == r.steps_total == 3
+
+
+def test_stepwise_conversation_alternates_user_and_assistant():
+    model = Recorder(get_model("scripted/oracle"))
+    run_episode("wordle", {"word": "crane"}, condition="stepwise", model=model, seed=0)
+    roles = [m["role"] for m in model.calls[-1]]
+    assert roles[0] == "system"
+    assert all(a != b for a, b in zip(roles[1:], roles[2:])), roles

@@ -59,6 +59,7 @@ class Episode:
     true_state: Any
     started: float = field(default_factory=time.perf_counter)
     transcript: list[Message] = field(default_factory=list)  # the growing conversation (stepwise)
+    observation: str | None = None  # what the environment revealed after the last step (stepwise)
     records: list[StepRecord] = field(default_factory=list)
     oneshot_answers: list[Any] | None = None  # the whole-task reply, parsed (oneshot)
     oneshot_problem: str | None = None

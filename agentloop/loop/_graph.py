@@ -17,7 +17,7 @@ from langgraph.types import Command
 
 from agentloop.errors import ModelError
 from agentloop.loop._episode import Episode, OutOfBudget, StepTally
-from agentloop.loop._worker import ask_oneshot, ask_once, ask_vote
+from agentloop.loop._worker import ask_oneshot, ask_once, ask_vote, stepwise_question
 from agentloop.types import StepRecord, Verdict
 
 
@@ -104,12 +104,11 @@ def commit(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["plan
         ep.true_state = sc.apply(inst, ep.true_state, step, truth)
         ep.on_track = ep.on_track and sc.on_track(inst, ep.tape.state, ep.true_state)
         if ep.condition.decompose and not ep.condition.tape:
-            ep.transcript.append({"role": "user", "content": sc.step_prompt(inst, step, None)})
+            ep.transcript.append({"role": "user", "content": stepwise_question(ep, step)})
             ep.transcript.append({"role": "assistant", "content": p.text or sc.format_answer(p.answer)})
-            # What the environment reports back (Wordle's colours); with a tape it is in the window.
-            note = sc.observation(inst, ep.tape.state, step)
-            if note:
-                ep.transcript.append({"role": "user", "content": note})
+            # What the environment reports back (Wordle's colours) opens the next question; with a
+            # tape it is in the window instead.
+            ep.observation = sc.observation(inst, ep.tape.state, step)
     else:
         ep.on_track = False
     t = ep.tally

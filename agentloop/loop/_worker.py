@@ -23,7 +23,7 @@ def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Mes
         question = sc.step_prompt(inst, step, ep.tape.render(step))
         head: list[Message] = [{"role": "system", "content": sc.rules(inst)}]
     else:
-        question = sc.step_prompt(inst, step, None)
+        question = stepwise_question(ep, step)
         if not ep.transcript:
             intro = f"{sc.rules(inst)}\n\nThe task starts from:\n{sc.show_initial(inst)}\nWe go one step at a time."
             ep.transcript.append({"role": "system", "content": intro})
@@ -34,6 +34,12 @@ def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Mes
             f"{feedback.reason}. Answer again."
         )
     return [*head, {"role": "user", "content": question}]
+
+
+def stepwise_question(ep: Episode, step: Step) -> str:
+    """A step's question in the growing conversation, opened by what the last step revealed."""
+    question = ep.scenario.step_prompt(ep.instance, step, None)
+    return f"{ep.observation}\n{question}" if ep.observation else question
 
 
 def oneshot_messages(ep: Episode) -> list[Message]:
