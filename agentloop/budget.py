@@ -38,7 +38,6 @@ class Budget:
         self.calls, self.tokens, self.cost = calls, tokens, cost
         self._calls_held = 0
         self._tokens_held = 0
-        self.peak_in_flight = 0  # most requests ever held at once (the achieved concurrency bound)
         self._lock = threading.Lock()
 
     def exhausted(self) -> bool:
@@ -63,7 +62,6 @@ class Budget:
                 return f"{self.scope} budget of ${lim.max_cost} reached"
             self._calls_held += 1
             self._tokens_held += est_tokens
-            self.peak_in_flight = max(self.peak_in_flight, self._calls_held)
             return None
 
     def settle(self, est_tokens: int, c: Completion | None) -> None:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentloop.conditions import Condition
 from agentloop.errors import AgentloopError
-from agentloop.models import redact_args
+from agentloop.models import ModelWrapper, redact_args
 
 try:
     import tomllib
@@ -433,8 +433,49 @@ def _build_models(spec: ExperimentSpec, out: Path) -> tuple[dict[str, Any], Any]
     models = {}
     for m in spec.models:
         model = get_model(m.name, **m.args)
-        models[m.label] = CachingModel(model, cache) if cache is not None else model
+        model = CachingModel(model, cache) if cache is not None else model
+        # Episodes may send several requests at once (the samples of a vote): the connection
+        # limit holds per request, not per episode.
+        models[m.label] = ConnectionLimit(model, m.max_connections)
     return models, cache
+
+
+class ConnectionLimit(ModelWrapper):
+    """At most `n` requests in flight to the wrapped model, across all threads; `peak` is the
+    most that ever were (the achieved concurrency)."""
+
+    def __init__(self, inner, n: int) -> None:
+        super().__init__(inner)
+        self._slots = threading.BoundedSemaphore(n)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.peak = 0
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def complete(self, messages, *, hint=None, sample: int = 0):
+        with self._slots:
+            self._enter()
+            try:
+                return self.inner.complete(messages, hint=hint, sample=sample)
+            finally:
+                self._leave()
+
+    async def acomplete(self, messages, *, hint=None, sample: int = 0):
+        await asyncio.to_thread(self._slots.acquire)
+        self._enter()
+        try:
+            return await self.inner.acomplete(messages, hint=hint, sample=sample)
+        finally:
+            self._leave()
+            self._slots.release()
 
 
 async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, show: bool, stop: threading.Event):
@@ -490,7 +531,7 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
         pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
         summary.wall_s = time.perf_counter() - started
         summary.episodes_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
-        summary.peak_in_flight = experiment_budget.peak_in_flight
+        summary.peak_in_flight = max((m.peak for m in models.values()), default=0)
         if cache is not None:
             summary.cache_hits, summary.cache_misses = cache.hits, cache.misses
             cache.close()

@@ -165,3 +165,26 @@ def test_illegal_move_is_rejected_and_not_committed():
     r = run_episode("hanoi", {"disks": 3}, condition="tape", model=Illegal(), seed=0)
     assert r.steps[0].code == "illegal" and not r.steps[0].committed
     assert r.answer == []
+
+
+def test_vote_samples_of_a_round_are_sent_concurrently():
+    import threading
+
+    barrier = threading.Barrier(3, timeout=10)  # breaks unless three requests are in flight together
+
+    class Together(Garbage):
+        def complete(self, messages, *, hint=None, sample=0):
+            barrier.wait()
+            return Completion(text=hint.render(hint.answers), tokens_in=5, tokens_out=1)
+
+    r = run_episode("eca", {"rule": 90, "width": 4, "steps": 1}, condition="vote",
+                    model=Together(), seed=0)
+    assert r.success and r.calls == 12  # one round of k=3 per step, never more
+
+
+def test_vote_rounds_never_spend_more_samples_than_one_at_a_time_voting():
+    # With the leader m ahead no answer can win in fewer than k - m samples, so rounds of
+    # exactly that size match sequential voting sample for sample.
+    r = noisy("vote", seed=3, error=0.3)
+    for s in r.steps:
+        assert s.samples >= 3 and s.calls == s.samples

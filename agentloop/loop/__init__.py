@@ -55,7 +55,10 @@ def run_episode(
         tape=Tape(sc, inst),
         true_state=sc.initial_state(inst),
     )
-    build_graph().invoke({"step": 0, "attempt": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
+    try:
+        build_graph().invoke({"step": 0, "attempt": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
+    finally:
+        ep.close()
 
     get_logger("agentloop.loop").debug(
         "episode.done", scenario=sc.name, condition=cond.name, model=m.name, seed=seed, status=ep.status, calls=ep.calls

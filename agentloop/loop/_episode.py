@@ -8,6 +8,7 @@ here, in the run context, so checkpointing a step never copies the history.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class Episode:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float | None = None
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)  # concurrent vote samples
 
     def count(self, c: Completion) -> None:
         """Add one request's usage to the step and the episode (successes and failures alike)."""
@@ -97,6 +99,31 @@ class Episode:
         c = self.model.complete(messages, hint=hint, sample=sample)
         self.count(c)
         return c
+
+    def call_many(self, messages: list[Message], hint: Hint | None, samples: range) -> list[Completion]:
+        """Several samples of one request, sent concurrently; fewer if the call budget is short.
+
+        Results come back in sample order and are counted here, in the loop's thread, so the
+        outcome does not depend on which request finishes first.
+        """
+        if self.over_budget():
+            raise OutOfBudget
+        if self.limits.max_calls is not None:
+            samples = samples[: self.limits.max_calls - self.calls]
+        if len(samples) == 1:
+            outs = [self.model.complete(messages, hint=hint, sample=samples[0])]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.condition.k, thread_name_prefix="agentloop-vote")
+            outs = list(self._pool.map(lambda s: self.model.complete(messages, hint=hint, sample=s), samples))
+        for c in outs:
+            self.count(c)
+        return outs
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def over_budget(self) -> bool:
         lim = self.limits

@@ -98,9 +98,11 @@ def ask_once(ep: Episode, step: Step, attempt: int) -> Proposal:
 def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
     """First-to-ahead-by-k voting (MAKER), bounded by `max_samples`.
 
-    Unparsable and over-long replies are red-flagged: paid for, never counted. If no answer
-    leads by k within the bound, the current leader is taken; if every sample was red-flagged,
-    the step has no answer.
+    Samples go out in rounds: when the leader is m votes ahead, no answer can win in fewer than
+    k − m more samples, so exactly that many are sent at once (concurrently) — never a sample
+    more than one-at-a-time voting would take. Unparsable and over-long replies are
+    red-flagged: paid for, never counted. If no answer leads by k within the bound, the current
+    leader is taken; if every sample was red-flagged, the step has no answer.
     """
     cond, sc = ep.condition, ep.scenario
     messages = step_messages(ep, step, ep.feedback)
@@ -108,21 +110,26 @@ def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
     votes: Counter[Any] = Counter()
     keyed: dict[Any, Proposal] = {}
     last = Proposal(problem="no sample")
-    for sample in range(cond.max_samples):
-        c = ep.call(messages, hint, sample)
-        if len(c.text) > sc.max_answer_chars:
-            last = Proposal(text=c.text, problem=f"red-flagged: reply longer than {sc.max_answer_chars} characters")
-            continue
-        p = _read(ep, step, c.text)
-        if p.problem is not None:
-            last = p
-            continue
-        key = _hashable(sc.to_json_answer(p.answer))
-        votes[key] += 1
-        keyed.setdefault(key, p)
-        (top, n_top), *rest = votes.most_common(2)
-        if n_top >= cond.k + (rest[0][1] if rest else 0):
-            return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=sample + 1)
+    sample = 0
+    while sample < cond.max_samples:
+        ranked = votes.most_common(2)
+        lead = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0) if ranked else 0
+        batch = range(sample, min(sample + cond.k - lead, cond.max_samples))
+        for c in ep.call_many(messages, hint, batch):
+            sample += 1
+            if len(c.text) > sc.max_answer_chars:
+                last = Proposal(text=c.text, problem=f"red-flagged: reply longer than {sc.max_answer_chars} characters")
+                continue
+            p = _read(ep, step, c.text)
+            if p.problem is not None:
+                last = p
+                continue
+            key = _hashable(sc.to_json_answer(p.answer))
+            votes[key] += 1
+            keyed.setdefault(key, p)
+            (top, n_top), *rest = votes.most_common(2)
+            if n_top >= cond.k + (rest[0][1] if rest else 0):
+                return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=sample)
     if votes:
         top = votes.most_common(1)[0][0]
         return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=cond.max_samples)
