@@ -251,13 +251,18 @@ def report_json(data: ReportData) -> dict[str, Any]:
 # --- HTML ------------------------------------------------------------------------------------------
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, in the reports' one style; the figure is closed."""
     import matplotlib.pyplot as plt
 
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def _png(fig) -> str:
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _yerr(bins) -> list[list[float]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
@@ -113,13 +112,9 @@ def figure(result: LearnResult):
 
 
 def _png_bytes(result: LearnResult) -> bytes:
-    import matplotlib.pyplot as plt
+    from agentloop.report import png_bytes
 
-    fig = figure(result)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(figure(result))
 
 
 def render_html(result: LearnResult, png: bytes) -> str:
