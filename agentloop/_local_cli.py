@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -63,7 +64,7 @@ def demo(
         typer.echo(json.dumps({"model": cfg.model, "simulated": simulated, "scenario": cfg.scenario,
                                "params": cfg.params, "conditions": [r.model_dump() for r in rows]}))
         return
-    _print_table(cfg, rows, simulated, records)
+    _print_table(cfg, rows, simulated)
     if out:
         con.print(f"stored {len(records)} episodes in {store_path}; report: {html_path} (also `agentloop report {out}`)")
 
@@ -89,11 +90,9 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def _print_table(cfg, rows, simulated: bool, records) -> None:
+def _print_table(cfg, rows, simulated: bool) -> None:
     from rich.console import Console
     from rich.table import Table
-
-    import sys
 
     # Piped or captured output has no terminal width; 120 columns keep the table unwrapped.
     con = Console(width=None if sys.stdout.isatty() else 120)

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentloop.conditions import get_condition
 from agentloop.errors import AgentloopError
 from agentloop.models import get_model
 from agentloop.models._catalog import list_models
@@ -269,7 +268,7 @@ def test_a_growing_conversation_keeps_its_answers_in_the_transcript():
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": _text}), max_size=5))
 def test_render_never_fails_and_always_bounds_the_reply(messages):
     r = render(messages, "completion", 17)
@@ -277,7 +276,7 @@ def test_render_never_fails_and_always_bounds_the_reply(messages):
     assert r.prompt is not None and 1 <= r.max_tokens <= 17
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.integers(0, 255), st.integers(0, 7), _text)
 def test_eca_recogniser_reads_any_rule_and_pattern_and_ignores_trailing_text(rule, pattern, noise):
     from agentloop.scenarios.eca import rule_table

@@ -74,14 +74,21 @@ def _feedback_line(user: str) -> str:
     return f"Your previous answer {observed} was rejected: {m.group(2).strip()}.\n"
 
 
-def _eca(system: str, user: str) -> Rendered | None:
-    head, ask = _ECA_HEAD.match(system), _ECA_ASK.search(user)
-    table = _ECA_TABLE.findall(system)
-    if head is None or ask is None or len(table) != 8:
+def _eca_rule(system: str) -> tuple[str, str] | None:
+    """The rule number and its table as `pattern p: new cell n` lines, if `system` states an eca rule."""
+    head, table = _ECA_HEAD.match(system), _ECA_TABLE.findall(system)
+    if head is None or len(table) != 8:
         return None
-    lines = "\n".join(f"pattern {pattern}: new cell {new}" for pattern, new in table)
+    return head.group(1), "\n".join(f"pattern {pattern}: new cell {new}" for pattern, new in table)
+
+
+def _eca(system: str, user: str) -> Rendered | None:
+    rule, ask = _eca_rule(system), _ECA_ASK.search(user)
+    if rule is None or ask is None:
+        return None
+    number, lines = rule
     prompt = (
-        f"Elementary cellular automaton rule {head.group(1)}. "
+        f"Elementary cellular automaton rule {number}. "
         "Look up the pattern in the table and copy its new cell.\n"
         f"{lines}\n\n{_feedback_line(user)}Question: pattern {ask.group(1)}: new cell"
     )
@@ -90,14 +97,12 @@ def _eca(system: str, user: str) -> Rendered | None:
 
 def _eca_whole(system: str, user: str) -> Rendered | None:
     """The `oneshot` request for eca: the table, generation 0, and the next line to continue."""
-    head, ask = _ECA_HEAD.match(system), _ECA_WHOLE.search(user)
-    table = _ECA_TABLE.findall(system)
-    if head is None or ask is None or len(table) != 8:
+    rule, ask = _eca_rule(system), _ECA_WHOLE.search(user)
+    if rule is None or ask is None:
         return None
-    row, steps = ask.group(1), int(ask.group(2))
-    lines = "\n".join(f"pattern {pattern}: new cell {new}" for pattern, new in table)
+    (number, lines), row, steps = rule, ask.group(1), int(ask.group(2))
     prompt = (
-        f"Elementary cellular automaton rule {head.group(1)} on a ring of {len(row)} cells (the first and last "
+        f"Elementary cellular automaton rule {number} on a ring of {len(row)} cells (the first and last "
         "cells are neighbours). Each new cell is looked up from the pattern of its left neighbour, itself and "
         f"its right neighbour in the previous generation.\n{lines}\n\n"
         f"Generations 0 to {steps}, {len(row)} cells each:\ngeneration 0: {row}\ngeneration 1:"
