@@ -94,6 +94,10 @@ def test_training_is_deterministic_for_a_seed():
     a, b = run_study(cfg), run_study(cfg)
     assert a.training[0].final_loss == b.training[0].final_loss
     assert a.results[0].cell.mean == b.results[0].cell.mean
+    # provenance: the experiments' record (git, versions) plus torch's version
+    import torch
+
+    assert a.provenance["torch_version"] == torch.__version__ and {"git_commit", "git_dirty"} <= a.provenance.keys()
 
 
 # --- CLI -----------------------------------------------------------------------------------------

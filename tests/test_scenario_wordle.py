@@ -12,7 +12,7 @@ from agentloop.conditions import PRESETS
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.models import get_model
-from agentloop.scenarios._words import word_set, words
+from agentloop.scenarios._words import misspell, word_set, words
 from agentloop.scenarios.wordle import Constraints, Wordle, WordleParams, consistent, feedback
 
 SC = Wordle()
@@ -117,6 +117,13 @@ def test_parser_never_crashes_and_accepts_only_letters(text):
     except ParseError:
         return
     assert out.isalpha() and out.islower()
+
+
+def test_oneshot_parser_needs_a_guess_and_corrupt_can_misspell():
+    with pytest.raises(ParseError, match="no guesses"):
+        SC.parse_trajectory(inst("crane"), "\n  \n")
+    w = misspell("crane", random.Random(0))
+    assert len(w) == 5 and w != "crane" and w not in word_set(5)
 
 
 def test_oneshot_parser_rejects_too_many_guesses():

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 
 from agentloop.errors import AgentloopError
-from agentloop.learn._config import EvalCell, LearnResult
+from agentloop.learn._config import EvalCell, Interval, LearnResult
 
 
-def _fmt(mean: float, low: float, high: float) -> str:
-    return f"{100 * mean:.1f}%" if low == high else f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+def _fmt(iv: Interval) -> str:
+    pct = f"{100 * iv.mean:.1f}%"
+    return pct if iv.low == iv.high else f"{pct} [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
 
 
 def _size_label(result: LearnResult, size: int) -> str:
@@ -35,9 +36,8 @@ def _heading(result: LearnResult) -> str:
 def rows(result: LearnResult) -> list[list[str]]:
     """Table rows: model, size, rollout, exact-row, per-cell and beyond-trained-size accuracy [95% interval over seeds]."""
     return [
-        [r.model, _size_label(result, r.size), str(r.rollout), _fmt(r.exact.mean, r.exact.low, r.exact.high),
-         _fmt(r.cell.mean, r.cell.low, r.cell.high),
-         "–" if r.cell_beyond is None else _fmt(r.cell_beyond.mean, r.cell_beyond.low, r.cell_beyond.high)]
+        [r.model, _size_label(result, r.size), str(r.rollout), _fmt(r.exact), _fmt(r.cell),
+         "–" if r.cell_beyond is None else _fmt(r.cell_beyond)]
         for r in result.results
     ]
 

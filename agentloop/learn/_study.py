@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import platform
-import subprocess
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from agentloop.errors import AgentloopError
 from agentloop.learn._config import EvalCell, Interval, LearnConfig, LearnResult, TrainRecord
@@ -77,25 +75,13 @@ def run_study(cfg: LearnConfig, progress: Progress | None = None) -> LearnResult
 
 
 def _provenance(torch_version: str) -> dict[str, object]:
-    from agentloop import __version__
+    """The experiments' provenance (versions, git commit and dirty flag, Python), plus torch's."""
+    from agentloop.experiment import provenance
 
     return {
-        "agentloop_version": __version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **provenance(),
         "torch_version": torch_version,
-        "python": platform.python_version(),
         "machine": platform.machine(),
         "simulated": False,  # trained networks, not scripted models
     }
-
-
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 

@@ -45,6 +45,17 @@ def _tensor(states: Sequence, two_d: bool) -> torch.Tensor:
     return torch.tensor([list(map(list, s)) if two_d else list(s) for s in states], dtype=torch.long)
 
 
+def _centre_logits(net: CellTransformer, windows: Sequence[Sequence[int]], two_d: bool) -> torch.Tensor:
+    """The local model's logit for each flattened neighbourhood's centre cell.
+
+    Only the centre's next value is determined by a neighbourhood, so only that output is
+    trained and used.
+    """
+    x = torch.tensor(windows, dtype=torch.long).reshape((len(windows), 3, 3) if two_d else (len(windows), 3))
+    logits = net(x)
+    return logits[:, 1, 1] if two_d else logits[:, 1]
+
+
 def train(
     net: CellTransformer, spec: ModelSpec, world: World, cfg: LearnConfig, seed: int
 ) -> tuple[int, float]:
@@ -61,12 +72,8 @@ def train(
         seeds = [train_seed(seed, step * cfg.batch + i) for i in range(cfg.batch)]
         if spec.kind == "local":
             pairs = [world.sample_window(s) for s in seeds]
-            shape = (cfg.batch, 3, 3) if two_d else (cfg.batch, 3)
-            x = torch.tensor([w for w, _ in pairs], dtype=torch.long).reshape(shape)
             y = torch.tensor([c for _, c in pairs], dtype=torch.float32)
-            logits = net(x)
-            # Only the centre's next value is determined by a neighbourhood; train only that.
-            logits = logits[:, 1, 1] if two_d else logits[:, 1]
+            logits = _centre_logits(net, [w for w, _ in pairs], two_d)
         else:
             states = [world.sample(cfg.train_size, s) for s in seeds]
             x = _tensor(states, two_d)
@@ -86,10 +93,7 @@ def train(
 def pattern_accuracy(net: CellTransformer, world: World) -> float:
     """Share of all neighbourhood patterns (8 or 512) whose centre the local model gets right."""
     pats = world.patterns()
-    shape = (len(pats), 3, 3) if world.scenario == "life" else (len(pats), 3)
-    x = torch.tensor([w for w, _ in pats], dtype=torch.long).reshape(shape)
-    logits = net(x)
-    pred = (logits[:, 1, 1] if world.scenario == "life" else logits[:, 1]) > 0
+    pred = _centre_logits(net, [w for w, _ in pats], world.scenario == "life") > 0
     return sum(int(p) == c for p, c in zip(pred.tolist(), (c for _, c in pats))) / len(pats)
 
 
@@ -152,9 +156,7 @@ def _rollout_local(net: CellTransformer, world: World, insts: Sequence, gens: in
     for k, step in enumerate(steps):
         # The tape renders what a worker would see; the model reads that, nothing more.
         windows = [flatten(parse_bit_rows(t.render(step), 3)) for t in tapes]
-        x = torch.tensor(windows, dtype=torch.long).reshape((len(tapes), 3, 3) if two_d else (len(tapes), 3))
-        logits = net(x)
-        answers = ((logits[:, 1, 1] if two_d else logits[:, 1]) > 0).long().tolist()
+        answers = (_centre_logits(net, windows, two_d) > 0).long().tolist()
         for tape, inst, a in zip(tapes, insts, answers):
             verdict = sim.check(inst, tape.state, step, a)
             tape.commit(step, a, verdict.code)

@@ -7,6 +7,7 @@ Licence and provenance sit beside it in `data/SCOWL-LICENSE.txt`. Nothing is dow
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from importlib.resources import files
 
@@ -63,3 +64,24 @@ def parse_word(text: str) -> str:
     if len(parts) != 1 or not parts[0].isascii() or not parts[0].isalpha():
         raise ParseError(f"expected one word of letters, got {text[:40]!r}")
     return parts[0].lower()
+
+
+def parse_word_lines(text: str, what: str) -> list[str]:
+    """One word per non-blank line (see `parse_word`); ParseError naming `what` when there is none."""
+    from agentloop.errors import ParseError
+    from agentloop.scenarios._base import strip_reply
+
+    out = [parse_word(line) for line in text.splitlines() if strip_reply(line)]
+    if not out:
+        raise ParseError(f"no {what} found")
+    return out
+
+
+def misspell(word: str, rng: random.Random) -> str:
+    """`word` with one letter changed so that it is no longer a word of the list."""
+    vocab = word_set(len(word))
+    while True:
+        i = rng.randrange(len(word))
+        w = word[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + word[i + 1 :]
+        if w not in vocab:
+            return w

@@ -23,8 +23,8 @@ from functools import lru_cache
 from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
-from agentloop.scenarios._words import parse_word, word_set, words
+from agentloop.scenarios._base import Params, Scenario
+from agentloop.scenarios._words import misspell, parse_word, parse_word_lines, word_set, words
 from agentloop.types import Step, Verdict
 
 N = 5
@@ -225,11 +225,7 @@ class Wordle(Scenario[WordleInstance, History, str]):
             w = rng.choice(pool)
             if w != answer and (last or cons.violation(w) is not None):
                 return w
-        while True:
-            i = rng.randrange(N)
-            w = answer[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + answer[i + 1 :]
-            if w not in word_set(N):
-                return w
+        return misspell(answer, rng)
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: WordleInstance) -> str:
@@ -271,9 +267,7 @@ class Wordle(Scenario[WordleInstance, History, str]):
         return answer
 
     def parse_trajectory(self, inst: WordleInstance, text: str) -> list[str]:
-        guesses = [parse_word(line) for line in text.splitlines() if strip_reply(line)]
-        if not guesses:
-            raise ParseError("no guesses found")
+        guesses = parse_word_lines(text, "guesses")
         if len(guesses) > inst.guesses:
             raise ParseError(f"{len(guesses)} guesses, at most {inst.guesses} are allowed")
         return guesses

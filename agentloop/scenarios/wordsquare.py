@@ -21,8 +21,8 @@ from functools import lru_cache
 from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
-from agentloop.scenarios._words import next_letters, parse_word, word_set, words
+from agentloop.scenarios._base import Params, Scenario
+from agentloop.scenarios._words import misspell, next_letters, parse_word, parse_word_lines, word_set, words
 from agentloop.types import Step, Verdict
 
 Rows = tuple[str, ...]  # the rows written so far, the given first row included
@@ -65,7 +65,7 @@ def candidates(n: int, symmetric: bool, rows: Rows) -> Iterator[str]:
     """
     nxt = next_letters(n)
     k = len(rows)
-    cols = ["".join(r[j] for r in rows) for j in range(n)]
+    cols = columns(rows, n)
     if any(c not in nxt for c in cols):
         return
     fixed = {j: rows[j][k] for j in range(min(k, n))} if symmetric else {}
@@ -111,6 +111,11 @@ def completion(n: int, symmetric: bool, rows: Rows) -> Rows | None:
 
 def columns(rows: Rows, n: int) -> list[str]:
     return ["".join(r[j] for r in rows) for j in range(n)]
+
+
+def _dead(col: str, n: int) -> bool:
+    """Whether column `col` can no longer be (or become) an n-letter word of the list."""
+    return col not in word_set(n) if len(col) == n else col not in next_letters(n)
 
 
 class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
@@ -168,9 +173,8 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
             return Verdict.reject("illegal", why, observed=answer)
         n, rows = inst.n, state + (answer,)
         expected = self.solve(inst, state, step)
-        prefixes = next_letters(n)
         for j, col in enumerate(columns(rows, n)):
-            if (len(col) == n and col not in word_set(n)) or (len(col) < n and col not in prefixes):
+            if _dead(col, n):
                 what = "is not a word" if len(col) == n else "is not the start of any word"
                 return Verdict.reject("wrong", f"column {j + 1} would read {col!r}, which {what}",
                                       expected=expected, observed=answer)
@@ -195,18 +199,13 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
 
     def corrupt(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str, rng: random.Random) -> str:
         """A word of the list that kills a column (the likely slip), else a misspelling."""
-        n, prefixes = inst.n, next_letters(inst.n)
+        n = inst.n
         pool = [w for w in words(n) if w != answer and self.illegal(inst, state, step, w) is None]
         rng.shuffle(pool)
         for w in pool[:200]:
-            cols = columns(state + (w,), n)
-            if any((len(c) < n and c not in prefixes) or (len(c) == n and c not in word_set(n)) for c in cols):
+            if any(_dead(c, n) for c in columns(state + (w,), n)):
                 return w
-        while True:
-            i = rng.randrange(n)
-            w = answer[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + answer[i + 1 :]
-            if w not in word_set(n):
-                return w
+        return misspell(answer, rng)
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: WordsquareInstance) -> str:
@@ -251,9 +250,7 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         return answer
 
     def parse_trajectory(self, inst: WordsquareInstance, text: str) -> list[str]:
-        rows = [parse_word(line) for line in text.splitlines() if strip_reply(line)]
-        if not rows:
-            raise ParseError("no rows found")
+        rows = parse_word_lines(text, "rows")
         if rows[0] != inst.first:
             raise ParseError(f"the square must start with the given row 1 {inst.first!r}")
         return rows[1:]
