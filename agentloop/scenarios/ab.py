@@ -139,11 +139,10 @@ class Ab(Scenario[AbInstance, Seq, Seq]):
 
     def corrupt(self, inst: AbInstance, state: Seq, step: Step, answer: Seq, rng: random.Random) -> Seq:
         # A legal slip first (rewriting another redex), then the classic rule confusions.
-        others = [rewrite(state, i) for i in redexes(state)]
-        others = [s for s in others if s != answer]
+        r = redexes(state)
+        others = [s for s in (rewrite(state, i) for i in r) if s != answer]
         if others:
             return rng.choice(others)
-        r = redexes(state)
         if r:
             i = r[0]
             pair = state[i : i + 2]

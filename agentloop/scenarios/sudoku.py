@@ -119,7 +119,8 @@ def _plan(puzzle: Grid, solution: Grid, n: int) -> tuple[int, ...]:
     grid, order = list(puzzle), []
     empty = {i for i, v in enumerate(puzzle) if v == 0}
     while empty:
-        cell = min(empty, key=lambda i: (len(candidates(tuple(grid), n, i)), i))
+        now = tuple(grid)
+        cell = min(empty, key=lambda i: (len(candidates(now, n, i)), i))
         order.append(cell)
         grid[cell] = solution[cell]
         empty.discard(cell)
