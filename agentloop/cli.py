@@ -42,7 +42,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="diagnos
 @app.command()
 def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-readable list")] = False) -> None:
     """List the scenarios and their parameters."""
-    from agentloop.scenarios import describe_params, get_scenario, list_scenarios
+    from agentloop.scenarios import allowed_values, describe_params, get_scenario, list_scenarios
 
     items = []
     for name in list_scenarios():
@@ -56,17 +56,9 @@ def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-read
 
     table = Table("scenario", "parameters (default, range)", "summary")
     for it in items:
-        params = ", ".join(f"{p['name']}={p['default']}" + _range(p) for p in it["params"])
+        params = ", ".join(f"{p['name']}={p['default']} ({allowed_values(p)})" for p in it["params"])
         table.add_row(it["name"], params, it["summary"])
     Console().print(table)
-
-
-def _range(p: dict) -> str:
-    lo = p.get("minimum", p.get("exclusiveMinimum"))
-    hi = p.get("maximum", p.get("exclusiveMaximum"))
-    if "enum" in p:
-        return f" ({'|'.join(map(str, p['enum']))})"
-    return f" ({lo}–{hi})" if lo is not None and hi is not None else ""
 
 
 @app.command()

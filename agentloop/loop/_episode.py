@@ -59,7 +59,8 @@ class Episode:
     tape: Tape
     true_state: Any
     started: float = field(default_factory=time.perf_counter)
-    transcript: list[Message] = field(default_factory=list)  # the growing conversation (stepwise)
+    rules: str = field(init=False)
+    transcript: list[Message] = field(default_factory=list)  # the turns so far (stepwise)
     observation: str | None = None  # what the environment revealed after the last step (stepwise)
     records: list[StepRecord] = field(default_factory=list)
     oneshot_answers: list[Any] | None = None  # the whole-task reply, parsed (oneshot)
@@ -92,16 +93,15 @@ class Episode:
         t.tokens_out += c.tokens_out
         t.latency_s += c.latency_s
 
-    def call(self, messages: list[Message], hint: Hint | None, sample: int = 0) -> Completion:
+    def __post_init__(self) -> None:
+        self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
+
+    def call(self, messages: list[Message], hint: Hint | None) -> Completion:
         """One request to the model, within the limits, its usage counted."""
-        if self.over_budget():
-            raise OutOfBudget
-        c = self.model.complete(messages, hint=hint, sample=sample)
-        self.count(c)
-        return c
+        return self.call_many(messages, hint, range(1))[0]
 
     def call_many(self, messages: list[Message], hint: Hint | None, samples: range) -> list[Completion]:
-        """Several samples of one request, sent concurrently; fewer if the call budget is short.
+        """Samples of one request, sent concurrently; fewer if the call budget is short.
 
         Results come back in sample order and are counted here, in the loop's thread, so the
         outcome does not depend on which request finishes first.

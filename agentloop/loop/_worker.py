@@ -21,13 +21,11 @@ def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Mes
     sc, inst = ep.scenario, ep.instance
     if ep.condition.tape:
         question = sc.step_prompt(inst, step, ep.tape.render(step))
-        head: list[Message] = [{"role": "system", "content": sc.rules(inst)}]
+        head: list[Message] = [{"role": "system", "content": ep.rules}]
     else:
         question = stepwise_question(ep, step)
-        if not ep.transcript:
-            intro = f"{sc.rules(inst)}\n\nThe task starts from:\n{sc.show_initial(inst)}\nWe go one step at a time."
-            ep.transcript.append({"role": "system", "content": intro})
-        head = ep.transcript
+        intro = f"{ep.rules}\n\nThe task starts from:\n{sc.show_initial(inst)}\nWe go one step at a time."
+        head = [{"role": "system", "content": intro}, *ep.transcript]
     if feedback is not None:
         question += (
             f"\n\nYour previous answer {feedback.observed if feedback.observed is not None else ''} was rejected: "
@@ -45,7 +43,7 @@ def stepwise_question(ep: Episode, step: Step) -> str:
 def oneshot_messages(ep: Episode) -> list[Message]:
     sc, inst = ep.scenario, ep.instance
     return [
-        {"role": "system", "content": sc.rules(inst)},
+        {"role": "system", "content": ep.rules},
         {"role": "user", "content": f"The task starts from:\n{sc.show_initial(inst)}\n\n{sc.oneshot_format(inst)}"},
     ]
 

@@ -13,7 +13,7 @@ from typing import Any
 from agentloop.errors import AgentloopError
 from agentloop.scenarios._base import Params, Scenario
 
-__all__ = ["Params", "Scenario", "get_scenario", "list_scenarios", "parse_params", "describe_params"]
+__all__ = ["Params", "Scenario", "allowed_values", "describe_params", "get_scenario", "list_scenarios", "parse_params"]
 
 # name -> "module:Class"; modules are imported only when the scenario is used.
 _REGISTRY: dict[str, str] = {
@@ -58,18 +58,17 @@ def describe_params(scenario: Scenario) -> list[dict[str, Any]]:
     return out
 
 
-def _allowed(item: dict[str, Any]) -> str:
+def allowed_values(item: dict[str, Any]) -> str:
+    """A described parameter's allowed values, e.g. `0..255`, `>=3`, `4|9`."""
     lo = item.get("minimum", item.get("exclusiveMinimum"))
     hi = item.get("maximum", item.get("exclusiveMaximum"))
     if "enum" in item:
-        rng = "|".join(map(str, item["enum"]))
-    elif lo is not None and hi is not None:
-        rng = f"{lo}..{hi}"
-    elif lo is not None:
-        rng = f">={lo}"
-    else:
-        rng = item["type"] or "any"
-    return f"{item['name']} ({rng})"
+        return "|".join(map(str, item["enum"]))
+    if lo is not None and hi is not None:
+        return f"{lo}..{hi}"
+    if lo is not None:
+        return f">={lo}"
+    return item["type"] or "any"
 
 
 def parse_params(scenario: Scenario, values: dict[str, Any]) -> Params:
@@ -84,7 +83,7 @@ def parse_params(scenario: Scenario, values: dict[str, Any]) -> Params:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
-        allowed = ", ".join(_allowed(i) for i in describe_params(scenario))
+        allowed = ", ".join(f"{i['name']} ({allowed_values(i)})" for i in describe_params(scenario))
         if err["type"] == "extra_forbidden":
             problem = f"unknown parameter {field!r}"
         else:
