@@ -41,28 +41,29 @@ class Budget:
         self._lock = threading.Lock()
 
     def exhausted(self) -> bool:
-        """No further call could be granted."""
-        lim = self.limits
+        """No further call could be granted (every request reserves at least one token)."""
         with self._lock:
-            return (
-                (lim.max_calls is not None and self.calls + self._calls_held >= lim.max_calls)
-                or (lim.max_tokens is not None and self.tokens + self._tokens_held >= lim.max_tokens)
-                or (lim.max_cost is not None and self.cost >= lim.max_cost)
-            )
+            return self._refusal(1) is not None
 
     def reserve(self, est_tokens: int) -> str | None:
         """Hold one call and its estimated prompt tokens; the reason it is refused otherwise."""
-        lim = self.limits
         with self._lock:
-            if lim.max_calls is not None and self.calls + self._calls_held + 1 > lim.max_calls:
-                return f"{self.scope} budget of {lim.max_calls} calls reached"
-            if lim.max_tokens is not None and self.tokens + self._tokens_held + est_tokens > lim.max_tokens:
-                return f"{self.scope} budget of {lim.max_tokens} tokens reached"
-            if lim.max_cost is not None and self.cost >= lim.max_cost:
-                return f"{self.scope} budget of ${lim.max_cost} reached"
-            self._calls_held += 1
-            self._tokens_held += est_tokens
-            return None
+            why = self._refusal(est_tokens)
+            if why is None:
+                self._calls_held += 1
+                self._tokens_held += est_tokens
+            return why
+
+    def _refusal(self, est_tokens: int) -> str | None:
+        """Why one more call of `est_tokens` would pass a limit; call with the lock held."""
+        lim = self.limits
+        if lim.max_calls is not None and self.calls + self._calls_held + 1 > lim.max_calls:
+            return f"{self.scope} budget of {lim.max_calls} calls reached"
+        if lim.max_tokens is not None and self.tokens + self._tokens_held + est_tokens > lim.max_tokens:
+            return f"{self.scope} budget of {lim.max_tokens} tokens reached"
+        if lim.max_cost is not None and self.cost >= lim.max_cost:
+            return f"{self.scope} budget of ${lim.max_cost} reached"
+        return None
 
     def settle(self, est_tokens: int, c: Completion | None) -> None:
         """Release a reservation and add what the call really cost (nothing when it raised)."""

@@ -5,8 +5,8 @@
 
 Every episode has a deterministic key (a hash of what determines it), and the store keeps one
 row per key, so a killed run resumes where it stopped and never repeats a finished episode.
-Episodes run in worker threads (the loop is synchronous); a semaphore per model bounds its
-connections, and the budgets are enforced before every request (see `agentloop.budget`).
+Episodes run in worker threads (the loop is synchronous); `ConnectionLimit` bounds the requests
+in flight to each model, and the budgets are enforced before every request (see `agentloop.budget`).
 """
 
 from __future__ import annotations
@@ -275,7 +275,8 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
                 get_model(m.name, **m.args)
             except AgentloopError as exc:
                 raise fail(["models", i, "args"], exc) from None
-    tasks: list[EpisodeTask] = []
+    seeds = spec.seed_list()
+    tasks: dict[str, EpisodeTask] = {}  # by key: cells that validate to the same params run once
     for i, s in enumerate(spec.scenarios):
         try:
             sc = get_scenario(s.name)
@@ -288,14 +289,13 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
                 raise fail(["scenarios", i, "params"], exc) from None
             for cond in conditions:
                 for m in spec.models:
-                    for seed in spec.seed_list():
+                    for seed in seeds:
                         key = episode_key(s.name, params, cond, m.name, dict(m.args), seed)
-                        tasks.append(
-                            EpisodeTask(key=key, scenario=s.name, params=params, condition=cond, model=m, seed=seed)
-                        )
-    seen: set[str] = set()
-    unique = [t for t in tasks if not (t.key in seen or seen.add(t.key))]
-    return unique
+                        if key not in tasks:
+                            tasks[key] = EpisodeTask(
+                                key=key, scenario=s.name, params=params, condition=cond, model=m, seed=seed
+                            )
+    return list(tasks.values())
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -493,8 +493,9 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
 
     async def one(task: EpisodeTask) -> None:
         async with sems[task.model.label]:
-            if stop.is_set() or experiment_budget.exhausted():
-                summary.budget_exhausted = summary.budget_exhausted or experiment_budget.exhausted()
+            exhausted = experiment_budget.exhausted()
+            if stop.is_set() or exhausted:
+                summary.budget_exhausted = summary.budget_exhausted or exhausted
                 return
             rec, refused = await loop.run_in_executor(
                 pool, _run_one, task, models[task.model.label], spec.limits, experiment_budget, stop

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -355,19 +356,17 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     """All metrics of one group of episodes (normally one condition)."""
     n = len(recs)
     solved = sum(r.success for r in recs)
-    statuses: dict[str, int] = {}
-    for r in recs:
-        statuses[r.status] = statuses.get(r.status, 0) + 1
+    statuses = dict(Counter(r.status for r in recs))
     ok, first, idx, toks, groups, cells = [], [], [], [], [], []
     cell_ids: dict[tuple, int] = {}
     for g, r in enumerate(recs):
-        cell = cell_ids.setdefault((r.scenario, json.dumps(r.params, sort_keys=True), model_label(r)), len(cell_ids))
+        cell = cell_ids.setdefault(_cell(r), len(cell_ids))
         for s in r.steps:
             cells.append(cell)
             ok.append(int(s.ok))
             first.append(int(s.first_ok))
             idx.append(s.index)
-            toks.append(s.prompt_tokens / 1000)
+            toks.append(s.prompt_tokens)
             groups.append(g)
     steps = len(ok)
     acc = acc_ci = ft = ft_ci = None
@@ -378,7 +377,7 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     by_step = _logit_slope(err, idx, groups, cells) if steps else "no steps"
     # Prompt tokens stay pooled: under a tape they are constant within a cell, and differ only
     # between cells, which is exactly the contrast this slope is for.
-    by_tok = _logit_slope(err, toks, groups) if steps else "no steps"
+    by_tok = _logit_slope(err, [t / 1000 for t in toks], groups) if steps else "no steps"
     # Under verify the committed answer is right by construction; the first try shows the model.
     by_first = _logit_slope([1 - v for v in first], idx, groups, cells) if steps and first != ok else by_step
     if curves:
@@ -424,7 +423,7 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         projection=_projection(ft, ft_ci),
         survival=curve,
         hazard=_hazard(recs) if curves else [],
-        accuracy_by_tokens=_accuracy_by_tokens([t * 1000 for t in toks], ok) if curves else [],
+        accuracy_by_tokens=_accuracy_by_tokens(toks, ok) if curves else [],
     )
 
 
@@ -435,8 +434,13 @@ def _group(recs: Sequence[EpisodeRecord], key: Callable[[EpisodeRecord], Any]) -
     return out
 
 
+def _cell(r: EpisodeRecord) -> tuple[str, str, str]:
+    """The grid cell of an episode, condition aside: (scenario, params as JSON, model label)."""
+    return (r.scenario, json.dumps(r.params, sort_keys=True), model_label(r))
+
+
 def _instance(r: EpisodeRecord) -> tuple:
-    return (r.scenario, json.dumps(r.params, sort_keys=True), model_label(r), r.seed)
+    return (*_cell(r), r.seed)
 
 
 def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = None) -> list[PairedComparison]:
@@ -509,7 +513,7 @@ def _wilcoxon(a, b) -> float | None:
 def compute_metrics(recs: Sequence[EpisodeRecord], *, curves: bool = True, baseline: str | None = None) -> Metrics:
     """Per condition, per cell (scenario × params × model × condition), and paired comparisons."""
     by_condition = [summarize(rs, curves=curves, condition=c) for c, rs in _group(recs, lambda r: r.condition).items()]
-    cells = _group(recs, lambda r: (r.scenario, json.dumps(r.params, sort_keys=True), model_label(r), r.condition))
+    cells = _group(recs, lambda r: (*_cell(r), r.condition))
     by_cell = [
         summarize(rs, curves=False, condition=cond, scenario=sc, params=json.loads(params), model=model)
         for (sc, params, model, cond), rs in cells.items()

@@ -69,18 +69,19 @@ def _num(x: float | None, digits: int = 2) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _fmt_slope(slope: float | None, ci, missing: str) -> str:
+    if slope is None:
+        return missing
+    lo, hi = ci
+    return f"{slope:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+
 def _slope(g: GroupMetrics) -> str:
-    if g.drift_slope is None:
-        return f"n/a ({g.drift_note})"
-    lo, hi = g.drift_slope_ci
-    return f"{g.drift_slope:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    return _fmt_slope(g.drift_slope, g.drift_slope_ci, f"n/a ({g.drift_note})")
 
 
 def _first_slope(g: GroupMetrics) -> str:
-    if g.first_try_drift_slope is None:
-        return "–"
-    lo, hi = g.first_try_drift_slope_ci
-    return f"{g.first_try_drift_slope:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+    return _fmt_slope(g.first_try_drift_slope, g.first_try_drift_slope_ci, "–")
 
 
 def _horizon(h: int | None, g: GroupMetrics) -> str:

@@ -345,23 +345,23 @@ class CachingModel(ModelWrapper):
         super().__init__(inner)
         self.cache = cache
 
-    def _key(self, messages: list[Message], hint: Hint | None, sample: int) -> str:
-        return cache_key(self.name, self.args, messages, sample, hint.key if hint is not None else None)
+    def _lookup(self, messages: list[Message], hint: Hint | None, sample: int) -> tuple[str, Completion | None]:
+        key = cache_key(self.name, self.args, messages, sample, hint.key if hint is not None else None)
+        hit = self.cache.get(key)
+        return key, (dataclasses.replace(hit, latency_s=0.0, retries=0) if hit is not None else None)
 
     def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
-        key = self._key(messages, hint, sample)
-        hit = self.cache.get(key)
+        key, hit = self._lookup(messages, hint, sample)
         if hit is not None:
-            return dataclasses.replace(hit, latency_s=0.0, retries=0)
+            return hit
         out = self.inner.complete(messages, hint=hint, sample=sample)
         self.cache.put(key, self.name, out)
         return out
 
     async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
-        key = self._key(messages, hint, sample)
-        hit = self.cache.get(key)
+        key, hit = self._lookup(messages, hint, sample)
         if hit is not None:
-            return dataclasses.replace(hit, latency_s=0.0, retries=0)
+            return hit
         out = await self.inner.acomplete(messages, hint=hint, sample=sample)
         self.cache.put(key, self.name, out)
         return out

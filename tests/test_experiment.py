@@ -280,10 +280,12 @@ def test_cli_malformed_toml_is_one_line_and_exit_2(tmp_path):
 
 
 def test_example_files_parse():
-    for path in (ROOT / "scenarios").glob("*.toml"):
-        from agentloop.experiment import load_experiment
+    from agentloop.experiment import load_experiment
 
-        assert plan_episodes(load_experiment(path))
+    paths = sorted((ROOT / "scenarios").glob("*.toml"))
+    assert paths  # a moved directory must not turn this into a test of nothing
+    for path in paths:
+        assert plan_episodes(load_experiment(path)), path
 
 
 def test_provider_failures_are_not_results_and_stop_a_hopeless_run(tmp_path):
@@ -340,3 +342,17 @@ def test_runs_from_inside_a_running_event_loop(tmp_path):
         return run_experiment(parse_experiment(SMALL.replace("seeds = 3", "seeds = 1")), tmp_path, progress=False)
 
     assert asyncio.run(notebook_cell()).stored == 9
+
+
+def test_budget_is_exhausted_exactly_when_it_would_refuse_the_next_call():
+    from agentloop.budget import Budget
+    from agentloop.types import Completion, Limits
+
+    b = Budget(Limits(max_calls=2, max_tokens=100), "experiment")
+    assert b.reserve(40) is None and not b.exhausted()
+    b.settle(40, Completion(text="x", tokens_in=40, tokens_out=0))
+    assert b.reserve(61) == "experiment budget of 100 tokens reached" and not b.exhausted()
+    assert b.reserve(60) is None  # a reservation held counts as spent
+    assert b.exhausted() and "2 calls" in b.reserve(1)
+    b.settle(60, None)  # the call raised: nothing spent, the reservation released
+    assert not b.exhausted() and (b.calls, b.tokens) == (1, 40)
