@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -152,6 +152,15 @@ def strip_reply(text: str) -> str:
     if t.startswith("```"):
         t = t.strip("`").strip()
     return t.rstrip(".").strip()
+
+
+def parse_lines(text: str, parse_line: Callable[[str], A], what: str) -> list[A]:
+    """A whole-task reply with one answer per line: blank lines skipped, each other line (cleaned
+    by `strip_reply`) parsed by `parse_line`; ParseError naming `what` when there is none."""
+    out = [parse_line(line) for line in map(strip_reply, text.splitlines()) if line]
+    if not out:
+        raise ParseError(f"no {what} found")
+    return out
 
 
 def parse_bit(text: str) -> int:

@@ -68,13 +68,9 @@ def parse_word(text: str) -> str:
 
 def parse_word_lines(text: str, what: str) -> list[str]:
     """One word per non-blank line (see `parse_word`); ParseError naming `what` when there is none."""
-    from agentloop.errors import ParseError
-    from agentloop.scenarios._base import strip_reply
+    from agentloop.scenarios._base import parse_lines
 
-    out = [parse_word(line) for line in text.splitlines() if strip_reply(line)]
-    if not out:
-        raise ParseError(f"no {what} found")
-    return out
+    return parse_lines(text, parse_word, what)
 
 
 def misspell(word: str, rng: random.Random) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.types import Step
 
 TOKENS = ("A#", "#A", "B#", "#B")
@@ -199,15 +199,7 @@ class Ab(Scenario[AbInstance, Seq, Seq]):
         return fmt_seq(answer)
 
     def parse_trajectory(self, inst: AbInstance, text: str) -> list[Seq]:
-        out = []
-        for line in text.splitlines():
-            line = strip_reply(line)
-            if not line:
-                continue
-            out.append(parse_seq(_LINE_LABEL.sub("", line)))
-        if not out:
-            raise ParseError("no sequences found")
-        return out
+        return parse_lines(text, lambda line: parse_seq(_LINE_LABEL.sub("", line)), "sequences")
 
     def format_trajectory(self, inst: AbInstance, answers: Sequence[Seq]) -> str:
         return "\n".join(f"rewrite {i + 1}: {fmt_seq(s)}" for i, s in enumerate(answers))

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.types import Step
 
 Move = tuple[int, int, int]  # (disk, from_peg, to_peg); disks 1..n, 1 the smallest
@@ -172,18 +172,13 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         return _fmt(answer)
 
     def parse_trajectory(self, inst: HanoiInstance, text: str) -> list[Move]:
-        moves = []
-        for line in text.splitlines():
-            line = strip_reply(line)
-            if not line:
-                continue
+        def move(line: str) -> Move:
             m = _MOVE.fullmatch(line)
             if not m:
                 raise ParseError(f"not a move [disk, from, to]: {line[:40]!r}")
-            moves.append((int(m[1]), int(m[2]), int(m[3])))
-        if not moves:
-            raise ParseError("no moves found")
-        return moves
+            return int(m[1]), int(m[2]), int(m[3])
+
+        return parse_lines(text, move, "moves")
 
     def format_trajectory(self, inst: HanoiInstance, answers: Sequence[Move]) -> str:
         return "\n".join(_fmt(m) for m in answers)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.scenarios._names import unique_words
 from agentloop.types import Step
 
@@ -133,15 +133,7 @@ class Ledger(Scenario[LedgerInstance, LedgerState, int]):
         return str(answer)
 
     def parse_trajectory(self, inst: LedgerInstance, text: str) -> list[int]:
-        out = []
-        for line in text.splitlines():
-            line = strip_reply(line)
-            if not line:
-                continue
-            out.append(_int_text(line.rpartition(":")[2] if ":" in line else line))
-        if not out:
-            raise ParseError("no totals found")
-        return out
+        return parse_lines(text, lambda line: _int_text(line.rpartition(":")[2] if ":" in line else line), "totals")
 
     def format_trajectory(self, inst: LedgerInstance, answers: Sequence[int]) -> str:
         return "\n".join(f"step {t + 1}: {a}" for t, a in enumerate(answers))

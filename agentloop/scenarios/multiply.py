@@ -21,7 +21,7 @@ from typing import NamedTuple
 from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.types import Step
 
 Digits = tuple[int, ...]  # least significant digit first
@@ -197,18 +197,13 @@ class Multiply(Scenario[MultiplyInstance, MultiplyState, int]):
         return str(answer)
 
     def parse_trajectory(self, inst: MultiplyInstance, text: str) -> list[int]:
-        out = []
-        for line in text.splitlines():
-            line = strip_reply(line)
-            if not line:
-                continue
+        def number(line: str) -> int:
             body = line.rpartition(":")[2].strip() if ":" in line else line
             if not _INT.fullmatch(body):
                 raise ParseError(f"not a step's number: {line[:40]!r}")
-            out.append(int(body))
-        if not out:
-            raise ParseError("no numbers found")
-        return out
+            return int(body)
+
+        return parse_lines(text, number, "numbers")
 
     def format_trajectory(self, inst: MultiplyInstance, answers: Sequence[int]) -> str:
         labels = [s.label for s in self.steps(inst)]

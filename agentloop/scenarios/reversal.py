@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.scenarios._names import unique_people
 from agentloop.types import Step
 
@@ -161,15 +161,7 @@ class Reversal(Scenario[ReversalInstance, Answers, str]):
         return answer
 
     def parse_trajectory(self, inst: ReversalInstance, text: str) -> list[str]:
-        out = []
-        for line in text.splitlines():
-            line = strip_reply(line)
-            if not line:
-                continue
-            out.append(parse_name(_LINE_LABEL.sub("", line)))
-        if not out:
-            raise ParseError("no answers found")
-        return out
+        return parse_lines(text, lambda line: parse_name(_LINE_LABEL.sub("", line)), "answers")
 
     def format_trajectory(self, inst: ReversalInstance, answers: Sequence[str]) -> str:
         return "\n".join(f"{t + 1}: {a}" for t, a in enumerate(answers))
