@@ -320,11 +320,12 @@ class ResponseCache:
 
     def get(self, key: str) -> Completion | None:
         row = self._con().execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
-        if row is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return Completion(**json.loads(row[0]))
+        with self._lock:  # worker threads count at once; `+=` alone can lose a count
+            if row is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return None if row is None else Completion(**json.loads(row[0]))
 
     def put(self, key: str, model: str, c: Completion) -> None:
         with self._con() as con:
