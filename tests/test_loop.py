@@ -185,6 +185,9 @@ def test_vote_samples_of_a_round_are_sent_concurrently():
 def test_vote_rounds_never_spend_more_samples_than_one_at_a_time_voting():
     # With the leader m ahead no answer can win in fewer than k - m samples, so rounds of
     # exactly that size match sequential voting sample for sample.
+    # With two possible answers (eca cells) a vote that ends exactly when the leader is k ahead
+    # has k + 2 × (losing votes) samples; a round that overshot would break that parity.
     r = noisy("vote", seed=3, error=0.3)
-    for s in r.steps:
-        assert s.samples >= 3 and s.calls == s.samples
+    assert any(s.samples > 3 for s in r.steps)  # several rounds happened
+    decided = [s for s in r.steps if s.samples < 20]  # 20 = max_samples: no winner, the leader is taken
+    assert decided and all((s.samples - 3) % 2 == 0 and s.calls == s.samples for s in decided)
