@@ -104,21 +104,21 @@ class GuardedModel(ModelWrapper):
             self.refused = exc
         return exc
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         est, held = self._reserve(messages)
         out = None
         try:
-            out = self.inner.complete(messages, hint=hint, sample=sample)
+            out = self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
             return out
         finally:
             for b in held:
                 b.settle(est, out)
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         est, held = self._reserve(messages)
         out = None
         try:
-            out = await self.inner.acomplete(messages, hint=hint, sample=sample)
+            out = await self.inner.acomplete(messages, hint=hint, sample=sample, seed=seed)
             return out
         finally:
             for b in held:

@@ -460,19 +460,19 @@ class ConnectionLimit(ModelWrapper):
         with self._lock:
             self._in_flight -= 1
 
-    def complete(self, messages, *, hint=None, sample: int = 0):
+    def complete(self, messages, *, hint=None, sample: int = 0, seed: int | None = None):
         with self._slots:
             self._enter()
             try:
-                return self.inner.complete(messages, hint=hint, sample=sample)
+                return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
             finally:
                 self._leave()
 
-    async def acomplete(self, messages, *, hint=None, sample: int = 0):
+    async def acomplete(self, messages, *, hint=None, sample: int = 0, seed: int | None = None):
         await asyncio.to_thread(self._slots.acquire)
         self._enter()
         try:
-            return await self.inner.acomplete(messages, hint=hint, sample=sample)
+            return await self.inner.acomplete(messages, hint=hint, sample=sample, seed=seed)
         finally:
             self._leave()
             self._slots.release()

@@ -275,10 +275,14 @@ class ResultsStore:
 # --- response cache ---------------------------------------------------------------------------
 
 
-def cache_key(model: str, args: dict[str, Any], messages: list[Message], sample: int, hint_key: str | None) -> str:
-    """The request's identity. A simulated model's reply also depends on its ground-truth hint."""
+def cache_key(
+    model: str, args: dict[str, Any], messages: list[Message], sample: int, seed: int | None, hint_key: str | None
+) -> str:
+    """The request's identity. `seed` names the request within its episode (episode, step,
+    attempt, sample), so a hit only ever replays the same request of the same episode, and two
+    episodes never share a reply. A simulated model's reply also depends on its hint."""
     blob = json.dumps(
-        {"model": model, "args": args, "messages": messages, "sample": sample, "hint": hint_key},
+        {"model": model, "args": args, "messages": messages, "sample": sample, "seed": seed, "hint": hint_key},
         sort_keys=True,
         default=str,
     )
@@ -346,23 +350,25 @@ class CachingModel(ModelWrapper):
         super().__init__(inner)
         self.cache = cache
 
-    def _lookup(self, messages: list[Message], hint: Hint | None, sample: int) -> tuple[str, Completion | None]:
-        key = cache_key(self.name, self.args, messages, sample, hint.key if hint is not None else None)
+    def _lookup(
+        self, messages: list[Message], hint: Hint | None, sample: int, seed: int | None
+    ) -> tuple[str, Completion | None]:
+        key = cache_key(self.name, self.args, messages, sample, seed, hint.key if hint is not None else None)
         hit = self.cache.get(key)
         return key, (dataclasses.replace(hit, latency_s=0.0, retries=0) if hit is not None else None)
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
-        key, hit = self._lookup(messages, hint, sample)
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
+        key, hit = self._lookup(messages, hint, sample, seed)
         if hit is not None:
             return hit
-        out = self.inner.complete(messages, hint=hint, sample=sample)
+        out = self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
         self.cache.put(key, self.name, out)
         return out
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
-        key, hit = self._lookup(messages, hint, sample)
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
+        key, hit = self._lookup(messages, hint, sample, seed)
         if hit is not None:
             return hit
-        out = await self.inner.acomplete(messages, hint=hint, sample=sample)
+        out = await self.inner.acomplete(messages, hint=hint, sample=sample, seed=seed)
         self.cache.put(key, self.name, out)
         return out

@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from agentloop.errors import AgentloopError
-from agentloop.models._protocol import Hint, Message, Model, ModelWrapper, estimate_tokens
+from agentloop.models._protocol import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
 from agentloop.models._retry import RetryingModel
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "get_model",
     "parse_model_args",
     "redact_args",
+    "request_seed",
 ]
 
 # provider prefix -> module with `make(rest_of_name, args)`; anything else goes to litellm.

@@ -35,13 +35,25 @@ class LiteLLMModel:
     def __init__(self, name: str, args: dict[str, Any]) -> None:
         self.name = name
         self.args = dict(args)
+        self._seed_ok: bool | None = None
 
-    def _kwargs(self, messages: list[Message], sample: int) -> dict[str, Any]:
+    def _kwargs(self, messages: list[Message], sample: int, seed: int | None) -> dict[str, Any]:
         kwargs = dict(self.args)
         if sample > 0 and "temperature" not in kwargs:
             kwargs["temperature"] = VOTE_TEMPERATURE
+        if seed is not None and "seed" not in kwargs and self._accepts_seed():
+            kwargs["seed"] = seed  # replayable samples where the provider honours it
         # One retry layer (ours): switch off the SDK's and litellm's own retries.
         return {"model": self.name, "messages": messages, "num_retries": 0, "max_retries": 0, **kwargs}
+
+    def _accepts_seed(self) -> bool:
+        if self._seed_ok is None:
+            try:
+                params = import_litellm().get_supported_openai_params(model=self.name) or []
+            except Exception:  # an unknown model: send no parameter it may reject
+                params = []
+            self._seed_ok = "seed" in params
+        return self._seed_ok
 
     def _completion(self, litellm, resp, started: float) -> Completion:
         text = resp.choices[0].message.content or ""
@@ -63,20 +75,20 @@ class LiteLLMModel:
             return TransientModelError(f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}")
         return ModelError(f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}")
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         litellm = import_litellm()
         started = time.perf_counter()
         try:
-            resp = litellm.completion(**self._kwargs(messages, sample))
+            resp = litellm.completion(**self._kwargs(messages, sample, seed))
         except Exception as exc:
             raise self._error(litellm, exc) from exc
         return self._completion(litellm, resp, started)
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         litellm = import_litellm()
         started = time.perf_counter()
         try:
-            resp = await litellm.acompletion(**self._kwargs(messages, sample))
+            resp = await litellm.acompletion(**self._kwargs(messages, sample, seed))
         except Exception as exc:
             raise self._error(litellm, exc) from exc
         return self._completion(litellm, resp, started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,10 +38,10 @@ class Model(Protocol):
     args: dict[str, Any]
     simulated: bool
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion: ...
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion: ...
 
     async def acomplete(
-        self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0
+        self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None
     ) -> Completion: ...
 
 
@@ -66,3 +67,14 @@ class ModelWrapper:
 def estimate_tokens(messages: Sequence[Message]) -> int:
     """A provider-neutral token estimate (≈4 characters a token) for models that report none."""
     return sum(4 + (len(m["content"]) + 3) // 4 for m in messages)
+
+
+def request_seed(episode: str, step: int, attempt: int, sample: int) -> int:
+    """The seed of one request: a 31-bit hash of which request of which episode it is.
+
+    Every sampled request gets its own, so vote samples are independent from step to step (a
+    seed that depended on the sample index alone would make sample i draw the same random
+    number at every step), and the same request of the same episode always gets the same one.
+    """
+    digest = hashlib.sha256(f"{episode}:{step}:{attempt}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1

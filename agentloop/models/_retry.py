@@ -44,31 +44,31 @@ class RetryingModel(ModelWrapper):
     def _failed(self, exc: TransientModelError) -> ModelError:
         return ModelError(f"{self.name}: gave up after {self.attempts} attempts: {exc}")
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         # Most requests succeed at once: only a failure pays for building the retry policy.
         try:
-            return self.inner.complete(messages, hint=hint, sample=sample)
+            return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
         except TransientModelError as exc:
             first = exc
         import tenacity
 
         retrying = self._policy(tenacity.Retrying)
         try:
-            out = retrying(_replay_then(first, self.inner.complete), messages, hint=hint, sample=sample)
+            out = retrying(_replay_then(first, self.inner.complete), messages, hint=hint, sample=sample, seed=seed)
         except TransientModelError as exc:
             raise self._failed(exc) from exc
         return dataclasses.replace(out, retries=retrying.statistics["attempt_number"] - 1)
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         try:
-            return await self.inner.acomplete(messages, hint=hint, sample=sample)
+            return await self.inner.acomplete(messages, hint=hint, sample=sample, seed=seed)
         except TransientModelError as exc:
             first = exc
         import tenacity
 
         retrying = self._policy(tenacity.AsyncRetrying)
         try:
-            out = await retrying(_replay_then(first, self.inner.acomplete), messages, hint=hint, sample=sample)
+            out = await retrying(_replay_then(first, self.inner.acomplete), messages, hint=hint, sample=sample, seed=seed)
         except TransientModelError as exc:
             raise self._failed(exc) from exc
         return dataclasses.replace(out, retries=retrying.statistics["attempt_number"] - 1)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentloop.errors import AgentloopError, ModelError
 from agentloop.models._local_prompts import Rendered, render
-from agentloop.models._protocol import Hint, Message
+from agentloop.models._protocol import Hint, Message, request_seed
 from agentloop.models._weights import CATALOGUE, DEFAULT, LocalWeights, get_weights, missing_error, part_paths, verified_path
 from agentloop.types import Completion
 
@@ -111,7 +111,6 @@ class LocalModel:
         self.args = args.model_dump(exclude_defaults=True)
         self._a = args
         self._path: Path | None = None
-        self._reasks: dict[str, int] = {}
 
     @property
     def path(self) -> Path:
@@ -132,23 +131,23 @@ class LocalModel:
     def render(self, messages: list[Message]) -> Rendered:
         return render(messages, self.weights.style, self._a.max_tokens)
 
-    def _sampling(self, r: Rendered, sample: int) -> dict[str, Any]:
-        """Greedy for a first answer; seeded sampling for vote samples and for re-asks.
+    def _sampling(self, r: Rendered, sample: int, seed: int | None) -> dict[str, Any]:
+        """Greedy for a first answer; sampled for vote samples, format re-asks and re-asks after
+        a rejection.
 
         A re-ask after a rejection is sampled too: greedy decoding would repeat the rejected
         answer whenever the model does not take the feedback in (tiny models mostly do not),
-        and API models re-ask at their default temperature anyway. Its seed counts the times
-        this exact prompt was asked, so a run replays the same way.
+        and API models re-ask at their default temperature anyway. The seed is the request's own
+        (the loop derives it from episode, step, attempt and sample), so samples are independent
+        across steps and a run replays exactly.
         """
         if self._a.temperature == 0 or (sample == 0 and not r.feedback):
             return {"temperature": 0.0, "top_k": 1}
-        if sample == 0:
-            key = r.prompt if r.prompt is not None else repr(r.messages)
-            self._reasks[key] = self._reasks.get(key, 0) + 1
-            sample = 1_000 + self._reasks[key]
-        return {"temperature": self._a.temperature, "seed": self._a.seed * 100_003 + sample}
+        if seed is None:  # a caller outside the loop: still distinct per sample, reproducible
+            seed = request_seed(repr(r.prompt or r.messages), 0, 0, sample)
+        return {"temperature": self._a.temperature, "seed": (self._a.seed * 1_000_003 + seed) % 2**31}
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         r = self.render(messages)
         path = self.path  # takes the lock itself
         try:
@@ -156,10 +155,10 @@ class LocalModel:
                 llm = _engine(path, self._a.n_ctx, self._a.n_threads)
                 started = time.perf_counter()  # the call's own time: not the load, not the wait
                 if r.prompt is not None:
-                    out = llm.create_completion(r.prompt, max_tokens=r.max_tokens, stop=list(r.stop), **self._sampling(r, sample))
+                    out = llm.create_completion(r.prompt, max_tokens=r.max_tokens, stop=list(r.stop), **self._sampling(r, sample, seed))
                     text = out["choices"][0]["text"]
                 else:
-                    out = llm.create_chat_completion(r.messages, max_tokens=r.max_tokens, **self._sampling(r, sample))
+                    out = llm.create_chat_completion(r.messages, max_tokens=r.max_tokens, **self._sampling(r, sample, seed))
                     text = out["choices"][0]["message"]["content"] or ""
         except ValueError as exc:  # llama.cpp's only request error: the prompt exceeds the context
             raise ModelError(f"{self.name}: {exc}") from exc
@@ -172,9 +171,9 @@ class LocalModel:
             cost=0.0,
         )
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         # The lock serialises calls anyway; a thread keeps the event loop free meanwhile.
-        return await asyncio.to_thread(self.complete, messages, hint=hint, sample=sample)
+        return await asyncio.to_thread(self.complete, messages, hint=hint, sample=sample, seed=seed)
 
 
 def make(name: str, args: dict[str, Any]) -> LocalModel:

@@ -6,6 +6,8 @@ the prompt, so every record they produce is marked `simulated`.
 - `scripted/oracle`: always right.
 - `scripted/noisy`: each atomic answer is replaced by a plausible wrong one with probability
   `error + drift * prompt_tokens / 1000` (prompt tokens estimated at ≈4 characters a token).
+- `scripted/noisy` with `format`: a reply is unreadable prose (no answer at all) with probability
+  `format`, drawn before the error draw, to exercise format retries.
 - `scripted/faulty`: raises a transient provider error with probability `rate` per request
   (otherwise answers like `noisy` with its `error`), to exercise the retry layer.
 """
@@ -24,6 +26,10 @@ from agentloop.models._protocol import Hint, Message, estimate_tokens
 from agentloop.types import Completion
 
 
+# What `format` replies with: prose with no answer in it, which no scenario's parser accepts.
+UNREADABLE = "Let me think about this carefully before I answer."
+
+
 class ScriptedArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,11 +38,12 @@ class ScriptedArgs(BaseModel):
     error: float = Field(default=0.0, ge=0, le=1, description="probability an atomic answer is wrong")
     drift: float = Field(default=0.0, ge=0, le=10, description="extra error per 1,000 prompt tokens")
     rate: float = Field(default=0.0, ge=0, lt=1, description="probability a request raises a transient error")
+    format: float = Field(default=0.0, ge=0, le=1, description="probability a reply is unreadable (no answer in it)")
 
 
 _POLICY_ARGS = {
     "oracle": {"seed", "latency"},
-    "noisy": {"seed", "latency", "error", "drift"},
+    "noisy": {"seed", "latency", "error", "drift", "format"},
     "faulty": {"seed", "latency", "error", "rate"},
 }
 
@@ -60,18 +67,22 @@ class ScriptedModel:
         tokens_in = estimate_tokens(messages)
         p = min(1.0, self._a.error + self._a.drift * tokens_in / 1000)
         answers = list(hint.answers)
+        rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
+        if self._a.format and rng.random() < self._a.format:
+            return self._reply(UNREADABLE, tokens_in)
         if p > 0:
-            rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
             answers = [hint.corrupt(i, rng) if rng.random() < p else a for i, a in enumerate(answers)]
-        text = hint.render(answers)
+        return self._reply(hint.render(answers), tokens_in)
+
+    def _reply(self, text: str, tokens_in: int) -> Completion:
         return Completion(text=text, tokens_in=tokens_in, tokens_out=(len(text) + 3) // 4, latency_s=self._a.latency)
 
-    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         if self._a.latency:
             time.sleep(self._a.latency)
         return self._answer(messages, hint, sample)
 
-    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0) -> Completion:
+    async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         if self._a.latency:
             await asyncio.sleep(self._a.latency)
         return self._answer(messages, hint, sample)
