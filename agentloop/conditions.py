@@ -22,6 +22,7 @@ class Condition(BaseModel):
     k: int = Field(3, ge=1, le=20, description="votes the winner must lead by")
     max_samples: int = Field(20, ge=1, le=500, description="bound on samples per vote")
     max_retries: int = Field(3, ge=0, le=50, description="re-asks per step under verify")
+    format_retries: int = Field(2, ge=0, le=10, description="re-asks of an unreadable reply before the episode stops")
 
 
 PRESETS: dict[str, Condition] = {

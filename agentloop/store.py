@@ -17,6 +17,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from agentloop.types import Completion, EpisodeRecord, StepRecord
 
 __all__ = ["CachingModel", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,8 +79,12 @@ CREATE TABLE IF NOT EXISTS steps (
     prompt_tokens INTEGER NOT NULL,
     tokens_out INTEGER NOT NULL,
     latency_s REAL NOT NULL,
+    format_retries INTEGER NOT NULL DEFAULT 0,
+    transcript BLOB,  -- zlib-compressed JSON: the step's attempts (replies, verdicts, votes)
     PRIMARY KEY (episode_key, idx)
 );
+-- Every distinct request of the transcripts, once (zlib-compressed JSON messages), by hash.
+CREATE TABLE IF NOT EXISTS prompts (hash TEXT PRIMARY KEY, messages BLOB NOT NULL);
 -- Episodes cut short by the experiment budget or a stop: not results, but their spend counts.
 CREATE TABLE IF NOT EXISTS aborted (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,8 +99,18 @@ CREATE TABLE IF NOT EXISTS aborted (
 
 _STEP_COLS = (
     "idx, label, answer, code, ok, first_ok, on_track, committed, attempts, samples, calls, prompt_tokens, "
-    "tokens_out, latency_s"
+    "tokens_out, latency_s, format_retries, transcript"
 )
+# Version 1 stores lack the transcript columns; `_migrate` adds them (old steps keep none).
+_V2_STEP_COLUMNS = ("format_retries INTEGER NOT NULL DEFAULT 0", "transcript BLOB")
+
+
+def _pack(value: Any) -> bytes:
+    return zlib.compress(json.dumps(value, ensure_ascii=False).encode(), 6)
+
+
+def _unpack(blob: bytes | None) -> Any:
+    return json.loads(zlib.decompress(blob)) if blob else None
 
 
 def _now() -> str:
@@ -132,8 +147,20 @@ class ResultsStore:
         except sqlite3.DatabaseError as exc:
             raise AgentloopError(f"{self.path}: not an agentloop results store ({exc})") from None
         version = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        if int(version) == 1:
+            version = self._migrate_v1()
         if int(version) != SCHEMA_VERSION:
             raise AgentloopError(f"{self.path}: results schema {version}, this agentloop reads {SCHEMA_VERSION}")
+
+    def _migrate_v1(self) -> int:
+        """Version 1 → 2: the steps table gains the transcript columns (old steps have none)."""
+        with self.con:
+            have = {r[1] for r in self.con.execute("PRAGMA table_info(steps)")}
+            for column in _V2_STEP_COLUMNS:
+                if column.split()[0] not in have:
+                    self.con.execute(f"ALTER TABLE steps ADD COLUMN {column}")
+            self.con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        return SCHEMA_VERSION
 
     def close(self) -> None:
         self.con.close()
@@ -181,7 +208,7 @@ class ResultsStore:
 
     def add_episode(self, key: str, rec: EpisodeRecord, run_id: int) -> bool:
         """Store one finished episode and its steps in one transaction; False if the key is there."""
-        head = rec.model_dump(mode="json", exclude={"steps"})
+        head = rec.model_dump(mode="json", exclude={"steps", "prompts"})
         with self.con:
             cur = self.con.execute(
                 "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -212,7 +239,11 @@ class ResultsStore:
             if cur.rowcount == 0:
                 return False
             self.con.executemany(
-                f"INSERT INTO steps(episode_key, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO prompts(hash, messages) VALUES (?, ?)",
+                [(h, _pack(m)) for h, m in rec.prompts.items()],
+            )
+            self.con.executemany(
+                f"INSERT INTO steps(episode_key, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         key,
@@ -224,12 +255,14 @@ class ResultsStore:
                         int(s.first_ok),
                         int(s.on_track),
                         int(s.committed),
-                        s.attempts,
+                        len(s.attempts),
                         s.samples,
                         s.calls,
                         s.prompt_tokens,
                         s.tokens_out,
                         s.latency_s,
+                        s.format_retries,
+                        _pack([a.model_dump(mode="json") for a in s.attempts]) if s.attempts else None,
                     )
                     for s in rec.steps
                 ],
@@ -256,19 +289,44 @@ class ResultsStore:
     def count(self) -> int:
         return int(self.con.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
 
-    def episodes(self) -> list[tuple[str, EpisodeRecord]]:
-        """Every stored episode as (key, EpisodeRecord with its steps), in storage order."""
+    def episodes(self, *, where: str = "", args: tuple = ()) -> list[tuple[str, EpisodeRecord]]:
+        """Every stored episode as (key, EpisodeRecord with its steps and their transcripts), in
+        storage order. The requests themselves are not attached: see `prompts`."""
         steps: dict[str, list[StepRecord]] = {}
         fields = [f.strip() for f in _STEP_COLS.split(",")]
-        for row in self.con.execute(f"SELECT episode_key, {_STEP_COLS} FROM steps ORDER BY episode_key, idx"):
+        episode_filter = f"WHERE episode_key IN (SELECT key FROM episodes {where})" if where else ""
+        for row in self.con.execute(
+            f"SELECT episode_key, {_STEP_COLS} FROM steps {episode_filter} ORDER BY episode_key, idx", args
+        ):
             d = dict(zip(fields, row[1:]))
             d["index"] = d.pop("idx")
             d["answer"] = json.loads(d["answer"]) if d["answer"] is not None else None
+            d["attempts"] = _unpack(d.pop("transcript")) or []
             steps.setdefault(row[0], []).append(StepRecord.model_validate(d))
         out = []
-        for key, record in self.con.execute("SELECT key, record FROM episodes ORDER BY rowid"):
+        for key, record in self.con.execute(f"SELECT key, record FROM episodes {where} ORDER BY rowid", args):
             rec = EpisodeRecord.model_validate({**json.loads(record), "steps": steps.get(key, [])})
             out.append((key, rec))
+        return out
+
+    def episode(self, key: str, *, prompts: bool = True) -> EpisodeRecord | None:
+        """One episode by its key (a unique prefix will do), with the requests of its transcript."""
+        found = self.episodes(where="WHERE key LIKE ? || '%'", args=(key,))
+        if len(found) != 1:
+            return None
+        rec = found[0][1]
+        if prompts:
+            hashes = {a.prompt for s in rec.steps for a in s.attempts if a.prompt}
+            rec = rec.model_copy(update={"prompts": self.prompts(hashes)})
+        return rec
+
+    def prompts(self, hashes: set[str]) -> dict[str, list[dict[str, str]]]:
+        """The stored requests with these hashes."""
+        out = {}
+        for h in hashes:
+            row = self.con.execute("SELECT messages FROM prompts WHERE hash=?", (h,)).fetchone()
+            if row is not None:
+                out[h] = _unpack(row[0])
         return out
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 VerdictCode = Literal["ok", "format", "illegal", "wrong"]
 CheckerKind = Literal["simulator", "rules", "vote"]
-Status = Literal["solved", "failed", "error", "budget"]
+# `format`: a step's reply stayed unreadable after its format retries (not a wrong answer).
+Status = Literal["solved", "failed", "format", "error", "budget"]
 
 
 class Verdict(BaseModel):
@@ -67,6 +68,40 @@ class Limits(BaseModel):
     max_cost: float | None = Field(default=None, gt=0)
 
 
+# Reply texts longer than this are cut in transcripts (a runaway reply must not bloat the store).
+MAX_REPLY_CHARS = 4000
+
+
+class Reply(BaseModel):
+    """One model reply of a step: its text, what was read from it, what it cost."""
+
+    sample: int
+    text: str
+    answer: Any = None
+    problem: str | None = Field(None, description="why no answer could be read (a `format` reply)")
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+
+    @classmethod
+    def of(cls, sample: int, c: Completion, answer: Any = None, problem: str | None = None) -> Reply:
+        text = c.text if len(c.text) <= MAX_REPLY_CHARS else f"{c.text[:MAX_REPLY_CHARS]}…[{len(c.text)} characters]"
+        return cls(
+            sample=sample, text=text, answer=answer, problem=problem,
+            tokens_in=c.tokens_in, tokens_out=c.tokens_out, latency_s=c.latency_s,
+        )
+
+
+class Attempt(BaseModel):
+    """One attempt at a step: the replies it took (one, a format re-ask, or a vote's samples),
+    the checker's verdict on the answer it settled on, and a vote's tally."""
+
+    prompt: str | None = Field(None, description="hash of the request's messages (the store keeps each once)")
+    replies: list[Reply] = []
+    verdict: Verdict | None = None
+    votes: dict[str, int] | None = None
+
+
 class StepRecord(BaseModel):
     """What happened at one atomic step."""
 
@@ -78,12 +113,20 @@ class StepRecord(BaseModel):
     first_ok: bool = Field(description="the first attempt was locally correct (before any feedback)")
     on_track: bool = Field(description="the committed state equals the true state after this step")
     committed: bool
-    attempts: int = 1
+    attempts: list[Attempt] = Field(default_factory=list, description="the transcript: every attempt's replies and verdict")
+    format_retries: int = Field(0, description="re-asks because a reply could not be read")
+    votes: dict[str, int] | None = Field(None, description="the vote tally of the last attempt (vote conditions)")
     samples: int = 1
     calls: int = 0
     prompt_tokens: int = 0
     tokens_out: int = 0
     latency_s: float = 0.0
+
+    @field_validator("attempts", mode="before")
+    @classmethod
+    def _count_only(cls, v: Any) -> Any:
+        # Stores written before transcripts kept only the number of attempts.
+        return [] if isinstance(v, int) else v
 
 
 class EpisodeRecord(BaseModel):
@@ -103,6 +146,7 @@ class EpisodeRecord(BaseModel):
     step_ok: list[bool]
     calls: int
     retries: int = 0
+    format_retries: int = Field(0, description="re-asks of unreadable replies, all steps")
     tokens_in: int
     tokens_out: int
     cost: float | None = None
@@ -113,4 +157,7 @@ class EpisodeRecord(BaseModel):
     expected: Any = None
     answer: Any = None
     steps: list[StepRecord] = []
+    prompts: dict[str, list[dict[str, str]]] = Field(
+        default_factory=dict, description="the distinct requests of the transcript, by the hash its attempts name"
+    )
     agentloop_version: str = ""

@@ -6,7 +6,9 @@ import pytest
 
 from agentloop.conditions import Condition, get_condition
 from agentloop.loop import run_episode
+from agentloop.errors import ModelError
 from agentloop.models import get_model
+from agentloop.scenarios import get_scenario
 from agentloop.types import Completion, Limits
 
 ECA = {"rule": 110, "width": 16, "steps": 4}
@@ -65,7 +67,8 @@ def test_verify_fails_the_step_after_max_retries_and_never_commits_a_rejected_an
     assert r.status == "failed"
     assert len(r.steps) == 1
     step = r.steps[0]
-    assert step.attempts == 3 and not step.committed and step.code == "wrong"
+    assert len(step.attempts) == 3 and not step.committed and step.code == "wrong"
+    assert [a.verdict.code for a in step.attempts] == ["wrong"] * 3
     assert r.first_error_step == 0 and r.steps_correct == 0
 
 
@@ -74,8 +77,8 @@ def test_bounds_are_never_exceeded():
     for seed in range(3):
         r = run_episode("eca", ECA, condition=cond, model="scripted/noisy", model_args={"error": 0.5}, seed=seed)
         for s in r.steps:
-            assert s.attempts <= cond.max_retries + 1
-            assert s.samples <= cond.max_samples * s.attempts
+            assert len(s.attempts) <= cond.max_retries + 1
+            assert s.samples <= cond.max_samples * len(s.attempts)
             assert s.calls == s.samples
     r = run_episode("eca", ECA, condition="tape", model="scripted/oracle", seed=0, limits=Limits(max_calls=10))
     assert r.status == "budget" and r.calls == 10 and len(r.steps) == 10
@@ -85,11 +88,15 @@ def test_bounds_are_never_exceeded():
         assert r.status == "budget" and r.calls == 10
 
 
-def test_token_budget_stops_the_episode():
-    r = run_episode("eca", ECA, condition="stepwise", model="scripted/oracle", seed=0, limits=Limits(max_tokens=5000))
+@pytest.mark.parametrize("condition", ["stepwise", "vote", "full"])
+def test_token_budget_stops_the_episode_before_it_is_exceeded(condition):
+    # The prompt's tokens are reserved before a request is sent: the limit is never passed by
+    # more than the replies' own tokens (a vote round included).
+    lim = Limits(max_tokens=5000)
+    r = run_episode("eca", ECA, condition=condition, model="scripted/noisy", model_args={"error": 0.3}, seed=0, limits=lim)
     assert r.status == "budget"
-    assert r.tokens_in + r.tokens_out >= 5000
-    assert r.calls < r.steps_total
+    assert r.tokens_in <= 5000 < r.tokens_in + r.tokens_out + r.steps[-1].prompt_tokens + 8
+    assert r.calls < r.steps_total * (20 if condition != "stepwise" else 1)
 
 
 def test_stepwise_conversation_grows_and_tape_prompts_stay_small():
@@ -142,24 +149,101 @@ class Garbage:
 
     name, args, simulated = "test/garbage", {}, True
 
-    def complete(self, messages, *, hint=None, sample=0):
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
         return Completion(text="I think the answer is probably 0 or maybe 1!" * 3, tokens_in=5, tokens_out=5)
 
-    async def acomplete(self, messages, *, hint=None, sample=0):
-        return self.complete(messages)
+    async def acomplete(self, messages, **kw):
+        return self.complete(messages, **kw)
 
 
 @pytest.mark.parametrize("condition", ["oneshot", "stepwise", "tape", "vote", "verify", "full"])
-def test_garbage_output_is_a_format_verdict(condition):
-    r = run_episode("hanoi", {"disks": 3}, condition=condition, model=Garbage(), seed=0)
-    assert r.status == "failed"
-    assert r.steps[0].code == "format" and not r.steps[0].committed
-    assert r.first_error_step == 0
+def test_garbage_output_is_a_format_verdict_after_its_retries(condition):
+    r = run_episode("eca", ECA, condition=condition, model=Garbage(), seed=0)
+    assert r.status == "format" and not r.success
+    step = r.steps[0]
+    assert step.code == "format" and not step.committed and r.first_error_step == 0
+    replies = [x for a in step.attempts for x in a.replies]
+    assert replies and all(x.problem and x.text.startswith("I think") for x in replies)
+    if condition in ("oneshot", "stepwise", "tape"):  # one attempt: the reply and 2 format re-asks
+        assert step.format_retries == r.format_retries == 2 and r.calls == 3 and len(replies) == 3
+
+
+def test_an_unreadable_reply_is_re_asked_and_the_episode_goes_on():
+    # P(three unreadable replies in a row) = 0.001 a step: these episodes go through.
+    r = run_episode("eca", ECA, condition="tape", model="scripted/noisy", model_args={"format": 0.1}, seed=1)
+    assert r.success and r.format_retries > 0 and r.calls == r.steps_total + r.format_retries
+    retried = [s for s in r.steps if s.format_retries]
+    assert retried and all(s.ok and s.code == "ok" for s in retried)
+    texts = [x.text for s in retried for x in s.attempts[0].replies]
+    assert any(x.problem for s in retried for x in s.attempts[0].replies)
+    assert any(t.startswith("Let me think") for t in texts)
+
+
+def test_format_retries_can_be_switched_off():
+    cond = get_condition("tape", format_retries=0)
+    r = run_episode("eca", ECA, condition=cond, model="scripted/noisy", model_args={"format": 0.3}, seed=1)
+    assert r.status == "format" and r.format_retries == 0
+
+
+def test_a_parser_that_crashes_is_an_unreadable_reply_not_a_crashed_run(monkeypatch):
+    sc = get_scenario("eca")
+
+    def broken(text, step):
+        raise ValueError("a parser bug")
+
+    monkeypatch.setattr(sc, "parse", broken)
+    r = run_episode(sc, ECA, condition="tape", model="scripted/oracle", seed=0)
+    assert r.status == "format" and "ValueError" in r.steps[0].attempts[0].replies[0].problem
+
+
+def test_every_step_keeps_its_transcript():
+    r = run_episode("eca", ECA, condition="full", model="scripted/noisy", model_args={"error": 0.3}, seed=2)
+    for s in r.steps:
+        assert s.attempts and s.votes and sum(s.votes.values()) <= s.samples
+        for a in s.attempts:
+            assert a.prompt in r.prompts and a.verdict is not None and a.votes is not None
+            assert len(a.replies) >= sum(a.votes.values())
+            assert all(x.text in ("0", "1") and x.answer == int(x.text) for x in a.replies)
+        assert [a.verdict.ok for a in s.attempts][-1] == s.ok
+    prompt = r.prompts[r.steps[5].attempts[0].prompt]
+    assert prompt[0]["role"] == "system" and "cell" in prompt[-1]["content"]
+    bare = run_episode("eca", ECA, condition="full", model="scripted/noisy", model_args={"error": 0.3}, seed=2,
+                       transcripts=False)
+    assert bare.step_ok == r.step_ok and not bare.prompts
+    assert all(not a.replies and a.prompt is None for s in bare.steps for a in s.attempts)
+
+
+def test_oneshot_steps_record_the_whole_task_prompt():
+    r = noisy("oneshot", seed=2, error=0.05)
+    assert len({s.prompt_tokens for s in r.steps}) == 1 and r.steps[0].prompt_tokens > 100
+
+
+class Seeds(Garbage):
+    """Records every request's (sample, seed) and answers right."""
+
+    def __init__(self):
+        self.seen = []
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        self.seen.append((sample, seed))
+        return Completion(text=hint.render(hint.answers), tokens_in=5, tokens_out=1)
+
+
+def test_every_sample_of_every_step_gets_its_own_seed_and_a_rerun_the_same_ones():
+    def seeds(key):
+        m = Seeds()
+        run_episode("eca", {"rule": 90, "width": 4, "steps": 2}, condition="vote", model=m, seed=0, key=key)
+        return m.seen
+
+    a = seeds("episode-a")
+    assert len(a) == 8 * 3 and len({s for _, s in a}) == len(a)  # sample i differs from step to step
+    assert seeds("episode-a") == a
+    assert not {s for _, s in a} & {s for _, s in seeds("episode-b")}
 
 
 def test_illegal_move_is_rejected_and_not_committed():
     class Illegal(Garbage):
-        def complete(self, messages, *, hint=None, sample=0):
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
             return Completion(text="[3, 0, 2]", tokens_in=5, tokens_out=3)  # disk 3 is under disks 1 and 2
 
     r = run_episode("hanoi", {"disks": 3}, condition="tape", model=Illegal(), seed=0)
@@ -173,7 +257,7 @@ def test_vote_samples_of_a_round_are_sent_concurrently():
     barrier = threading.Barrier(3, timeout=10)  # breaks unless three requests are in flight together
 
     class Together(Garbage):
-        def complete(self, messages, *, hint=None, sample=0):
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
             barrier.wait()
             return Completion(text=hint.render(hint.answers), tokens_in=5, tokens_out=1)
 
@@ -191,3 +275,27 @@ def test_vote_rounds_never_spend_more_samples_than_one_at_a_time_voting():
     assert any(s.samples > 3 for s in r.steps)  # several rounds happened
     decided = [s for s in r.steps if s.samples < 20]  # 20 = max_samples: no winner, the leader is taken
     assert decided and all((s.samples - 3) % 2 == 0 and s.calls == s.samples for s in decided)
+
+
+def test_samples_sent_in_a_round_that_fails_are_still_counted():
+    import threading
+
+    class RefusesThird(Garbage):
+        """Answers right, but the third request of the episode fails (a budget refusal, say)."""
+
+        def __init__(self):
+            self.sent = 0
+            self.lock = threading.Lock()
+
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
+            with self.lock:
+                self.sent += 1
+                n = self.sent
+            if n == 3:
+                raise ModelError("refused")
+            return Completion(text=hint.render(hint.answers), tokens_in=5, tokens_out=1)
+
+    m = RefusesThird()
+    r = run_episode("eca", ECA, condition="vote", model=m, seed=0)
+    assert r.status == "error" and m.sent == 3
+    assert r.calls == 2 and r.tokens_in == 10  # the two replies that came back are paid for

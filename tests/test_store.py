@@ -25,7 +25,9 @@ def test_an_episode_round_trips_and_is_stored_once(tmp_path):
         assert store.add_episode("k1", rec, run_id) is False
         ((key, back),) = store.episodes()
         assert store.spent() == (rec.calls, rec.tokens_in + rec.tokens_out, 0.0)
-    assert key == "k1" and back == rec
+    assert key == "k1" and back == rec.model_copy(update={"prompts": {}})  # requests are kept apart, once
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert store.episode("k1") == rec  # with its transcript's requests
     con = sqlite3.connect(tmp_path / "r.sqlite")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == len(rec.steps)
@@ -50,11 +52,12 @@ _messages = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(messages=_messages, sample=st.integers(0, 50), other=st.integers(0, 50))
 def test_cache_keys_are_stable_and_tell_samples_apart(messages, sample, other):
-    k = cache_key("openai/x", {"temperature": 1}, messages, sample, None)
-    assert k == cache_key("openai/x", {"temperature": 1}, [dict(m) for m in messages], sample, None)
-    assert (k == cache_key("openai/x", {"temperature": 1}, messages, other, None)) == (sample == other)
-    assert k != cache_key("openai/y", {"temperature": 1}, messages, sample, None)
-    assert k != cache_key("openai/x", {"temperature": 0}, messages, sample, None)
+    k = cache_key("openai/x", {"temperature": 1}, messages, sample, 7, None)
+    assert k == cache_key("openai/x", {"temperature": 1}, [dict(m) for m in messages], sample, 7, None)
+    assert (k == cache_key("openai/x", {"temperature": 1}, messages, other, 7, None)) == (sample == other)
+    assert k != cache_key("openai/x", {"temperature": 1}, messages, sample, 8, None)  # another episode's request
+    assert k != cache_key("openai/y", {"temperature": 1}, messages, sample, 7, None)
+    assert k != cache_key("openai/x", {"temperature": 0}, messages, sample, 7, None)
 
 
 def test_caching_model_answers_a_repeat_from_disk(tmp_path):

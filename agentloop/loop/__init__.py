@@ -23,12 +23,19 @@ def run_episode(
     model_args: dict[str, Any] | None = None,
     seed: int = 0,
     limits: Limits | None = None,
+    key: str | None = None,
+    transcripts: bool = True,
 ) -> EpisodeRecord:
     """Generate the instance for (scenario, params, seed), run it, and return its record.
 
     Names are resolved through the registries; a model given as an object is used as is (its
     `model_args` are then only recorded). Provider failures end the episode with status
     `error` and a message; they are never raised.
+
+    `key` names the episode (an experiment passes its episode key); every request's seed is
+    derived from it with the step, attempt and sample, so samples are independent and a re-run
+    replays exactly. `transcripts=False` keeps verdicts and counts but drops reply texts and
+    prompts (for huge runs).
     """
     from agentloop import __version__
     from agentloop._log import get_logger
@@ -41,6 +48,7 @@ def run_episode(
     args = dict(model_args or {})
     m = get_model(model, **args) if isinstance(model, str) else model
     inst = sc.generate(p, seed)
+    hint_key = f"{sc.name}:{p.model_dump_json()}:{seed}"
     ep = Episode(
         scenario=sc,
         instance=inst,
@@ -50,8 +58,10 @@ def run_episode(
         seed=seed,
         # Simulated randomness is keyed by the instance (scenario, params, seed), not by the
         # condition, so conditions compared on one instance see the same draws.
-        hint_key=f"{sc.name}:{p.model_dump_json()}:{seed}",
+        key=key or f"{hint_key}:{cond.model_dump_json()}:{m.name}",
+        hint_key=hint_key,
         limits=limits or Limits(),
+        transcripts=transcripts,
         tape=Tape(sc, inst),
         true_state=sc.initial_state(inst),
     )
@@ -80,6 +90,7 @@ def run_episode(
         step_ok=step_ok,
         calls=ep.calls,
         retries=ep.retries,
+        format_retries=ep.format_retries,
         tokens_in=ep.tokens_in,
         tokens_out=ep.tokens_out,
         cost=ep.cost,
@@ -90,5 +101,6 @@ def run_episode(
         expected=sc.expected_json(inst),
         answer=sc.result_json(inst, ep.tape.state, ep.tape.answers),
         steps=ep.records,
+        prompts=ep.prompts,
         agentloop_version=__version__,
     )

@@ -18,7 +18,7 @@ from langgraph.types import Command
 from agentloop.errors import ModelError
 from agentloop.loop._episode import Episode, OutOfBudget, StepTally
 from agentloop.loop._worker import ask_oneshot, ask_once, ask_vote, stepwise_question
-from agentloop.types import StepRecord, Verdict
+from agentloop.types import Attempt, StepRecord, Verdict
 
 
 class LoopState(TypedDict):
@@ -27,7 +27,8 @@ class LoopState(TypedDict):
 
 
 def recursion_limit(ep: Episode) -> int:
-    """Super-steps the graph may take: per step, plan + commit + (work + check) per attempt."""
+    """Super-steps the graph may take: per step, plan + commit + (work + check) per attempt.
+    (Format re-asks happen inside `work` and take no super-step.)"""
     attempts = ep.condition.max_retries + 1 if ep.condition.verify else 1
     return len(ep.steps) * (2 + 2 * attempts) + 8
 
@@ -65,8 +66,9 @@ def work(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["check"
     except ModelError as exc:
         ep.error = str(exc)
         return _end(ep, "error")
-    ep.tally.attempts += 1
     ep.tally.samples += proposal.samples
+    ep.tally.format_retries += proposal.format_retries
+    ep.format_retries += proposal.format_retries
     ep.proposal = proposal
     return Command(goto="check")
 
@@ -82,6 +84,7 @@ def check(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["work"
     if ep.tally.first_ok is None:
         ep.tally.first_ok = verdict.ok
     ep.verdict = verdict
+    ep.tally.attempts.append(Attempt(prompt=p.prompt, replies=p.replies, verdict=verdict, votes=p.votes))
     if ep.condition.verify and not verdict.ok and state["attempt"] < ep.condition.max_retries:
         ep.feedback = verdict
         return Command(goto="work", update={"attempt": state["attempt"] + 1})
@@ -123,6 +126,8 @@ def commit(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["plan
             on_track=ep.on_track,
             committed=committed,
             attempts=t.attempts,
+            format_retries=t.format_retries,
+            votes=p.votes,
             samples=t.samples,
             calls=t.calls,
             prompt_tokens=t.prompt_tokens,
@@ -131,7 +136,8 @@ def commit(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["plan
         )
     )
     if not committed:
-        return _end(ep, "failed")
+        # An answer that could not be read even after its format retries is not drift.
+        return _end(ep, "format" if v.code == "format" else "failed")
     return Command(goto="plan", update={"step": i + 1})
 
 

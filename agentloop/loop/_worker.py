@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -81,16 +82,31 @@ def oneshot_hint(ep: Episode) -> Hint | None:
     )
 
 
-def _read(ep: Episode, step: Step, text: str) -> Proposal:
+def _read(ep: Episode, step: Step, text: str) -> tuple[Any, str | None]:
+    """(answer, None), or (None, why the reply cannot be read)."""
     try:
-        return Proposal(answer=ep.scenario.parse(text, step), text=text)
+        return ep.scenario.parse(text, step), None
     except ParseError as exc:
-        return Proposal(text=text, problem=str(exc))
+        return None, str(exc)
+    except Exception as exc:  # a parser bug must not end the run: the reply counts as unreadable
+        _log().warning("parser.failed", scenario=ep.scenario.name, error=f"{type(exc).__name__}: {exc}"[:200])
+        return None, f"the parser failed ({type(exc).__name__})"
 
 
 def ask_once(ep: Episode, step: Step, attempt: int) -> Proposal:
-    c = ep.call(step_messages(ep, step, ep.feedback), step_hint(ep, step, attempt))
-    return _read(ep, step, c.text)
+    """One answer; an unreadable reply is re-asked (a new sample of the same request) up to the
+    condition's `format_retries`, as MAKER resamples red-flagged replies: format is not drift."""
+    messages = step_messages(ep, step, ep.feedback)
+    hint = step_hint(ep, step, attempt)
+    p = Proposal(prompt=ep.remember(messages), samples=0)
+    for sample in range(ep.condition.format_retries + 1):
+        c = ep.call_many(messages, hint, range(sample, sample + 1), step=step.index, attempt=attempt)[0]
+        p.answer, p.problem = _read(ep, step, c.text)
+        p.text, p.samples, p.format_retries = c.text, sample + 1, sample
+        p.replies += ep.reply(sample, c, p.answer, p.problem)
+        if p.problem is None:
+            break
+    return p
 
 
 def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
@@ -107,45 +123,79 @@ def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
     hint = step_hint(ep, step, attempt)
     votes: Counter[Any] = Counter()
     keyed: dict[Any, Proposal] = {}
-    last = Proposal(problem="no sample")
+    p = Proposal(prompt=ep.remember(messages), problem="no sample", samples=cond.max_samples)
     sample = 0
     while sample < cond.max_samples:
         ranked = votes.most_common(2)
         lead = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0) if ranked else 0
         batch = range(sample, min(sample + cond.k - lead, cond.max_samples))
-        for c in ep.call_many(messages, hint, batch):
-            sample += 1
+        for c in ep.call_many(messages, hint, batch, step=step.index, attempt=attempt):
             if len(c.text) > sc.max_answer_chars:
-                last = Proposal(text=c.text, problem=f"red-flagged: reply longer than {sc.max_answer_chars} characters")
+                answer, problem = None, f"red-flagged: reply longer than {sc.max_answer_chars} characters"
+            else:
+                answer, problem = _read(ep, step, c.text)
+            p.replies += ep.reply(sample, c, answer, problem)
+            sample += 1
+            if problem is not None:
+                p.text, p.problem = c.text, problem
                 continue
-            p = _read(ep, step, c.text)
-            if p.problem is not None:
-                last = p
-                continue
-            key = _hashable(sc.to_json_answer(p.answer))
+            key = _hashable(sc.to_json_answer(answer))
             votes[key] += 1
-            keyed.setdefault(key, p)
+            keyed.setdefault(key, Proposal(answer=answer, text=c.text))
             (top, n_top), *rest = votes.most_common(2)
             if n_top >= cond.k + (rest[0][1] if rest else 0):
-                return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=sample)
+                return _settle(p, keyed[top], votes, sample)
     if votes:
-        top = votes.most_common(1)[0][0]
-        return Proposal(answer=keyed[top].answer, text=keyed[top].text, samples=cond.max_samples)
-    return Proposal(text=last.text, problem=last.problem, samples=cond.max_samples)
+        return _settle(p, keyed[votes.most_common(1)[0][0]], votes, cond.max_samples)
+    p.votes = {}
+    return p
+
+
+def _settle(p: Proposal, winner: Proposal, votes: Counter, samples: int) -> Proposal:
+    p.answer, p.text, p.problem, p.samples = winner.answer, winner.text, None, samples
+    p.votes = {json.dumps(k, ensure_ascii=False) if not isinstance(k, str) else k: n for k, n in votes.most_common()}
+    return p
 
 
 def ask_oneshot(ep: Episode, step: Step) -> Proposal:
-    """The whole task in one call (made at the first step); later steps read the parsed reply."""
+    """The whole task in one call (made at the first step); later steps read the parsed reply.
+
+    An unreadable whole-task reply is re-asked up to `format_retries` times; a readable reply
+    that stops early leaves the later steps without an answer.
+    """
     if ep.oneshot_answers is None:
-        c = ep.call(oneshot_messages(ep), oneshot_hint(ep))
-        try:
-            ep.oneshot_answers = ep.scenario.parse_trajectory(ep.instance, c.text)
-        except ParseError as exc:
-            ep.oneshot_answers, ep.oneshot_problem = [], str(exc)
+        messages = oneshot_messages(ep)
+        hint = oneshot_hint(ep)
+        p = Proposal(prompt=ep.remember(messages), samples=0)
+        for sample in range(ep.condition.format_retries + 1):
+            c = ep.call_many(messages, hint, range(sample, sample + 1), step=step.index, attempt=0)[0]
+            ep.oneshot_tokens_in = c.tokens_in
+            try:
+                ep.oneshot_answers, ep.oneshot_problem = ep.scenario.parse_trajectory(ep.instance, c.text), None
+            except ParseError as exc:
+                ep.oneshot_answers, ep.oneshot_problem = [], str(exc)
+            except Exception as exc:  # a parser bug: the reply counts as unreadable
+                ep.oneshot_answers, ep.oneshot_problem = [], f"the parser failed ({type(exc).__name__})"
+            p.samples, p.format_retries, p.text = sample + 1, sample, c.text
+            p.replies += ep.reply(sample, c, None, ep.oneshot_problem)
+            if ep.oneshot_problem is None:
+                break
+        first = p
+    else:
+        first = Proposal(samples=0)
+        ep.tally.prompt_tokens = ep.oneshot_tokens_in
     i = step.index
     if i < len(ep.oneshot_answers):
-        return Proposal(answer=ep.oneshot_answers[i], samples=0 if i else 1)
-    return Proposal(problem=ep.oneshot_problem or "the reply ends before this step", samples=0)
+        first.answer, first.problem = ep.oneshot_answers[i], None
+    else:
+        first.problem = ep.oneshot_problem or "the reply ends before this step"
+    return first
+
+
+def _log():
+    from agentloop._log import get_logger
+
+    return get_logger("agentloop.loop")
 
 
 def _hashable(value: Any) -> Any:

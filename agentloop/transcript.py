@@ -1,0 +1,58 @@
+"""An episode's transcript, written out for a person: every attempt's replies, verdicts and votes.
+
+`agentloop show DIR KEY [--step N]` prints it; the record alone explains a failed step, with no
+need to pay for the run again.
+"""
+
+from __future__ import annotations
+
+from agentloop.types import Attempt, EpisodeRecord, StepRecord
+
+# Lines of a request shown before it is cut (the whole request stays in the store).
+_PROMPT_LINES = 12
+
+
+def render_transcript(rec: EpisodeRecord, *, step: int | None = None, prompts: bool = False) -> str:
+    """The episode (or one of its steps) as plain text."""
+    params = " ".join(f"{k}={v}" for k, v in rec.params.items())
+    sim = " (simulated)" if rec.simulated else ""
+    head = [
+        f"{rec.scenario} {params} · condition {rec.condition} · model {rec.model}{sim} · seed {rec.seed}",
+        f"status {rec.status} · {sum(rec.step_ok)}/{rec.steps_total} steps locally correct · "
+        f"first error at step {rec.first_error_step if rec.first_error_step is not None else 'none'} · "
+        f"{rec.calls} calls · {rec.format_retries} format retries",
+    ]
+    if rec.error:
+        head.append(f"error: {rec.error}")
+    steps = rec.steps if step is None else [s for s in rec.steps if s.index == step]
+    if step is not None and not steps:
+        head.append(f"(no record of step {step}: the episode has steps 0..{len(rec.steps) - 1})")
+    body = [_step(s, rec, prompts) for s in steps]
+    return "\n\n".join(["\n".join(head), *body])
+
+
+def _step(s: StepRecord, rec: EpisodeRecord, prompts: bool) -> str:
+    mark = "ok" if s.ok else s.code
+    lines = [f"step {s.index} · {s.label} · {mark}{'' if s.committed else ' · not committed'} · answer {s.answer!r}"]
+    if not s.attempts:
+        lines.append("  (no transcript: recorded without transcripts)")
+    for j, a in enumerate(s.attempts):
+        lines += _attempt(j, a, rec, prompts)
+    return "\n".join(lines)
+
+
+def _attempt(j: int, a: Attempt, rec: EpisodeRecord, prompts: bool) -> list[str]:
+    v = a.verdict
+    verdict = "-" if v is None else ("ok" if v.ok else f"{v.code}: {v.reason}")
+    out = [f"  attempt {j + 1}: {verdict}"]
+    if prompts and a.prompt and a.prompt in rec.prompts:
+        for m in rec.prompts[a.prompt]:
+            text = m["content"].splitlines() or [""]
+            more = f" …(+{len(text) - _PROMPT_LINES} lines)" if len(text) > _PROMPT_LINES else ""
+            out.append(f"    [{m['role']}] " + "\n      ".join(text[:_PROMPT_LINES]) + more)
+    for r in a.replies:
+        read = f"→ {r.answer!r}" if r.problem is None else f"✗ {r.problem}"
+        out.append(f"    reply {r.sample}: {r.text!r} {read}")
+    if a.votes:
+        out.append("    votes: " + ", ".join(f"{k} ×{n}" for k, n in a.votes.items()))
+    return out
