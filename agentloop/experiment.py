@@ -102,6 +102,7 @@ class ExperimentSpec(BaseModel):
     limits: Limits = Limits()
     budget: Limits = Limits()
     cache: bool = Field(False, description="keep model replies in DIR/cache.sqlite and reuse them")
+    transcripts: bool = Field(True, description="keep every reply's text and every request (off for huge runs)")
 
     @field_validator("seeds")
     @classmethod
@@ -498,7 +499,7 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
                 summary.budget_exhausted = summary.budget_exhausted or exhausted
                 return
             rec, refused = await loop.run_in_executor(
-                pool, _run_one, task, models[task.model.label], spec.limits, experiment_budget, stop
+                pool, _run_one, task, models[task.model.label], spec.limits, experiment_budget, stop, spec.transcripts
             )
         summary.ran += 1
         summary.calls += rec.calls
@@ -538,7 +539,9 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
             cache.close()
 
 
-def _run_one(task: EpisodeTask, model, limits: Limits, experiment_budget, stop: threading.Event):
+def _run_one(
+    task: EpisodeTask, model, limits: Limits, experiment_budget, stop: threading.Event, transcripts: bool = True
+):
     """One episode in a worker thread, behind its budgets. Returns (record, refusal or None)."""
     from agentloop.budget import Budget, GuardedModel
     from agentloop.loop import run_episode
@@ -552,6 +555,8 @@ def _run_one(task: EpisodeTask, model, limits: Limits, experiment_budget, stop: 
         model_args=dict(task.model.args),
         seed=task.seed,
         limits=limits,
+        key=task.key,  # every request's seed derives from it: a re-run replays the same requests
+        transcripts=transcripts,
     )
     refused = guarded.refused
     if refused is not None and refused.scope == "episode" and rec.status == "error":
