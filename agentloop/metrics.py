@@ -1,29 +1,36 @@
 """Goal-drift statistics from EpisodeRecords, each with a 95% interval.
 
-Definitions (docs/metrics.md has the longer story):
+Definitions (docs/metrics.md has the longer story and the calibration):
 
 - success rate: solved episodes / episodes, Wilson interval.
-- step accuracy: locally correct steps / recorded steps. Steps of one episode are not
-  independent (a drifting episode errs more late on), so the Wilson interval uses an effective
-  sample size shrunk by the design effect of a cluster-robust variance (clusters = episodes).
-- first-try accuracy: the same for the first attempt of each step, before any feedback; under
-  `verify` the after-feedback accuracy says little about the model on its own.
-- drift slope: logistic regression of step error on step index (log-odds per step), with a
-  fixed effect per grid cell (scenario × params × model) and cluster-robust standard errors by
-  episode; also on prompt tokens (log-odds per 1,000, pooled across cells).
-  Drift is detected when the interval excludes 0. No errors at all: not estimable (None).
+- step accuracy: locally correct steps / readable steps (a `format` step, whose reply could not
+  be read, is counted apart: format is not drift). Steps of one episode are not independent,
+  so the Wilson interval uses an effective sample size shrunk by the design effect of a
+  cluster-robust variance (clusters = episodes); at 0% or 100%, where no design effect can be
+  estimated, the effective size is the number of episodes (the worst case).
+- first-try accuracy: the same for each step's first attempt, before any feedback.
+- single-call accuracy: the first readable reply alone (under a vote: its first sample), the
+  input of the reliability projection.
+- drift: does the error grow along the episode? A test that permutes each episode's error
+  indicators among its committed steps (exact under no drift, at any error count), and no test
+  at all below `MIN_DRIFT_ERRORS` errors. The slope itself (log-odds per step) comes from a
+  logistic regression with a fixed effect per cell, cluster-robust by episode. The same on
+  prompt tokens (log-odds per 1,000).
 - survival S(t): Kaplan-Meier of T = the 1-based position of the first wrong step (episodes
-  without one are censored at their last recorded step); H50 / H90: the smallest t with
-  S(t) < 0.5 / 0.9 (strictly: statsmodels' and SAS's convention), None when S never falls
-  that far within the data.
+  without one, or stopped by an unreadable reply, are censored); H50 / H90: the smallest t with
+  S(t) < 0.5 / 0.9, None when S never falls that far within the data.
 - hazard h(t) = P(step t wrong | all steps before t right), pooled in bins of steps.
-- cost: calls, tokens and dollars per recorded step, and per solved episode (everything spent,
-  failures included, divided by the episodes solved).
-- projection (MAKER): from first-try accuracy p, steps reachable at 99% success without
-  correction, ln 0.99 / ln p, and with first-to-ahead-by-k voting, p_k = 1/(1+((1-p)/p)^k).
-- paired comparisons: each condition against a baseline on the same instances (scenario,
-  params, model, seed): McNemar's exact test on success, and the paired difference in the share
-  of leading correct steps with a t interval and Wilcoxon's signed-rank test.
+- cost: calls, tokens and dollars per recorded step, and per solved episode.
+- projection (MAKER): from single-call accuracy p, steps reachable at 99% success alone,
+  ln 0.99 / ln p, and with first-to-ahead-by-k voting, p_k = 1/(1+((1-p)/p)^k); k_min, the
+  smallest k with p_k^s >= 0.99 for the cell's s steps.
+- paired comparisons: each condition against a baseline on the same instances: Newcombe's
+  hybrid score interval (method 10) for the difference in success, McNemar's exact test.
+- interaction: does a condition change the drift? A likelihood-ratio test of condition ×
+  position in a logistic regression, per scenario × params × model.
+
+Curves, horizons and projections exist only per cell (scenario × params × model × condition):
+pooled over tasks of different lengths they mean nothing.
 
 numpy, scipy and statsmodels are imported inside the functions: `import agentloop` stays cheap.
 """
@@ -35,16 +42,33 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import BaseModel
 
-from agentloop.types import EpisodeRecord
+from agentloop.types import EpisodeRecord, StepRecord
 
-__all__ = ["GroupMetrics", "Metrics", "PairedComparison", "compute_metrics", "model_label", "summarize"]
+__all__ = [
+    "GroupMetrics",
+    "InteractionTest",
+    "LengthCurve",
+    "Metrics",
+    "PairedComparison",
+    "compute_metrics",
+    "model_label",
+    "summarize",
+]
 
 Interval = tuple[float, float]
 LEVEL = 0.95
+# Below this many errors a drift test has almost no power: none is run, and the note says so.
+MIN_DRIFT_ERRORS = 5
+# Monte Carlo permutations of the drift test; above EXACT_UNTIL errors (and as many right
+# steps) the permutation distribution is normal enough to use its exact variance instead.
+PERMUTATIONS = 2000
+EXACT_UNTIL = 60
+TARGET = 0.99  # the success the projection aims at
 
 
 class SurvivalCurve(BaseModel):
@@ -66,10 +90,18 @@ class Bin(BaseModel):
 
 
 class Projection(BaseModel):
-    p: float
+    """How far single calls carry, alone and with voting (MAKER, arXiv 2511.09030)."""
+
+    p: float  # single-call accuracy
     p_ci: Interval
+    source: str  # which reply p was read from
     steps_at_99: dict[str, float | None]  # "single", "vote_k3", "vote_k5" → steps (None: unbounded)
-    steps_at_99_lo: dict[str, float | None]  # from the lower end of p's interval
+    steps_at_99_lo: dict[str, float | None]  # from the LOWER end of p's interval: the cautious bound
+    steps_at_99_hi: dict[str, float | None]  # from the upper end
+    target: float = TARGET
+    steps: int  # the cell's task length, for k_min
+    k_min: int | None  # smallest k with p_k^steps >= target; None: no k reaches it (p <= 1/2)
+    k_min_hi: int | None  # from the lower end of p: the cautious (larger) k
 
 
 class GroupMetrics(BaseModel):
@@ -77,6 +109,7 @@ class GroupMetrics(BaseModel):
     scenario: str | None = None
     params: dict[str, Any] | None = None
     model: str | None = None
+    cells: int = 1  # grid cells pooled here; curves and horizons only when 1
     simulated: bool
     episodes: int
     solved: int
@@ -84,18 +117,28 @@ class GroupMetrics(BaseModel):
     success_rate: float
     success_ci: Interval
     steps: int
+    format_steps: int = 0  # steps whose reply stayed unreadable (the episode stopped there)
+    format_failures: int = 0  # episodes stopped by an unreadable reply
+    format_rate: float = 0.0  # format_failures / episodes
+    format_rate_ci: Interval | None = None
+    format_retries_per_step: float | None = None  # re-asks of unreadable replies per step
     step_accuracy: float | None
     step_accuracy_ci: Interval | None
     first_try_accuracy: float | None
     first_try_accuracy_ci: Interval | None
     drift_slope: float | None
     drift_slope_ci: Interval | None
-    drift_p: float | None
+    drift_p: float | None  # the permutation test's two-sided p-value
+    drift_errors: int = 0  # errors the drift test could move (committed wrong steps)
+    drift_note: str = ""
     drift_slope_tokens: float | None
     drift_slope_tokens_ci: Interval | None
-    drift_note: str = ""
+    drift_tokens_p: float | None = None
+    drift_tokens_note: str = ""
     first_try_drift_slope: float | None = None
     first_try_drift_slope_ci: Interval | None = None
+    first_try_drift_p: float | None = None
+    first_try_drift_note: str = ""
     h50: int | None
     h50_ci: tuple[float | None, float | None] | None
     h90: int | None
@@ -120,11 +163,51 @@ class PairedComparison(BaseModel):
     success_baseline: float
     success_condition: float
     success_diff: float
-    success_diff_ci: Interval | None
-    mcnemar_p: float | None
+    success_diff_ci: Interval | None  # Newcombe's hybrid score interval (method 10)
+    mcnemar_p: float | None  # exact (binomial on the discordant pairs)
     steps_share_diff: float
     steps_share_diff_ci: Interval | None
     wilcoxon_p: float | None
+
+
+class InteractionTest(BaseModel):
+    """Does `condition` change the drift of `baseline`, in one scenario × params × model?"""
+
+    scenario: str
+    params: dict[str, Any]
+    model: str
+    baseline: str
+    condition: str
+    slope_baseline: float | None = None  # log-odds per step
+    slope_condition: float | None = None
+    slope_diff: float | None = None
+    lr: float | None = None  # likelihood-ratio statistic of the interaction term (1 df)
+    p: float | None = None
+    note: str = ""
+
+
+class LengthPoint(BaseModel):
+    params: dict[str, Any]
+    steps_total: int
+    episodes: int
+    success_rate: float
+    success_ci: Interval
+    step_accuracy: float | None
+    step_accuracy_ci: Interval | None
+
+
+class LengthCurve(BaseModel):
+    """Success against task length for one scenario × model × condition, over the sizes run,
+    with the per-step failure rate e that fits success = (1 - e)^steps and the H50 it implies."""
+
+    scenario: str
+    model: str
+    condition: str
+    points: list[LengthPoint]
+    error_rate: float | None = None
+    error_rate_ci: Interval | None = None
+    h50: float | None = None  # ln 0.5 / ln(1 - e); None: unbounded (e = 0)
+    h50_ci: tuple[float | None, float | None] | None = None
 
 
 class Metrics(BaseModel):
@@ -134,6 +217,8 @@ class Metrics(BaseModel):
     by_condition: list[GroupMetrics]
     by_cell: list[GroupMetrics]
     paired: list[PairedComparison]
+    interactions: list[InteractionTest] = []
+    length_curves: list[LengthCurve] = []
 
 
 def model_label(rec: EpisodeRecord) -> str:
@@ -160,15 +245,22 @@ def _finite(x: Any) -> float | None:
 
 
 def _clustered_accuracy(ok: Sequence[int], groups: Sequence[int]) -> tuple[float, Interval]:
-    """Mean of 0/1 outcomes and a Wilson interval on the design-effect-adjusted sample size."""
+    """Mean of 0/1 outcomes and a Wilson interval on the design-effect-adjusted sample size.
+
+    At 0% or 100% (or with one episode) no design effect can be estimated: under the worst
+    case, every step of an episode shares its fate, the episodes are the independent trials, so
+    the interval is Wilson's on the number of episodes — never narrower than that.
+    """
     import numpy as np
     import statsmodels.api as sm
 
     y = np.asarray(ok, dtype=float)
+    g = np.asarray(groups)
     n, p = len(y), float(y.mean())
-    if p in (0.0, 1.0) or len(set(groups)) < 2:
-        return p, _wilson(p * n, n)
-    fit = sm.OLS(y, np.ones(n)).fit(cov_type="cluster", cov_kwds={"groups": np.asarray(groups)})
+    clusters = len(np.unique(g))
+    if p in (0.0, 1.0) or clusters < 2:
+        return p, _wilson(p * clusters, clusters)
+    fit = sm.OLS(y, np.ones(n)).fit(cov_type="cluster", cov_kwds={"groups": g})
     deff = max(1.0, float(fit.bse[0]) ** 2 / (p * (1 - p) / n))
     n_eff = n / deff
     return p, _wilson(p * n_eff, n_eff)
@@ -202,6 +294,8 @@ def _logit_slope(
             return "no cell with both right and wrong steps"
         keep = np.isin(st, informative)
         y, xs, g, st = y[keep], xs[keep], g[keep], st[keep]
+        if all(np.ptp(xs[st == c]) == 0 for c in informative):
+            return "no spread in x within cells"
         columns = [np.ones(len(y))] + [(st == c).astype(float) for c in informative[1:]]
     if np.ptp(xs) == 0:
         return "no spread in x"
@@ -227,6 +321,91 @@ def _logit_slope(
     return slope, (lo, hi), pval
 
 
+def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
+    """Two-sided p-value for a trend of `err` along `x` inside episodes, by permutation.
+
+    Under no drift the error indicators of one episode's steps are exchangeable, whatever the
+    episode's own error rate: shuffling them within each episode gives the exact null
+    distribution of the statistic U = sum of errors × (x − episode mean of x), the score of a
+    logistic slope with a per-episode intercept (conditional logistic regression). Unlike a
+    sandwich error, it does not collapse when only one or two episodes hold errors.
+    Monte Carlo with a fixed seed while errors are few; with many errors on both sides U is
+    normal, and its exact permutation variance is used. None when no episode can move.
+    """
+    import numpy as np
+    from scipy.stats import norm
+
+    y = np.asarray(err, dtype=float)
+    xs = np.asarray(x, dtype=float)
+    ep = np.asarray(episode)
+    if not len(y):
+        return None
+    order = np.argsort(ep, kind="stable")
+    y, xs, ep = y[order], xs[order], ep[order]
+    _, start, m = np.unique(ep, return_index=True, return_counts=True)
+    e = np.add.reduceat(y, start)
+    xc = xs - np.repeat(np.add.reduceat(xs, start) / m, m)
+    # Episodes with all steps right (or all wrong) contribute the same U under every shuffle.
+    moves = (e > 0) & (e < m)
+    # Var(U) under the shuffles: a sum over episodes of e·(m − e)/(m·(m − 1)) · Σ(x − x̄)²
+    ss = np.add.reduceat(xc**2, start)
+    var = float(np.sum(np.where(moves, e * (m - e) * ss / (m * np.maximum(m - 1, 1)), 0.0)))
+    if var <= 1e-12:
+        return None
+    moving = np.repeat(moves, m)
+    u = float(y @ xc)
+    y, xc, ep = y[moving], xc[moving], ep[moving]
+    errors = y.sum()
+    if min(errors, len(y) - errors) > EXACT_UNTIL:
+        return float(2 * norm.sf(abs(u) / math.sqrt(var)))
+    rank = np.unique(ep, return_inverse=True)[1].astype(float)
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    chunk = max(1, min(PERMUTATIONS, 4_000_000 // max(1, len(y))))
+    while done < PERMUTATIONS:
+        b = min(chunk, PERMUTATIONS - done)
+        # random keys in [rank, rank + 1): sorting keeps every row inside its episode's block
+        perm = np.argsort(rng.random((b, len(y))) + rank, axis=1)
+        hits += int(np.sum(np.abs(y[perm] @ xc) >= abs(u) - 1e-9))
+        done += b
+    return (1 + hits) / (1 + PERMUTATIONS)
+
+
+@dataclass
+class _Drift:
+    slope: float | None = None
+    ci: Interval | None = None
+    p: float | None = None
+    errors: int = 0
+    note: str = ""
+
+
+def _drift(err, x, episode, cell, movable) -> _Drift:
+    """The drift test (permutation) and the slope (logistic, cell fixed effects) of one outcome.
+
+    `movable` marks committed steps: the step that stopped an episode (an illegal answer, or a
+    rejected one under verify) is an error *because* it is last, so it cannot be shuffled; it
+    still enters the slope's regression, whose likelihood handles stopping.
+    """
+    import numpy as np
+
+    err, movable = np.asarray(err), np.asarray(movable, dtype=bool)
+    errors, stops = int(err[movable].sum()), int(err[~movable].sum())
+    if err.sum() == 0:
+        return _Drift(note="no errors")
+    if errors < MIN_DRIFT_ERRORS:
+        more = f"; {stops} more ended their episode" if stops else ""
+        return _Drift(errors=errors, note=f"too few errors ({errors}) for a drift test{more}")
+    x, episode = np.asarray(x, dtype=float), np.asarray(episode)
+    p = _within_episode_p(err[movable], x[movable], episode[movable])
+    if p is None:
+        return _Drift(errors=errors, note="no spread within episodes to test")
+    fit = _logit_slope(err, x, episode, cell)
+    if isinstance(fit, str):
+        return _Drift(p=p, errors=errors, note=f"slope {fit}")
+    return _Drift(slope=fit[0], ci=fit[1], p=p, errors=errors)
+
+
 def _loglog_band(s, se) -> tuple[list[float], list[float]]:
     """Pointwise 95% band for S(t) on the log(-log) scale, from statsmodels' Greenwood errors.
 
@@ -246,13 +425,28 @@ def _loglog_band(s, se) -> tuple[list[float], list[float]]:
     return [float(v) for v in lo], [float(v) for v in hi]
 
 
+def _first_error(r: EpisodeRecord) -> tuple[int, bool]:
+    """(T, event): T the 1-based position of the first wrong step (event), or the number of
+    steps the episode was seen to survive (censored) — an unreadable reply censors: format is
+    not an error of the task."""
+    if not r.steps:
+        if r.first_error_step is not None:
+            return r.first_error_step + 1, True
+        return len(r.step_ok), False
+    for i, s in enumerate(r.steps):
+        if not s.ok:
+            return (i, False) if s.code == "format" else (i + 1, True)
+    return len(r.steps), False
+
+
 def _survival(recs: Sequence[EpisodeRecord]):
     """(curve, h50, h50_ci, h90, h90_ci) from Kaplan-Meier."""
     import numpy as np
     from statsmodels.duration.survfunc import SurvfuncRight
 
-    times = np.array([(r.first_error_step + 1) if r.first_error_step is not None else len(r.step_ok) for r in recs])
-    events = np.array([int(r.first_error_step is not None) for r in recs])
+    te = [_first_error(r) for r in recs]
+    times = np.array([t for t, _ in te])
+    events = np.array([int(e) for _, e in te])
     keep = times > 0  # an episode that recorded no step says nothing about survival
     times, events = times[keep], events[keep]
     if len(times) == 0 or events.sum() == 0:
@@ -283,16 +477,16 @@ def _hazard(recs: Sequence[EpisodeRecord], bins: int = 16) -> list[Bin]:
     """Discrete hazard pooled over equal-width bins of the step position."""
     import numpy as np
 
-    longest = max((len(r.step_ok) for r in recs), default=0)
+    te = [_first_error(r) for r in recs]
+    longest = max((t for t, _ in te), default=0)
     if longest == 0:
         return []
     at_risk = np.zeros(longest)
     events = np.zeros(longest)
-    for r in recs:
-        stop = len(r.step_ok) if r.first_error_step is None else r.first_error_step + 1
-        at_risk[:stop] += 1
-        if r.first_error_step is not None:
-            events[r.first_error_step] += 1
+    for t, event in te:
+        at_risk[:t] += 1
+        if event:
+            events[t - 1] += 1
     edges = np.unique(np.linspace(0, longest, min(bins, longest) + 1).round().astype(int))
     out = []
     for a, b in zip(edges[:-1], edges[1:]):
@@ -322,27 +516,140 @@ def _accuracy_by_tokens(tokens: Sequence[int], ok: Sequence[int], bins: int = 8)
     return out
 
 
-def _steps_at_99(p: float, k: int = 1) -> float | None:
+# --- the projection --------------------------------------------------------------------------------
+
+
+def _vote_accuracy(p: float, k: int) -> float:
+    """MAKER: per-step success of first-to-ahead-by-k voting on independent samples of accuracy p."""
     if p <= 0:
         return 0.0
     if p >= 1:
-        return None
-    pk = 1.0 / (1.0 + ((1 - p) / p) ** k)
+        return 1.0
+    return 1.0 / (1.0 + ((1 - p) / p) ** k)
+
+
+def _steps_at_99(p: float, k: int = 1) -> float | None:
+    """Steps s with p_k^s = 0.99 (None: unbounded, p_k = 1)."""
+    if p <= 0:
+        return 0.0
+    pk = _vote_accuracy(p, k)
     if pk >= 1:
         return None
-    return math.log(0.99) / math.log(pk)
+    return math.log(TARGET) / math.log(pk)
 
 
-def _projection(p: float | None, ci: Interval | None) -> Projection | None:
+def _k_min(p: float, steps: int, target: float = TARGET) -> int | None:
+    """The smallest k with p_k^steps >= target; None when no k reaches it (p <= 1/2).
+
+    p_k^s >= t  ⇔  log1p(r^k) <= −ln(t)/s  ⇔  r^k <= expm1(−ln(t)/s), with r = (1 − p)/p < 1.
+    """
+    if steps <= 0 or p >= 1:
+        return 1
+    if p <= 0.5:
+        return None
+    r = (1 - p) / p
+    c = math.expm1(-math.log(target) / steps)
+    k = max(1, math.ceil(math.log(c) / math.log(r) - 1e-9))
+    while k > 1 and _vote_accuracy(p, k - 1) ** steps >= target:  # guard the rounding
+        k -= 1
+    while _vote_accuracy(p, k) ** steps < target:
+        k += 1
+    return k
+
+
+def _projection(p: float | None, ci: Interval | None, steps: int, source: str) -> Projection | None:
     if p is None or ci is None:
         return None
     keys = {"single": 1, "vote_k3": 3, "vote_k5": 5}
+    lo, hi = ci
     return Projection(
         p=p,
         p_ci=ci,
+        source=source,
         steps_at_99={name: _steps_at_99(p, k) for name, k in keys.items()},
-        steps_at_99_lo={name: _steps_at_99(ci[0], k) for name, k in keys.items()},
+        # fewer steps are reachable at the low end of p: that end is the cautious bound
+        steps_at_99_lo={name: _steps_at_99(lo, k) for name, k in keys.items()},
+        steps_at_99_hi={name: _steps_at_99(hi, k) for name, k in keys.items()},
+        steps=steps,
+        k_min=_k_min(p, steps),
+        k_min_hi=_k_min(lo, steps),
     )
+
+
+# --- one step's outcomes ---------------------------------------------------------------------------
+
+
+def _attempts(s: StepRecord) -> list:
+    a = s.attempts
+    return a if isinstance(a, list) else []
+
+
+def _same_answer(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _single_call_ok(s: StepRecord) -> bool | None:
+    """Whether the step's first readable reply, on its own, was right; None when unknown.
+
+    Without a vote that is the first attempt's verdict (format re-asks happen inside an
+    attempt). Under a vote the verdict is on the voted answer, so the first sample is read from
+    the transcript: right when it equals an answer the checker accepted. A first sample that
+    differs from a rejected vote winner cannot be judged and counts as wrong (cautious; rare).
+    """
+    atts = _attempts(s)
+    if not atts:  # an old store or a run without transcripts
+        if s.code == "format" or getattr(s, "votes", None) is not None or s.samples > 1 + getattr(s, "format_retries", 0):
+            return None
+        return s.first_ok
+    first = atts[0]
+    if first.votes is None:
+        if first.verdict is None or first.verdict.code == "format":
+            return None
+        return first.verdict.ok
+    reply = next((r for r in first.replies if r.problem is None), None)
+    if reply is None:
+        return None
+    return bool(s.ok and _same_answer(reply.answer, s.answer))
+
+
+def _is_vote(recs: Sequence[EpisodeRecord]) -> bool:
+    return any(getattr(s, "votes", None) is not None for r in recs for s in r.steps[:1])
+
+
+@dataclass
+class _Steps:
+    """The steps of a group as parallel numpy columns (built by `_steps`)."""
+
+    episode: Any
+    cell: Any
+    index: Any
+    tokens: Any
+    ok: Any
+    first: Any
+    single: Any  # 1 / 0, −1 unknown
+    readable: Any
+    committed: Any
+
+
+def _steps(recs: Sequence[EpisodeRecord]) -> _Steps:
+    import numpy as np
+
+    cols: dict[str, list] = {f.name: [] for f in fields(_Steps)}
+    cell_ids: dict[tuple, int] = {}
+    for g, r in enumerate(recs):
+        cell = cell_ids.setdefault(_cell(r), len(cell_ids))
+        for s in r.steps:
+            single = _single_call_ok(s)
+            cols["episode"].append(g)
+            cols["cell"].append(cell)
+            cols["index"].append(s.index)
+            cols["tokens"].append(s.prompt_tokens)
+            cols["ok"].append(int(s.ok))
+            cols["first"].append(int(s.first_ok))
+            cols["single"].append(-1 if single is None else int(single))
+            cols["readable"].append(s.code != "format")
+            cols["committed"].append(bool(s.committed))
+    return _Steps(**{k: np.asarray(v) for k, v in cols.items()})
 
 
 def _per(total: float, n: int) -> float | None:
@@ -353,43 +660,46 @@ def _per(total: float, n: int) -> float | None:
 
 
 def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: Any) -> GroupMetrics:
-    """All metrics of one group of episodes (normally one condition)."""
+    """All metrics of one group of episodes: a cell, or a condition pooled over cells.
+
+    Survival, horizons, hazard, accuracy by tokens and the projection need one task (one
+    scenario × params × model): pooled over several they are left empty. Drift tests are within
+    episodes, and the slopes have a fixed effect per cell, so they stay meaningful pooled.
+    """
     n = len(recs)
     solved = sum(r.success for r in recs)
     statuses = dict(Counter(r.status for r in recs))
-    ok, first, idx, toks, groups, cells = [], [], [], [], [], []
-    cell_ids: dict[tuple, int] = {}
-    for g, r in enumerate(recs):
-        cell = cell_ids.setdefault(_cell(r), len(cell_ids))
-        for s in r.steps:
-            cells.append(cell)
-            ok.append(int(s.ok))
-            first.append(int(s.first_ok))
-            idx.append(s.index)
-            toks.append(s.prompt_tokens)
-            groups.append(g)
-    steps = len(ok)
+    cells = len({_cell(r) for r in recs})
+    st = _steps(recs)
+    steps = len(st.ok)
+    rd = st.readable.astype(bool) if steps else st.readable
     acc = acc_ci = ft = ft_ci = None
-    if steps:
-        acc, acc_ci = _clustered_accuracy(ok, groups)
-        ft, ft_ci = _clustered_accuracy(first, groups)
-    err = [1 - v for v in ok]
-    by_step = _logit_slope(err, idx, groups, cells) if steps else "no steps"
-    # Prompt tokens stay pooled: under a tape they are constant within a cell, and differ only
-    # between cells, which is exactly the contrast this slope is for.
-    by_tok = _logit_slope(err, [t / 1000 for t in toks], groups) if steps else "no steps"
+    if rd.any():
+        acc, acc_ci = _clustered_accuracy(st.ok[rd], st.episode[rd])
+        ft, ft_ci = _clustered_accuracy(st.first[rd], st.episode[rd])
+    err, first_err = 1 - st.ok[rd], 1 - st.first[rd]
+    movable, episode, cell = st.committed[rd], st.episode[rd], st.cell[rd]
+    by_step = _drift(err, st.index[rd], episode, cell, movable)
+    # Tokens within cells too: under a tape they hardly vary inside an episode, so there is
+    # (rightly) nothing to test; under stepwise they grow with the transcript.
+    by_tok = _drift(err, st.tokens[rd] / 1000, episode, cell, movable)
     # Under verify the committed answer is right by construction; the first try shows the model.
-    by_first = _logit_slope([1 - v for v in first], idx, groups, cells) if steps and first != ok else by_step
-    if curves:
+    same = bool((first_err == err).all())
+    by_first = by_step if same else _drift(first_err, st.index[rd], episode, cell, movable)
+    one_task = cells == 1
+    curve = h50 = h50_ci = h90 = h90_ci = None
+    projection = None
+    if curves and one_task:
         curve, h50, h50_ci, h90, h90_ci = _survival(recs)
-    else:
-        curve, h50, h50_ci, h90, h90_ci = None, None, None, None, None
+        projection = _single_call_projection(recs, st)
     calls = sum(r.calls for r in recs)
     tokens = sum(r.tokens_in + r.tokens_out for r in recs)
     costs = [r.cost for r in recs if r.cost is not None]
     cost = sum(costs) if costs else None
+    fmt = statuses.get("format", 0)
     return GroupMetrics(
         **group,
+        cells=cells,
         simulated=any(r.simulated for r in recs),
         episodes=n,
         solved=solved,
@@ -397,18 +707,28 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         success_rate=solved / n if n else 0.0,
         success_ci=_wilson(solved, n) if n else (0.0, 1.0),
         steps=steps,
+        format_steps=int(steps - rd.sum()) if steps else 0,
+        format_failures=fmt,
+        format_rate=fmt / n if n else 0.0,
+        format_rate_ci=_wilson(fmt, n) if n else None,
+        format_retries_per_step=_per(sum(getattr(r, "format_retries", 0) for r in recs), steps),
         step_accuracy=acc,
         step_accuracy_ci=acc_ci,
         first_try_accuracy=ft,
         first_try_accuracy_ci=ft_ci,
-        drift_slope=None if isinstance(by_step, str) else by_step[0],
-        drift_slope_ci=None if isinstance(by_step, str) else by_step[1],
-        drift_p=None if isinstance(by_step, str) else by_step[2],
-        drift_slope_tokens=None if isinstance(by_tok, str) else by_tok[0],
-        drift_slope_tokens_ci=None if isinstance(by_tok, str) else by_tok[1],
-        drift_note=by_step if isinstance(by_step, str) else "",
-        first_try_drift_slope=None if isinstance(by_first, str) else by_first[0],
-        first_try_drift_slope_ci=None if isinstance(by_first, str) else by_first[1],
+        drift_slope=by_step.slope,
+        drift_slope_ci=by_step.ci,
+        drift_p=by_step.p,
+        drift_errors=by_step.errors,
+        drift_note=by_step.note,
+        drift_slope_tokens=by_tok.slope,
+        drift_slope_tokens_ci=by_tok.ci,
+        drift_tokens_p=by_tok.p,
+        drift_tokens_note=by_tok.note,
+        first_try_drift_slope=by_first.slope,
+        first_try_drift_slope_ci=by_first.ci,
+        first_try_drift_p=by_first.p,
+        first_try_drift_note=by_first.note,
         h50=h50,
         h50_ci=h50_ci,
         h90=h90,
@@ -420,11 +740,21 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         calls_per_solved=_per(calls, solved),
         tokens_per_solved=_per(tokens, solved),
         cost_per_solved=_per(cost, solved) if cost is not None else None,
-        projection=_projection(ft, ft_ci),
+        projection=projection,
         survival=curve,
-        hazard=_hazard(recs) if curves else [],
-        accuracy_by_tokens=_accuracy_by_tokens(toks, ok) if curves else [],
+        hazard=_hazard(recs) if curves and one_task else [],
+        accuracy_by_tokens=_accuracy_by_tokens(st.tokens[rd], st.ok[rd]) if curves and one_task else [],
     )
+
+
+def _single_call_projection(recs: Sequence[EpisodeRecord], st: _Steps) -> Projection | None:
+    """The projection of one cell, from single calls — never from an already-voted accuracy."""
+    known = st.single >= 0
+    if not known.any():
+        return None
+    p, ci = _clustered_accuracy(st.single[known], st.episode[known])
+    source = "first vote sample" if _is_vote(recs) else "first try"
+    return _projection(p, ci, max(r.steps_total for r in recs), source)
 
 
 def _group(recs: Sequence[EpisodeRecord], key: Callable[[EpisodeRecord], Any]) -> dict[Any, list[EpisodeRecord]]:
@@ -443,6 +773,41 @@ def _instance(r: EpisodeRecord) -> tuple:
     return (*_cell(r), r.seed)
 
 
+def _baseline(conditions: Sequence[str], baseline: str | None) -> str:
+    if baseline in conditions:
+        return baseline
+    return "stepwise" if "stepwise" in conditions else conditions[0]
+
+
+# --- paired comparisons ---------------------------------------------------------------------------
+
+
+def _newcombe_paired(table: Sequence[Sequence[int]]) -> Interval:
+    """Newcombe's (1998) hybrid score interval, method 10, for p1 − p2 of paired proportions.
+
+    `table` = [[both, only 1], [only 2, neither]], so p1 = (both + only 1)/n, p2 = (both + only 2)/n.
+    Each margin gets its Wilson interval; the two are combined ("square and add") with the
+    correlation φ of the pairs, whose numerator is shrunk by n/2 when positive (Newcombe's
+    rule; Altman et al. 2000, Fagerland et al. 2017). Unlike a paired t interval it does not
+    collapse when every pair differs the same way (12 wins in 12 pairs: [0.66, 1]).
+    """
+    (a, b), (c, d) = table
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = _wilson(a + b, n)
+    l2, u2 = _wilson(a + c, n)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = 0.0
+    if margins > 0:
+        num = a * d - b * c
+        num = max(num - n / 2, 0.0) if num >= 0 else num
+        phi = num / math.sqrt(margins)
+    diff = p1 - p2
+    lo = diff - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    hi = diff + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return max(-1.0, lo), min(1.0, hi)
+
+
 def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = None) -> list[PairedComparison]:
     """Every condition against `baseline` (default: stepwise, else the first) on shared instances."""
     import numpy as np
@@ -451,7 +816,7 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
     by_cond = _group(recs, lambda r: r.condition)
     if not by_cond:
         return []
-    base = baseline if baseline in by_cond else ("stepwise" if "stepwise" in by_cond else next(iter(by_cond)))
+    base = _baseline(list(by_cond), baseline)
     base_by_inst = {_instance(r): r for r in by_cond[base]}
     out = []
     for cond, rs in by_cond.items():
@@ -460,14 +825,12 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
         pairs = [(base_by_inst[_instance(r)], r) for r in rs if _instance(r) in base_by_inst]
         if not pairs:
             continue
-        b = np.array([p[0].success for p in pairs], dtype=float)
-        c = np.array([p[1].success for p in pairs], dtype=float)
-        table = [
-            [int(((b == 1) & (c == 1)).sum()), int(((b == 1) & (c == 0)).sum())],
-            [int(((b == 0) & (c == 1)).sum()), int(((b == 0) & (c == 0)).sum())],
-        ]
+        b = np.array([p[0].success for p in pairs], dtype=bool)
+        c = np.array([p[1].success for p in pairs], dtype=bool)
+        # rows: the condition solved / did not; columns: the baseline solved / did not
+        table = [[int((c & b).sum()), int((c & ~b).sum())], [int((~c & b).sum()), int((~c & ~b).sum())]]
         discordant = table[0][1] + table[1][0]
-        mc = float(mcnemar(table, exact=discordant < 25).pvalue) if discordant else None
+        mc = float(mcnemar(table, exact=True).pvalue) if discordant else None
         sb = np.array([p[0].steps_correct / max(1, p[0].steps_total) for p in pairs])
         sc = np.array([p[1].steps_correct / max(1, p[1].steps_total) for p in pairs])
         out.append(
@@ -477,8 +840,8 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
                 pairs=len(pairs),
                 success_baseline=float(b.mean()),
                 success_condition=float(c.mean()),
-                success_diff=float((c - b).mean()),
-                success_diff_ci=_paired_ci(c, b),
+                success_diff=float(c.mean() - b.mean()),
+                success_diff_ci=_newcombe_paired(table),
                 mcnemar_p=mc,
                 steps_share_diff=float((sc - sb).mean()),
                 steps_share_diff_ci=_paired_ci(sc, sb),
@@ -489,13 +852,13 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
 
 
 def _paired_ci(a, b) -> Interval | None:
+    """Paired t interval of a continuous share; None when the differences have no spread (a
+    zero-width interval would claim certainty the data do not give)."""
     from scipy import stats
 
     d = a - b
-    if len(d) < 2:
+    if len(d) < 2 or float(d.max() - d.min()) < 1e-12:
         return None
-    if float(d.max() - d.min()) < 1e-12:  # every pair differs by the same amount: no spread to test
-        return float(d.mean()), float(d.mean())
     ci = stats.ttest_rel(a, b).confidence_interval(LEVEL)
     return float(ci.low), float(ci.high)
 
@@ -510,12 +873,150 @@ def _wilcoxon(a, b) -> float | None:
         return _finite(stats.wilcoxon(a, b).pvalue)
 
 
+# --- does a condition change the drift? -------------------------------------------------------------
+
+
+def _interaction(base: list[EpisodeRecord], other: list[EpisodeRecord], **ids: Any) -> InteractionTest:
+    """Likelihood-ratio test of condition × position in logit P(error) = a + b·cond + c·pos + d·cond·pos.
+
+    Readable steps only. Each condition needs `MIN_DRIFT_ERRORS` errors: a condition without
+    errors has no slope (its intercept runs to −∞ whatever the slope), so there is no contrast.
+    """
+    import numpy as np
+    import statsmodels.api as sm
+    from scipy.stats import chi2
+
+    res = InteractionTest(**ids)
+    sb, so = _steps(base), _steps(other)
+    rb, ro = sb.readable.astype(bool), so.readable.astype(bool)
+    errs = (int((1 - sb.ok[rb]).sum()), int((1 - so.ok[ro]).sum()))
+    if min(errs) < MIN_DRIFT_ERRORS:
+        res.note = f"too few errors ({errs[0]} and {errs[1]}) for an interaction test"
+        return res
+    y = np.concatenate([1 - sb.ok[rb], 1 - so.ok[ro]]).astype(float)
+    pos = np.concatenate([sb.index[rb], so.index[ro]]).astype(float)
+    cond = np.concatenate([np.zeros(rb.sum()), np.ones(ro.sum())])
+    if (y == 1).all() or np.ptp(pos) == 0:
+        res.note = "no contrast to test"
+        return res
+    scale = max(1.0, float(pos.max()))  # positions on [0, 1] for the optimiser; slopes per step below
+    x = pos / scale
+    full_x = np.column_stack([np.ones_like(x), cond, x, cond * x])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = sm.Logit(y, full_x).fit(disp=0, maxiter=200)
+            reduced = sm.Logit(y, full_x[:, :3]).fit(disp=0, maxiter=200)
+    except Exception as exc:
+        res.note = f"not estimable ({type(exc).__name__})"
+        return res
+    if not (full.mle_retvals.get("converged") and reduced.mle_retvals.get("converged")):
+        res.note = "not estimable (did not converge)"
+        return res
+    lr = max(0.0, 2 * float(full.llf - reduced.llf))
+    c, d = float(full.params[2]) / scale, float(full.params[3]) / scale
+    res.slope_baseline, res.slope_condition, res.slope_diff = c, c + d, d
+    res.lr, res.p = lr, float(chi2.sf(lr, 1))
+    return res
+
+
+def interaction_tests(recs: Sequence[EpisodeRecord], baseline: str | None = None) -> list[InteractionTest]:
+    """Per scenario × params × model: each condition's drift against the baseline's."""
+    out = []
+    for (sc, params, model), rs in _group(recs, _cell).items():
+        by_cond = _group(rs, lambda r: r.condition)
+        if len(by_cond) < 2:
+            continue
+        base = _baseline(list(by_cond), baseline)
+        for cond, other in by_cond.items():
+            if cond != base:
+                out.append(
+                    _interaction(by_cond[base], other, scenario=sc, params=json.loads(params), model=model,
+                                 baseline=base, condition=cond)
+                )
+    return out
+
+
+# --- success against task length ---------------------------------------------------------------------
+
+
+def _fit_error_rate(points: list[LengthPoint]) -> tuple[float, Interval] | None:
+    """Per-step failure rate e with success = (1 − e)^steps, by maximum likelihood over the
+    sizes (binomial at each), with a profile-likelihood interval (one parameter: χ²₁)."""
+    import numpy as np
+    from scipy.optimize import brentq, minimize_scalar
+    from scipy.stats import chi2
+
+    s = np.array([p.steps_total for p in points], dtype=float)
+    k = np.array([round(p.success_rate * p.episodes) for p in points], dtype=float)
+    n = np.array([p.episodes for p in points], dtype=float)
+    if not len(s) or s.min() <= 0:
+        return None
+
+    def loglik(e: float) -> float:
+        log_q = s * math.log1p(-e)  # log of the success probability at each size
+        failed = n - k > 0
+        if e <= 0:
+            return -math.inf if failed.any() else 0.0
+        fail = np.log(-np.expm1(log_q[failed]))
+        return float(np.sum(k * log_q) + np.sum((n - k)[failed] * fail))
+
+    eps = 1e-12
+    if k.sum() == n.sum():
+        e_hat = 0.0
+    elif k.sum() == 0:
+        e_hat = 1 - eps
+    else:
+        e_hat = float(minimize_scalar(lambda e: -loglik(e), bounds=(eps, 1 - eps), method="bounded",
+                                      options={"xatol": 1e-12}).x)
+    top = loglik(max(e_hat, eps)) if e_hat > 0 else loglik(0.0)
+    cut = top - chi2.ppf(LEVEL, 1) / 2
+    f = lambda e: loglik(e) - cut  # noqa: E731
+    lo = 0.0 if e_hat <= eps or f(eps) >= 0 else brentq(f, eps, e_hat)
+    hi = 1.0 if f(1 - eps) >= 0 else brentq(f, max(e_hat, eps), 1 - eps)
+    return e_hat, (float(lo), float(hi))
+
+
+def _h50_of(e: float) -> float | None:
+    if e <= 0:
+        return None
+    if e >= 1:
+        return 0.0
+    return math.log(0.5) / math.log1p(-e)
+
+
+def length_curves(cells: Sequence[GroupMetrics]) -> list[LengthCurve]:
+    """Success against task length per scenario × model × condition, from the per-cell metrics."""
+    out = []
+    keyed = _group(cells, lambda g: (g.scenario, g.model, g.condition))  # type: ignore[arg-type]
+    for (sc, model, cond), gs in keyed.items():
+        points = sorted(
+            (
+                LengthPoint(params=g.params or {}, steps_total=g.max_steps, episodes=g.episodes,
+                            success_rate=g.success_rate, success_ci=g.success_ci,
+                            step_accuracy=g.step_accuracy, step_accuracy_ci=g.step_accuracy_ci)
+                for g in gs
+            ),
+            key=lambda p: p.steps_total,
+        )
+        curve = LengthCurve(scenario=sc or "", model=model or "", condition=cond, points=points)
+        fit = _fit_error_rate(points)
+        if fit is not None:
+            e, (lo, hi) = fit
+            curve.error_rate, curve.error_rate_ci = e, (lo, hi)
+            curve.h50, curve.h50_ci = _h50_of(e), (_h50_of(hi), _h50_of(lo))
+        out.append(curve)
+    return out
+
+
 def compute_metrics(recs: Sequence[EpisodeRecord], *, curves: bool = True, baseline: str | None = None) -> Metrics:
-    """Per condition, per cell (scenario × params × model × condition), and paired comparisons."""
+    """Per condition (pooled over cells: an overview), per cell (scenario × params × model ×
+    condition: every curve and horizon), success against length, paired comparisons and
+    condition × position interactions."""
     by_condition = [summarize(rs, curves=curves, condition=c) for c, rs in _group(recs, lambda r: r.condition).items()]
     cells = _group(recs, lambda r: (*_cell(r), r.condition))
     by_cell = [
-        summarize(rs, curves=False, condition=cond, scenario=sc, params=json.loads(params), model=model)
+        summarize(rs, curves=curves, condition=cond, scenario=sc, params=json.loads(params), model=model)
         for (sc, params, model, cond), rs in cells.items()
     ]
     sim = sorted({model_label(r) for r in recs if r.simulated})
@@ -526,4 +1027,6 @@ def compute_metrics(recs: Sequence[EpisodeRecord], *, curves: bool = True, basel
         by_condition=by_condition,
         by_cell=by_cell,
         paired=paired_comparisons(recs, baseline),
+        interactions=interaction_tests(recs, baseline),
+        length_curves=length_curves(by_cell),
     )
