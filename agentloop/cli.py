@@ -175,6 +175,31 @@ def report(
         typer.echo(f"wrote {path}", err=True)
 
 
+@app.command()
+def show(
+    out_dir: Annotated[str, typer.Argument(help="experiment directory (holding results.sqlite)")],
+    episode: Annotated[str, typer.Argument(help="episode key (a unique prefix will do; see `report --json`)")],
+    step: Annotated[Optional[int], typer.Option(help="only this step")] = None,
+    prompts: Annotated[bool, typer.Option("--prompts", help="also print each attempt's request")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the EpisodeRecord as JSON")] = False,
+) -> None:
+    """One episode's transcript: every attempt's replies, verdicts and vote tallies."""
+    from pathlib import Path
+
+    from agentloop.store import ResultsStore
+    from agentloop.transcript import render_transcript
+
+    with user_errors():
+        with ResultsStore(Path(out_dir) / "results.sqlite", create=False) as store:
+            rec = store.episode(episode, prompts=prompts or as_json)
+        if rec is None:
+            raise AgentloopError(f"no single episode with key {episode!r} in {out_dir} (give more of the key)")
+    if as_json:
+        typer.echo(rec.model_dump_json())
+        return
+    typer.echo(render_transcript(rec, step=step, prompts=prompts))
+
+
 # `agentloop learn` lives in its own module; it imports only typer here, torch when a study runs.
 from agentloop.learn._cli import learn as _learn  # noqa: E402
 

@@ -20,6 +20,40 @@ from agentloop.models._weights import CATALOGUE, DEFAULT, LocalWeights, is_insta
 from agentloop.scenarios import get_scenario, parse_params
 from agentloop.scenarios.life import next_cell as life_next_cell
 
+# --- sampling: greedy first answers, a seed per request ---------------------------------
+
+
+def _local(temperature=0.7, seed=0):
+    from agentloop.models.local import LocalArgs, LocalModel
+
+    return LocalModel(CATALOGUE[DEFAULT], LocalArgs(temperature=temperature, seed=seed))
+
+
+def _rendered(feedback=False):
+    from agentloop.models._local_prompts import Rendered
+
+    return Rendered(kind="eca", prompt="p", feedback=feedback)
+
+
+def test_first_answers_are_greedy_and_every_other_request_is_sampled_with_its_own_seed():
+    m = _local()
+    assert m._sampling(_rendered(), 0, 123) == {"temperature": 0.0, "top_k": 1}
+    a, b = m._sampling(_rendered(), 1, 123), m._sampling(_rendered(), 1, 124)
+    assert a["temperature"] == 0.7 and a["seed"] != b["seed"]  # the request's seed, not the sample's
+    assert m._sampling(_rendered(), 2, 123) == a  # same seed: the same draw, whatever the index
+    reask = m._sampling(_rendered(feedback=True), 0, 123)  # a re-ask after a rejection is sampled
+    assert reask["temperature"] == 0.7 and reask["seed"] == a["seed"]
+    assert _local(seed=1)._sampling(_rendered(), 1, 123)["seed"] != a["seed"]  # the model's own seed counts
+    assert _local(temperature=0)._sampling(_rendered(), 3, 5) == {"temperature": 0.0, "top_k": 1}
+    assert 0 <= a["seed"] < 2**31
+
+
+def test_without_a_request_seed_samples_still_differ_and_replay():
+    m = _local()
+    s1, s2 = m._sampling(_rendered(), 1, None), m._sampling(_rendered(), 2, None)
+    assert s1["seed"] != s2["seed"] and m._sampling(_rendered(), 1, None) == s1
+
+
 # --- weights: missing, corrupt, assembled ------------------------------------------------
 
 
@@ -315,11 +349,36 @@ def test_real_model_through_the_loop_gives_a_well_formed_record(condition):
 @pytest.mark.local_model
 @needs_model
 def test_real_model_vote_samples_are_seeded():
-    m = get_model(f"local/{DEFAULT}", max_tokens=8)
-    msgs = [{"role": "user", "content": "Count: one, two, three,"}]
-    a = [m.complete(msgs, sample=s).text for s in (1, 2)]
-    b = [m.complete(msgs, sample=s).text for s in (1, 2)]
-    assert a == b and all(isinstance(t, str) for t in a)
+    m = get_model(f"local/{DEFAULT}", max_tokens=12, temperature=1.0)
+    msgs = [{"role": "user", "content": "Write a random word:"}]
+    a = [m.complete(msgs, sample=1, seed=s).text for s in range(6)]
+    b = [m.complete(msgs, sample=1, seed=s).text for s in range(6)]
+    assert a == b  # the same request with the same seed replays exactly
+    assert len(set(a)) > 1  # the seed, not the sample index, draws the randomness
+
+
+@pytest.mark.local_model
+@needs_model
+def test_real_model_vote_samples_differ_from_step_to_step():
+    # Spying on a vote episode: the seed of sample i changes from step to step, so the streams
+    # of samples 1..n at step 2 are not a copy of those at step 1 (they were, with a seed that
+    # depended on the sample index alone).
+    from agentloop.loop import run_episode
+
+    m = get_model(f"local/{DEFAULT}", temperature=1.0)
+    seen: dict[int, list] = {}
+    inner = m.inner
+    real = inner._sampling
+
+    def spy(r, sample, seed):
+        out = real(r, sample, seed)
+        seen.setdefault(sample, []).append(out.get("seed"))
+        return out
+
+    inner._sampling = spy
+    run_episode("eca", {"rule": 110, "width": 6, "steps": 1}, condition="vote", model=m, seed=1)
+    sampled = [v for k, v in seen.items() if k > 0 and len(v) > 1]
+    assert sampled and all(len(set(v)) == len(v) for v in sampled)
 
 
 @pytest.mark.local_model

@@ -1,0 +1,48 @@
+"""`agentloop show`: an episode's transcript from the store, readable, without re-running it."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from agentloop.cli import app
+from agentloop.loop import run_episode
+from agentloop.store import ResultsStore
+
+runner = CliRunner()
+
+
+def _store(tmp_path, condition="full", **args):
+    rec = run_episode("eca", {"rule": 110, "width": 6, "steps": 2}, condition=condition, model="scripted/noisy",
+                      model_args={"error": 0.3, "format": 0.1, **args}, seed=3)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.add_episode("abcdef0123", rec, store.begin_run({}, {}))
+    return rec
+
+
+def test_show_prints_every_reply_verdict_and_tally(tmp_path):
+    rec = _store(tmp_path)
+    out = runner.invoke(app, ["show", str(tmp_path), "abcd"])
+    assert out.exit_code == 0, out.output
+    replies = [x for s in rec.steps for a in s.attempts for x in a.replies]
+    assert out.output.count("    reply ") == len(replies) and "votes: " in out.output
+    assert "red-flagged" in out.output and "Let me think" in out.output  # the unreadable texts are kept
+    one = runner.invoke(app, ["show", str(tmp_path), "abcdef0123", "--step", "1", "--prompts"])
+    assert "step 1 ·" in one.output and "step 0 ·" not in one.output and "[system] Elementary" in one.output
+
+
+def test_show_json_is_the_record_with_its_requests(tmp_path):
+    rec = _store(tmp_path, condition="verify")
+    out = runner.invoke(app, ["show", str(tmp_path), "abcdef", "--json"])
+    back = json.loads(out.output)
+    assert back["steps"][0]["attempts"][0]["replies"][0]["text"] == rec.steps[0].attempts[0].replies[0].text
+    assert set(back["prompts"]) == {a.prompt for s in rec.steps for a in s.attempts}
+
+
+def test_show_an_unknown_episode_is_one_error_line(tmp_path):
+    _store(tmp_path)
+    out = runner.invoke(app, ["show", str(tmp_path), "zzz"])
+    assert out.exit_code == 2 and out.output.count("\n") == 1 and out.output.startswith("error: ")
+    missing = runner.invoke(app, ["show", str(tmp_path / "nowhere"), "abc"])
+    assert missing.exit_code == 2 and "error: " in missing.output
