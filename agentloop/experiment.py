@@ -7,6 +7,8 @@ Every episode has a deterministic key (a hash of what determines it), and the st
 row per key, so a killed run resumes where it stopped and never repeats a finished episode.
 Episodes run in worker threads (the loop is synchronous); `ConnectionLimit` bounds the requests
 in flight to each model, and the budgets are enforced before every request (see `agentloop.budget`).
+One process at a time works in an output directory (an OS lock on DIR/.lock), and a grid or
+an episode too big to run is refused before anything starts (`Sizes`).
 """
 
 from __future__ import annotations
@@ -15,19 +17,24 @@ import asyncio
 import hashlib
 import itertools
 import json
+import math
+import os
 import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentloop._kv import identity_args, redact_args, redact_argv
 from agentloop.conditions import Condition
 from agentloop.errors import AgentloopError
-from agentloop.models import ModelWrapper, redact_args
+from agentloop.models import ModelWrapper
 
 try:
     import tomllib
@@ -39,6 +46,8 @@ __all__ = [
     "EpisodeTask",
     "ExperimentSpec",
     "RunSummary",
+    "Sizes",
+    "check_episode_size",
     "load_experiment",
     "parse_experiment",
     "plan_episodes",
@@ -46,6 +55,22 @@ __all__ = [
 ]
 
 Scalar = Union[bool, int, float, str]
+
+# Seeds are stored as SQLite integers (signed 64-bit).
+MAX_SEED = 2**63 - 1
+
+
+class Sizes(BaseModel):
+    """How big a run may be before it is refused: an estimate is made before anything runs,
+    since a huge episode (a million steps, a conversation of millions of tokens) or grid would
+    otherwise exhaust memory or run for days. The CLI's --max-episodes, --max-steps and
+    --max-prompt-tokens raise them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_episodes: int = Field(100_000, ge=1, description="episodes in a grid")
+    max_steps: int = Field(100_000, ge=1, description="atomic steps in one episode")
+    max_prompt_tokens: int = Field(1_000_000, ge=1, description="estimated tokens of an episode's largest request")
 
 
 class ScenarioSpec(BaseModel):
@@ -56,10 +81,24 @@ class ScenarioSpec(BaseModel):
     name: str
     params: dict[str, Union[Scalar, list[Scalar]]] = {}
 
-    def grid(self) -> list[dict[str, Scalar]]:
+    @field_validator("params")
+    @classmethod
+    def _axes(cls, v: dict) -> dict:
+        empty = [k for k, x in v.items() if isinstance(x, list) and not x]
+        if empty:
+            raise ValueError(f"parameter {empty[0]} is an empty list; an axis needs at least one value")
+        return v
+
+    def _axes_values(self) -> list[list[Scalar]]:
+        return [v if isinstance(v, list) else [v] for v in self.params.values()]
+
+    def size(self) -> int:
+        """Cells in this scenario's grid, counted without building them."""
+        return math.prod(len(a) for a in self._axes_values())
+
+    def grid(self) -> Iterator[dict[str, Scalar]]:
         keys = list(self.params)
-        axes = [v if isinstance(v, list) else [v] for v in self.params.values()]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
+        return (dict(zip(keys, combo)) for combo in itertools.product(*self._axes_values()))
 
 
 class ConditionSpec(BaseModel):
@@ -83,7 +122,8 @@ class ModelSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        args = " ".join(f"{k}={v}" for k, v in sorted(self.args.items()))
+        """Which model this is: credentials and retry settings are not part of it."""
+        args = " ".join(f"{k}={v}" for k, v in sorted(identity_args(self.args).items()))
         return f"{self.name} {args}".strip()
 
 
@@ -111,10 +151,17 @@ class ExperimentSpec(BaseModel):
             raise ValueError("a seed count must be between 1 and 100000")
         if isinstance(v, list) and (not v or len(set(v)) != len(v)):
             raise ValueError("the seed list must be non-empty and without repeats")
+        if isinstance(v, list) and not all(0 <= s <= MAX_SEED for s in v):
+            raise ValueError(f"seeds must be between 0 and {MAX_SEED} (2^63 - 1)")
         return v
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def grid_size(self) -> int:
+        """Episodes in the grid (before cells that validate alike are merged), counted, not built."""
+        seeds = self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+        return sum(s.size() for s in self.scenarios) * len(self.conditions) * len(self.models) * seeds
 
 
 class EpisodeTask(BaseModel):
@@ -131,14 +178,15 @@ class EpisodeTask(BaseModel):
 
 
 def episode_key(scenario: str, params: dict[str, Any], condition: Condition, model: str, args: dict, seed: int) -> str:
-    """The deterministic identity of an episode: the same inputs always give the same key."""
+    """The deterministic identity of an episode: the same inputs always give the same key.
+    Credentials and retry settings are left out: a new key is the same episode."""
     blob = json.dumps(
         {
             "scenario": scenario,
             "params": params,
             "condition": condition.model_dump(),
             "model": model,
-            "model_args": args,
+            "model_args": identity_args(args),
             "seed": seed,
         },
         sort_keys=True,
@@ -149,29 +197,32 @@ def episode_key(scenario: str, params: dict[str, Any], condition: Condition, mod
 # --- loading and validation ----------------------------------------------------------------------
 
 
-def load_experiment(path: str | Path) -> ExperimentSpec:
+def load_experiment(path: str | Path, *, sizes: Sizes = Sizes()) -> ExperimentSpec:
     """Read, validate and resolve an experiment file; one-line AgentloopError naming line and field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise AgentloopError(f"cannot read experiment file {p}: {exc.strerror or exc}") from None
-    return parse_experiment(text, source=str(p))
+    except UnicodeDecodeError as exc:
+        raise AgentloopError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    return parse_experiment(text, source=str(p), sizes=sizes)
 
 
-def parse_experiment(text: str, *, source: str = "<experiment>") -> ExperimentSpec:
+def parse_experiment(text: str, *, source: str = "<experiment>", sizes: Sizes = Sizes()) -> ExperimentSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AgentloopError(f"{source}: malformed TOML: {exc}") from None
     try:
-        spec = ExperimentSpec.model_validate(data)
+        # strict: TOML has real booleans and numbers, so `cache = "yes"` or `max_calls = "5"` is a mistake
+        spec = ExperimentSpec.model_validate(data, strict=True)
     except ValidationError as exc:
         err = _best_error(exc)
         loc = [x for x in err["loc"] if not _is_type_tag(x)]
         missing = err["type"] == "missing"
         raise AgentloopError(_located(text, source, loc, f"{err['msg'].lower()}{_got(err)}", missing=missing)) from None
-    plan_episodes(spec, text=text, source=source)  # resolves every name now, before anything runs
+    plan_episodes(spec, text=text, source=source, sizes=sizes)  # resolves every name now, before anything runs
     return spec
 
 
@@ -240,13 +291,21 @@ def _find_line(text: str, loc: list) -> int | None:
     return start + 1
 
 
-def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str = "<experiment>") -> list[EpisodeTask]:
-    """Every episode of the grid, in a stable order, each with its key."""
+def plan_episodes(
+    spec: ExperimentSpec, *, text: str | None = None, source: str = "<experiment>", sizes: Sizes = Sizes()
+) -> list[EpisodeTask]:
+    """Every episode of the grid, in a stable order, each with its key. A grid or an episode
+    past `sizes` is refused first (the grid is counted before it is built)."""
     from agentloop.conditions import get_condition
     from agentloop.scenarios import get_scenario, parse_params
 
     def fail(loc: list, exc: AgentloopError) -> AgentloopError:
         return AgentloopError(_located(text or "", source, loc, str(exc)))
+
+    n = spec.grid_size()
+    if n > sizes.max_episodes:
+        problem = f"the grid has {n:,} episodes, more than --max-episodes {sizes.max_episodes:,}"
+        raise AgentloopError(_located(text or "", source, ["scenarios"], problem))
 
     conditions: list[Condition] = []
     for i, c in enumerate(spec.conditions):
@@ -263,6 +322,10 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
     if len(set(names)) != len(names):
         problem = "two conditions share a name; give one a label"
         raise AgentloopError(_located(text or "", source, ["conditions"], problem))
+    labels = [m.label for m in spec.models]
+    if len(set(labels)) != len(labels):
+        problem = "two models have the same name and arguments (credentials and retries do not tell models apart)"
+        raise AgentloopError(_located(text or "", source, ["models"], problem))
     for i, m in enumerate(spec.models):
         provider, sep, rest = m.name.partition("/")
         if not sep or not provider or not rest:
@@ -285,9 +348,11 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
             raise fail(["scenarios", i, "name"], exc) from None
         for values in s.grid():
             try:
-                params = parse_params(sc, values).model_dump()
+                p = parse_params(sc, values)
+                check_episode_size(sc, p, conditions, seeds[0], sizes)
             except AgentloopError as exc:
                 raise fail(["scenarios", i, "params"], exc) from None
+            params = p.model_dump()
             for cond in conditions:
                 for m in spec.models:
                     for seed in seeds:
@@ -297,6 +362,41 @@ def plan_episodes(spec: ExperimentSpec, *, text: str | None = None, source: str 
                                 key=key, scenario=s.name, params=params, condition=cond, model=m, seed=seed
                             )
     return list(tasks.values())
+
+
+def check_episode_size(sc, params, conditions: list[Condition], seed: int, sizes: Sizes = Sizes()) -> None:
+    """Refuse, with one line, an episode (of `params` under any of `conditions`) whose steps or
+    largest request pass `sizes`.
+
+    The steps are counted on the instance. The largest request is estimated from the first
+    step at ≈4 characters a token: with a tape every request is about the same size; without
+    one (stepwise) the conversation grows by a question and an answer per step; oneshot asks
+    once, with the initial state.
+    """
+    inst = sc.generate(params, seed)
+    steps = sc.steps(inst)
+    what = f"{sc.name} {' '.join(f'{k}={v}' for k, v in params.model_dump().items())}"
+    if len(steps) > sizes.max_steps:
+        raise AgentloopError(
+            f"{what}: an episode has {len(steps):,} steps, more than --max-steps {sizes.max_steps:,} (raise it to run it)"
+        )
+    if not steps:
+        return
+    first, state = steps[0], sc.initial_state(inst)
+    head = len(sc.rules(inst)) + len(sc.show_initial(inst))
+    for condition in conditions:
+        if not condition.decompose:
+            chars = head + len(sc.oneshot_format(inst))
+        elif condition.tape:
+            chars = head + len(sc.step_prompt(inst, first, sc.window(inst, state, first)))
+        else:  # each step adds two turns (≈4 tokens of overhead each) to the conversation
+            turn = len(sc.step_prompt(inst, first, None)) + len(sc.format_answer(sc.solve(inst, state, first))) + 32
+            chars = head + turn * len(steps)
+        if chars // 4 > sizes.max_prompt_tokens:
+            raise AgentloopError(
+                f"{what} under {condition.name}: its largest request is about {chars // 4:,} tokens, more than "
+                f"--max-prompt-tokens {sizes.max_prompt_tokens:,} (raise it to run it)"
+            )
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -322,8 +422,13 @@ class RunSummary(BaseModel):
     cache_hits: int = 0
     cache_misses: int = 0
     simulated: bool = False
-    provider_errors: int = Field(0, description="episodes ended by a provider failure (not stored; retried next run)")
+    provider_errors: int = Field(
+        0, description="episodes still ended by a provider failure after their re-runs (not stored; retried next run)"
+    )
+    requeued: int = Field(0, description="re-runs of episodes that ended with a provider failure")
     first_error: str | None = None
+    missing: int = Field(0, description="planned episodes not stored when the run ended")
+    warnings: list[str] = []
 
 
 def provenance() -> dict[str, Any]:
@@ -360,7 +465,7 @@ def provenance() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),
     }
 
 
@@ -370,23 +475,25 @@ def run_experiment(
     *,
     progress: bool | None = None,
     stop: threading.Event | None = None,
+    append: bool = False,
+    sizes: Sizes = Sizes(),
 ) -> RunSummary:
     """Run every episode of `spec` that `out_dir/results.sqlite` does not hold yet.
 
     `progress`: a rich progress bar on stderr (default: only when stderr is a terminal).
     `stop`: set it (from another thread) to finish early; episodes in flight are dropped.
     KeyboardInterrupt stops the same way and is re-raised once the store is consistent.
+    `append`: allow a store that holds another experiment (by name) to take this one too.
+    Another process working in `out_dir`, or a grid past `sizes`, is an AgentloopError.
     """
     from agentloop.store import ResultsStore
 
     if not isinstance(spec, ExperimentSpec):
-        spec = load_experiment(spec)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise AgentloopError(f"--out {out} exists and is not a directory")
-    tasks = plan_episodes(spec)
-    store = ResultsStore(out / "results.sqlite")
-    try:
+        spec = load_experiment(spec, sizes=sizes)
+    tasks = plan_episodes(spec, sizes=sizes)
+    out = _make_dir(Path(out_dir))
+    with _lock_dir(out), ResultsStore(out / "results.sqlite") as store:
+        _refuse_other_experiment(store, spec, out, append)
         done = store.episode_keys()
         todo = [t for t in tasks if t.key not in done]
         stored = spec.model_dump(mode="json")
@@ -403,12 +510,88 @@ def run_experiment(
             _run_coroutine(_run_all(spec, todo, store, run_id, summary, out, progress, stop))
         except KeyboardInterrupt:
             summary.interrupted = True
-            store.end_run(run_id, summary.model_dump())
             raise
-        store.end_run(run_id, summary.model_dump())
+        finally:  # however the run ends, it is recorded as ended
+            summary.missing = len(todo) - summary.stored
+            summary.warnings = _warnings(summary)
+            store.end_run(run_id, summary.model_dump())
         return summary
+
+
+def _make_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise AgentloopError(f"--out {out} exists and is not a directory") from None
+    except OSError as exc:
+        raise AgentloopError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+    return out
+
+
+@contextmanager
+def _lock_dir(out: Path) -> Iterator[None]:
+    """One process at a time in an output directory: an OS lock on DIR/.lock, which the OS
+    releases when the process ends, however it ends (so a killed run never blocks the next)."""
+    try:
+        f = open(out / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until the run ends)
+    except OSError as exc:
+        raise AgentloopError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
+    try:
+        if not _try_lock(f):
+            f.seek(0)
+            holder = f.read().strip()
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise AgentloopError(f"--out {out} is in use by another agentloop process{by}; wait for it or use another --out")
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
     finally:
-        store.close()
+        f.close()
+
+
+def _try_lock(f) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _refuse_other_experiment(store, spec: ExperimentSpec, out: Path, append: bool) -> None:
+    """A store holds one experiment unless asked to take another: two files with different
+    names would otherwise merge silently, and the report would show both under the first."""
+    names = sorted({r["spec"].get("name") for r in store.runs()} - {None})
+    if names and spec.name not in names and not append:
+        raise AgentloopError(
+            f"--out {out} holds experiment {names[0]!r}, not {spec.name!r}; use another --out, or --append to add it"
+        )
+
+
+def _warnings(s: RunSummary) -> list[str]:
+    """Why episodes are missing, one line each."""
+    out = []
+    if s.budget_exhausted:
+        out.append("the experiment budget is spent; episodes not run are missing (raise [budget] and run again)")
+    if s.provider_errors:
+        out.append(
+            f"{s.provider_errors} episodes ended with a provider error even after {_REQUEUE_ROUNDS} re-runs (not "
+            f"stored; run again to retry); first: {s.first_error}"
+        )
+    if s.missing and not out:
+        out.append(f"{s.missing} episodes are missing (the run was stopped); run the same command again to finish")
+    return out
 
 
 def _run_coroutine(coro) -> None:
@@ -424,21 +607,44 @@ def _run_coroutine(coro) -> None:
 
 # Provider failures in a row, before any episode succeeded, after which the run stops.
 _GIVE_UP_AFTER = 3
+# Rounds in which episodes that ended with a provider error run again, within one run.
+_REQUEUE_ROUNDS = 2
 
 
-def _build_models(spec: ExperimentSpec, out: Path) -> tuple[dict[str, Any], Any]:
-    from agentloop.models import get_model
-    from agentloop.store import CachingModel, ResponseCache
+class _Models:
+    """Every model of the experiment, shared by its episodes: the provider behind its connection
+    limit, its retry settings (from `get_model`) and the response cache."""
 
-    cache = ResponseCache(out / "cache.sqlite") if spec.cache else None
-    models = {}
-    for m in spec.models:
-        model = get_model(m.name, **m.args)
-        model = CachingModel(model, cache) if cache is not None else model
+    def __init__(self, spec: ExperimentSpec, out: Path) -> None:
+        from agentloop.models import get_model
+        from agentloop.store import ResponseCache
+
+        self.cache = ResponseCache(out / "cache.sqlite") if spec.cache else None
+        self.retrying = {m.label: get_model(m.name, **m.args) for m in spec.models}
         # Episodes may send several requests at once (the samples of a vote): the connection
         # limit holds per request, not per episode.
-        models[m.label] = ConnectionLimit(model, m.max_connections)
-    return models, cache
+        self.wire = {m.label: ConnectionLimit(self.retrying[m.label].inner, m.max_connections) for m in spec.models}
+
+    def for_episode(self, label: str, limits: Limits, ledger, stop: threading.Event):
+        """The model as one episode sees it, outermost first: the episode's limits (they count
+        the agent's calls, cache hits included), the cache, the retry layer, the experiment's
+        ledger (every attempt is a request sent and paid for), the connection limit, the provider."""
+        from agentloop.budget import Budget, GuardedModel
+        from agentloop.models import RetryingModel
+        from agentloop.store import CachingModel
+
+        retrying = self.retrying[label]
+        model = GuardedModel(self.wire[label], [ledger], stop)
+        model = RetryingModel(model, attempts=retrying.attempts, wait=retrying.wait)
+        if self.cache is not None:
+            model = CachingModel(model, self.cache)
+        return GuardedModel(model, [Budget(limits, "episode")], stop)
+
+    def close(self, summary: RunSummary) -> None:
+        summary.peak_in_flight = max((w.peak for w in self.wire.values()), default=0)
+        if self.cache is not None:
+            summary.cache_hits, summary.cache_misses = self.cache.hits, self.cache.misses
+            self.cache.close()
 
 
 class ConnectionLimit(ModelWrapper):
@@ -480,85 +686,94 @@ class ConnectionLimit(ModelWrapper):
 
 
 async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, show: bool, stop: threading.Event):
-    from agentloop.budget import Budget
-
+    """Every episode of `todo`; those that end with a provider error run again at the end of
+    the round, up to `_REQUEUE_ROUNDS` times (a fault that outlasted the retries may be gone)."""
+    if not todo:
+        return
     started = time.perf_counter()
-    models, cache = _build_models(spec, out) if todo else ({}, None)
-    calls, tokens, cost = store.spent()
-    experiment_budget = Budget(spec.budget, "experiment", calls=calls, tokens=tokens, cost=cost)
+    models = _Models(spec, out)
+    ledger = store.ledger(spec.budget, run_id)
     sems = {m.label: asyncio.Semaphore(m.max_connections) for m in spec.models}
     workers = max(1, sum(min(m.max_connections, len(todo)) for m in spec.models))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agentloop-episode")
     loop = asyncio.get_running_loop()
     bar = _Progress(len(todo), show)
+    errored: list[tuple[EpisodeTask, EpisodeRecord]] = []
+    failures = 0
 
-    async def one(task: EpisodeTask) -> None:
+    async def one(task: EpisodeTask, last_round: bool) -> None:
+        nonlocal failures
         async with sems[task.model.label]:
-            exhausted = experiment_budget.exhausted()
+            exhausted = ledger.exhausted()
             if stop.is_set() or exhausted:
                 summary.budget_exhausted = summary.budget_exhausted or exhausted
                 return
-            rec, refused = await loop.run_in_executor(
-                pool, _run_one, task, models[task.model.label], spec.limits, experiment_budget, stop, spec.transcripts
-            )
+            model = models.for_episode(task.model.label, spec.limits, ledger, stop)
+            rec, refused = await loop.run_in_executor(pool, _run_one, task, model, spec.limits, spec.transcripts)
         summary.ran += 1
         summary.calls += rec.calls
         summary.model_busy_s += sum(s.latency_s for s in rec.steps)
         summary.simulated = summary.simulated or rec.simulated
-        spent = (rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)
+        spent = (rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)  # for the record; the ledger counts
         if refused is not None and refused.scope != "episode":
-            # Cut short by the experiment budget or a stop: not a result. Its spend still counts.
+            # Cut short by the experiment budget or a stop: not a result.
             store.add_aborted(task.key, run_id, refused.scope, *spent)
             summary.aborted += 1
             summary.budget_exhausted = summary.budget_exhausted or refused.scope == "experiment"
         elif rec.status == "error":
             # A provider failure (after the retry layer gave up) says nothing about the model's
-            # skill: not stored, so the next run retries it; its spend still counts.
+            # skill: not stored; it runs again in the next round, or in the next run.
             store.add_aborted(task.key, run_id, "error", *spent)
-            summary.provider_errors += 1
-            summary.first_error = summary.first_error or rec.error
-            if summary.provider_errors >= _GIVE_UP_AFTER and summary.stored == 0:
+            errored.append((task, rec))
+            failures += 1
+            if failures >= _GIVE_UP_AFTER and summary.stored == 0:
                 stop.set()  # nothing works (a missing key, a wrong model name): stop paying for it
+            if not last_round:
+                return  # the bar advances when it runs again
         elif store.add_episode(task.key, rec, run_id):
             summary.stored += 1
         bar.advance()
 
     try:
         with bar:
-            await asyncio.gather(*(one(t) for t in todo))
+            pending = todo
+            for round_ in range(_REQUEUE_ROUNDS + 1):
+                errored.clear()
+                await asyncio.gather(*(one(t, round_ == _REQUEUE_ROUNDS) for t in pending))
+                pending = [t for t, _ in errored]
+                if not pending or stop.is_set() or round_ == _REQUEUE_ROUNDS:
+                    break
+                summary.requeued += len(pending)
     except BaseException:
         stop.set()  # Ctrl-C or a failure: episodes in flight end at their next request
         raise
     finally:
         pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
+        ledger.close()
+        models.close(summary)
+        summary.provider_errors = len(errored)
+        summary.first_error = errored[0][1].error if errored else None
         summary.wall_s = time.perf_counter() - started
         summary.episodes_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
-        summary.peak_in_flight = max((m.peak for m in models.values()), default=0)
-        if cache is not None:
-            summary.cache_hits, summary.cache_misses = cache.hits, cache.misses
-            cache.close()
 
 
-def _run_one(
-    task: EpisodeTask, model, limits: Limits, experiment_budget, stop: threading.Event, transcripts: bool = True
-):
-    """One episode in a worker thread, behind its budgets. Returns (record, refusal or None)."""
-    from agentloop.budget import Budget, GuardedModel
+def _run_one(task: EpisodeTask, model, limits: Limits, transcripts: bool = True):
+    """One episode in a worker thread, behind its budgets (`model` is the outer guard of
+    `_Models.for_episode`). Returns (record, the first refusal or None)."""
     from agentloop.loop import run_episode
 
-    guarded = GuardedModel(model, [Budget(limits, "episode"), experiment_budget], stop)
     rec: EpisodeRecord = run_episode(
         task.scenario,
         task.params,
         condition=task.condition,
-        model=guarded,
+        model=model,
         model_args=dict(task.model.args),
         seed=task.seed,
         limits=limits,
         key=task.key,  # every request's seed derives from it: a re-run replays the same requests
         transcripts=transcripts,
     )
-    refused = guarded.refused
+    refused = model.refused
     if refused is not None and refused.scope == "episode" and rec.status == "error":
         rec = rec.model_copy(update={"status": "budget", "success": False})
     return rec, refused
@@ -594,7 +809,12 @@ class _Progress:
 
 
 def with_models(
-    spec: ExperimentSpec, names: list[str], args: dict[str, Any] | None = None, max_connections: int | None = None
+    spec: ExperimentSpec,
+    names: list[str],
+    args: dict[str, Any] | None = None,
+    max_connections: int | None = None,
+    *,
+    sizes: Sizes = Sizes(),
 ) -> ExperimentSpec:
     """The same experiment on other models (the CLI's `--model`); every model gets `args`."""
     models = [
@@ -602,5 +822,5 @@ def with_models(
         for n in names
     ]
     out = spec.model_copy(update={"models": models})
-    plan_episodes(out, source="--model")
+    plan_episodes(out, source="--model", sizes=sizes)
     return out

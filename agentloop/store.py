@@ -22,11 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from agentloop._kv import redact_argv
+from agentloop.budget import BudgetExceeded, Hold, refusal
 from agentloop.errors import AgentloopError
 from agentloop.models import Hint, Message, Model, ModelWrapper
-from agentloop.types import Completion, EpisodeRecord, StepRecord
+from agentloop.types import Completion, EpisodeRecord, Limits, StepRecord
 
-__all__ = ["CachingModel", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
+__all__ = ["CachingModel", "Ledger", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 2
 
@@ -85,7 +87,7 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 -- Every distinct request of the transcripts, once (zlib-compressed JSON messages), by hash.
 CREATE TABLE IF NOT EXISTS prompts (hash TEXT PRIMARY KEY, messages BLOB NOT NULL);
--- Episodes cut short by the experiment budget or a stop: not results, but their spend counts.
+-- Episodes cut short by the experiment budget, a stop or a provider failure: not results.
 CREATE TABLE IF NOT EXISTS aborted (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     episode_key TEXT NOT NULL,
@@ -95,7 +97,33 @@ CREATE TABLE IF NOT EXISTS aborted (
     tokens INTEGER NOT NULL,
     cost REAL NOT NULL
 );
+-- The experiment budget's ledger: one row per request sent to a model, written before it is
+-- sent (state 'held', the tokens reserved) and settled after ('done': what it cost; 'failed':
+-- its prompt). A row still 'held' after its run ended was in flight when the run was killed.
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost REAL NOT NULL
+);
+-- The running total of `requests` (one row), so a reservation reads one row, not the ledger.
+CREATE TABLE IF NOT EXISTS spent (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    calls INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost REAL NOT NULL
+);
 """
+# Stores written before the ledger start it from what their episodes recorded.
+_START_LEDGER = """
+INSERT OR IGNORE INTO spent(id, calls, tokens, cost) SELECT 1,
+    (SELECT COALESCE(SUM(calls), 0) FROM episodes) + (SELECT COALESCE(SUM(calls), 0) FROM aborted),
+    (SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM episodes) + (SELECT COALESCE(SUM(tokens), 0) FROM aborted),
+    (SELECT COALESCE(SUM(cost), 0) FROM episodes) + (SELECT COALESCE(SUM(cost), 0) FROM aborted)
+"""
+# What a store must hold to be read at all (the others are added by a run when missing).
+_REQUIRED_TABLES = ("meta", "runs", "episodes", "steps")
 
 _STEP_COLS = (
     "idx, label, answer, code, ok, first_ok, on_track, committed, attempts, samples, calls, prompt_tokens, "
@@ -117,9 +145,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
+def _connect(path: Path, *, any_thread: bool = False, autocommit: bool = False) -> sqlite3.Connection:
     try:
-        con = sqlite3.connect(path, timeout=30, check_same_thread=not any_thread)
+        con = sqlite3.connect(
+            path, timeout=30, check_same_thread=not any_thread, **({"isolation_level": None} if autocommit else {})
+        )
         con.execute("PRAGMA journal_mode=WAL")
         # NORMAL under WAL: a committed episode survives a killed process (not a power cut).
         con.execute("PRAGMA synchronous=NORMAL")
@@ -128,29 +158,117 @@ def _connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     return con
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open without writing: no table is created, the journal mode is left as it is. A store in
+    a directory nobody may write to (no WAL index can be made there) is read as immutable."""
+    uri = path.resolve().as_uri()
+    try:
+        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        con = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise AgentloopError(f"{path}: not a usable SQLite file ({exc})") from None
+    return con
+
+
+def _columns(con: sqlite3.Connection) -> dict[str, set[str]]:
+    """Every table of a database (and temporary view) and its column names."""
+    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' UNION "
+                                        "SELECT name FROM sqlite_temp_master WHERE type='view'")]
+    return {t: {r[1] for r in con.execute(f"PRAGMA table_info({t})")} for t in tables if not t.startswith("sqlite_")}
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    """The tables and columns `_SCHEMA` makes (read from SQLite itself, so never out of date)."""
+    con = sqlite3.connect(":memory:")
+    con.executescript(_SCHEMA)
+    out = _columns(con)
+    con.close()
+    return out
+
+
 class ResultsStore:
     """`DIR/results.sqlite`. Use from one thread at a time (the runner writes from its event loop,
-    which may run in a helper thread when the caller already has a loop)."""
+    which may run in a helper thread when the caller already has a loop).
+
+    `create=False` opens an existing store read-only (for reports): nothing is written to it,
+    so a foreign SQLite file is refused unchanged and a read-only store can be read.
+    """
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        self.read_only = not create
+        if self.read_only and not self.path.is_file():
             raise AgentloopError(f"no results store at {self.path}; run `agentloop experiment FILE --out DIR` first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = _connect(self.path, any_thread=True)
         try:
-            with self.con:
-                self.con.executescript(_SCHEMA)
-                self.con.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
+            self.con = self._open()
         except sqlite3.DatabaseError as exc:
-            raise AgentloopError(f"{self.path}: not an agentloop results store ({exc})") from None
-        version = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        if int(version) == 1:
-            version = self._migrate_v1()
-        if int(version) != SCHEMA_VERSION:
+            raise self._not_a_store(str(exc)) from None
+        try:
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            self.con.close()
+            raise self._not_a_store(str(exc)) from None
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return _connect_read_only(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AgentloopError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
+        if self.path.is_file() and self.path.stat().st_size:
+            probe = _connect_read_only(self.path)  # a foreign file is refused before anything is written to it
+            try:
+                if _columns(probe) and "meta" not in _columns(probe):
+                    raise self._not_a_store("no meta table")
+            finally:
+                probe.close()
+        con = _connect(self.path, any_thread=True)
+        try:
+            with con:
+                con.executescript(_SCHEMA)
+                con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                con.execute(_START_LEDGER)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _not_a_store(self, why: str) -> AgentloopError:
+        return AgentloopError(f"{self.path}: not an agentloop results store ({why})")
+
+    def _check_schema(self) -> None:
+        """The version this agentloop reads, and every table with the columns it uses: a wrong
+        store is one error line here, never a failed query later."""
+        have = _columns(self.con)
+        if "meta" not in have:
+            raise self._not_a_store("no meta table")
+        row = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = row[0] if row else None
+        if version == "1":
+            version = self._read_v1() if self.read_only else self._migrate_v1()
+            have = _columns(self.con)
+        if str(version) != str(SCHEMA_VERSION):
             raise AgentloopError(f"{self.path}: results schema {version}, this agentloop reads {SCHEMA_VERSION}")
+        for table, columns in _expected_columns().items():
+            if table not in have:
+                if table in _REQUIRED_TABLES:
+                    raise self._not_a_store(f"no {table} table")
+            elif not columns <= have[table]:
+                raise self._not_a_store(f"table {table} lacks {', '.join(sorted(columns - have[table]))}")
+
+    def _read_v1(self) -> int:
+        """A version 1 store opened read-only: its steps are read through a temporary view with
+        the transcript columns (old steps have none), since the file itself is not migrated."""
+        self.con.execute(
+            "CREATE TEMP VIEW steps AS SELECT *, 0 AS format_retries, NULL AS transcript FROM main.steps"
+        )
+        return SCHEMA_VERSION
 
     def _migrate_v1(self) -> int:
         """Version 1 → 2: the steps table gains the transcript columns (old steps have none)."""
@@ -196,7 +314,7 @@ class ResultsStore:
                 "started_at": r[1],
                 "finished_at": r[2],
                 "spec": json.loads(r[3]),
-                "provenance": json.loads(r[4]),
+                "provenance": _redacted_provenance(json.loads(r[4])),
                 "summary": json.loads(r[5]) if r[5] else None,
             }
             for r in rows
@@ -277,14 +395,14 @@ class ResultsStore:
             )
 
     def spent(self) -> tuple[int, int, float]:
-        """Calls, tokens and dollars spent by every run so far (stored and aborted episodes)."""
-        c1, t1, d1 = self.con.execute(
-            "SELECT COALESCE(SUM(calls),0), COALESCE(SUM(tokens_in+tokens_out),0), COALESCE(SUM(cost),0) FROM episodes"
-        ).fetchone()
-        c2, t2, d2 = self.con.execute(
-            "SELECT COALESCE(SUM(calls),0), COALESCE(SUM(tokens),0), COALESCE(SUM(cost),0) FROM aborted"
-        ).fetchone()
-        return int(c1 + c2), int(t1 + t2), float(d1 + d2)
+        """Calls, tokens and dollars of every request every run has sent (the ledger's total,
+        reservations still held or left by a killed run included)."""
+        calls, tokens, cost = self.con.execute("SELECT calls, tokens, cost FROM spent").fetchone()
+        return int(calls), int(tokens), float(cost)
+
+    def ledger(self, limits: Limits, run_id: int) -> Ledger:
+        """The experiment budget, kept in this store (close it when the run ends)."""
+        return Ledger(self.path, limits, run_id)
 
     def count(self) -> int:
         return int(self.con.execute("SELECT COUNT(*) FROM episodes").fetchone()[0])
@@ -328,6 +446,84 @@ class ResultsStore:
             if row is not None:
                 out[h] = _unpack(row[0])
         return out
+
+
+def _redacted_provenance(p: dict[str, Any]) -> dict[str, Any]:
+    """Runs are stored with their command line redacted; stores written before that are
+    redacted when read, so no report prints a key they hold."""
+    if isinstance(p.get("argv"), list):
+        p["argv"] = redact_argv([str(a) for a in p["argv"]])
+    return p
+
+
+class Ledger:
+    """The experiment budget, in the store: every request is reserved before it is sent.
+
+    A reservation is a `requests` row and an addition to the `spent` total, written in one
+    IMMEDIATE transaction (SQLite's write lock: every process on the store reserves against the
+    same total) and committed before the request goes out, so a killed process leaves its
+    requests in flight counted. Settling replaces the reservation by what the call cost, or by
+    its prompt when the call failed (it was sent). Thread-safe: one connection behind a lock.
+    """
+
+    def __init__(self, path: Path, limits: Limits, run_id: int, scope: str = "experiment") -> None:
+        self.limits, self.run_id, self.scope = limits, run_id, scope
+        self._con = _connect(path, any_thread=True, autocommit=True)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _write(self, work) -> Any:
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                out = work(self._con)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+            return out
+
+    def _refusal(self, con: sqlite3.Connection, need: int) -> str | None:
+        calls, tokens, cost = con.execute("SELECT calls, tokens, cost FROM spent").fetchone()
+        return refusal(self.limits, self.scope, calls, tokens, cost, need)
+
+    def exhausted(self) -> bool:
+        with self._lock:
+            return self._refusal(self._con, 1) is not None
+
+    def reserve(self, tokens: int, prompt: int) -> Hold:
+        def work(con: sqlite3.Connection) -> Hold:
+            why = self._refusal(con, tokens)
+            if why is not None:
+                raise BudgetExceeded(self.scope, why)
+            cur = con.execute(
+                "INSERT INTO requests(run_id, state, tokens, cost) VALUES (?, 'held', ?, 0)", (self.run_id, tokens)
+            )
+            con.execute("UPDATE spent SET calls = calls + 1, tokens = tokens + ?", (tokens,))
+            return Hold(tokens, prompt, cur.lastrowid)
+
+        return self._write(work)
+
+    def settle(self, hold: Hold, c: Completion | None) -> None:
+        """What the request cost (`c`), or, when it failed, its prompt: it was sent all the same."""
+        state, tokens, cost = ("done", c.tokens_in + c.tokens_out, c.cost or 0.0) if c else ("failed", hold.prompt, 0.0)
+
+        def work(con: sqlite3.Connection) -> None:
+            con.execute("UPDATE requests SET state=?, tokens=?, cost=? WHERE id=?", (state, tokens, cost, hold.id))
+            con.execute("UPDATE spent SET tokens = tokens + ?, cost = cost + ?", (tokens - hold.tokens, cost))
+
+        self._write(work)
+
+    def release(self, hold: Hold) -> None:
+        """The request was never sent."""
+
+        def work(con: sqlite3.Connection) -> None:
+            con.execute("DELETE FROM requests WHERE id=?", (hold.id,))
+            con.execute("UPDATE spent SET calls = calls - 1, tokens = tokens - ?", (hold.tokens,))
+
+        self._write(work)
 
 
 # --- response cache ---------------------------------------------------------------------------

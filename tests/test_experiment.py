@@ -342,17 +342,3 @@ def test_runs_from_inside_a_running_event_loop(tmp_path):
         return run_experiment(parse_experiment(SMALL.replace("seeds = 3", "seeds = 1")), tmp_path, progress=False)
 
     assert asyncio.run(notebook_cell()).stored == 9
-
-
-def test_budget_is_exhausted_exactly_when_it_would_refuse_the_next_call():
-    from agentloop.budget import Budget
-    from agentloop.types import Completion, Limits
-
-    b = Budget(Limits(max_calls=2, max_tokens=100), "experiment")
-    assert b.reserve(40) is None and not b.exhausted()
-    b.settle(40, Completion(text="x", tokens_in=40, tokens_out=0))
-    assert b.reserve(61) == "experiment budget of 100 tokens reached" and not b.exhausted()
-    assert b.reserve(60) is None  # a reservation held counts as spent
-    assert b.exhausted() and "2 calls" in b.reserve(1)
-    b.settle(60, None)  # the call raised: nothing spent, the reservation released
-    assert not b.exhausted() and (b.calls, b.tokens) == (1, 40)

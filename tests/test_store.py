@@ -24,7 +24,7 @@ def test_an_episode_round_trips_and_is_stored_once(tmp_path):
         assert store.add_episode("k1", rec, run_id) is True
         assert store.add_episode("k1", rec, run_id) is False
         ((key, back),) = store.episodes()
-        assert store.spent() == (rec.calls, rec.tokens_in + rec.tokens_out, 0.0)
+        assert store.spent() == (0, 0, 0.0)  # the budget's ledger counts requests sent, not records
     assert key == "k1" and back == rec.model_copy(update={"prompts": {}})  # requests are kept apart, once
     with ResultsStore(tmp_path / "r.sqlite") as store:
         assert store.episode("k1") == rec  # with its transcript's requests

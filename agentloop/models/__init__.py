@@ -9,9 +9,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from agentloop._kv import redact_args
 from agentloop.errors import AgentloopError
 from agentloop.models._protocol import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
-from agentloop.models._retry import RetryingModel
+from agentloop.models._retry import DEFAULT_ATTEMPTS, RetryingModel
 
 __all__ = [
     "Hint",
@@ -37,14 +38,14 @@ _LITELLM = "agentloop.models._litellm"
 def get_model(name: str, **args: Any) -> Model:
     """The model called `name` ("provider/model"), wrapped in the retry layer.
 
-    `retries` (default 6) is the number of attempts for transient errors and `retry_wait` the
-    first back-off in seconds (default: the provider's; 0 for simulators). Unknown names and bad
-    arguments raise AgentloopError with one line.
+    `retries` (default 8) is the number of attempts for transient errors and `retry_wait` the
+    first back-off in seconds (default: the provider's; 0 for simulators); neither is part of
+    an episode's key. Unknown names and bad arguments raise AgentloopError with one line.
     """
     provider, sep, rest = name.partition("/")
     if not sep or not provider or not rest:
         raise AgentloopError(f"model names are provider/model (e.g. scripted/oracle, openai/gpt-4o-mini), got {name!r}")
-    attempts = _coerce_int(args.pop("retries", 6), "retries")
+    attempts = _coerce_int(args.pop("retries", DEFAULT_ATTEMPTS), "retries")
     wait = args.pop("retry_wait", None)
     if provider in _PROVIDERS:
         inner = import_module(_PROVIDERS[provider]).make(rest, args)
@@ -55,14 +56,6 @@ def get_model(name: str, **args: Any) -> Model:
     elif not isinstance(wait, (int, float)) or wait < 0:
         raise AgentloopError(f"model argument retry_wait={wait!r} must be a number of seconds >= 0")
     return RetryingModel(inner, attempts=attempts, wait=float(wait))
-
-
-_SECRET_SUFFIXES = ("key", "secret", "password", "access_token", "auth_token", "api_token")
-
-
-def redact_args(args: dict[str, Any]) -> dict[str, Any]:
-    """Model arguments fit to store or print: credentials (api_key, *_secret, ...) are masked."""
-    return {k: "***" if k.lower().endswith(_SECRET_SUFFIXES) else v for k, v in args.items()}
 
 
 def _coerce_int(value: Any, name: str) -> int:
