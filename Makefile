@@ -4,6 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# The embedded model's engine. It is compiled here (no prebuilt wheel fits), once per machine
+# kind: the wheel is kept in WHEELS and reused by every later install.
+LLAMA := llama-cpp-python==0.3.36
+ARCH := $(shell uname -m)
+PYTAG := $(shell $(PYTHON) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+WHEELS := $(HOME)/.cache/agentloop/wheels/llama-cpp-0.3.36-portable-$(ARCH)-$(PYTAG)
+# On x86-64 a portable AVX2 build, not llama.cpp's default -march=native: a native build on a
+# CPU that advertises AMX or AVX-512 runs those kernels, and a virtual machine that does not
+# enable them crashes at the first token; results would also depend on the build machine.
+LLAMA_CMAKE_x86_64 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_CMAKE := $(LLAMA_CMAKE_$(ARCH))
+
 .PHONY: install test demo clean
 
 $(STAMP): pyproject.toml
@@ -11,7 +23,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# The pinned CPU build first (it lies on local disk): a bare range would pull a multi-GB CUDA build.
 	$(PY) -m pip install torch==2.13.0
-	@echo "Installing agentloop with the [local] extra: the first install compiles llama-cpp-python (~7 min on 2 cores; pip keeps the built wheel in its cache, so later installs take seconds)."
+	@if ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "Using the llama-cpp-python wheel built earlier on this machine ($(WHEELS))."; \
+	else \
+		echo "Compiling llama-cpp-python for the embedded model (~7 min on 2 cores, once per machine; pip prints 'still running...' while it works)."; \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip wheel --no-cache-dir --no-deps -w $(WHEELS) $(LLAMA); \
+	fi
+	$(PY) -m pip install $(WHEELS)/llama_cpp_python-*.whl
 	$(PY) -m pip install -e '.[dev,learn,local]'
 	touch $(STAMP)
 

@@ -32,16 +32,16 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 
 def demo(
     model: Annotated[Optional[str], typer.Option(help="model to run (default: the default local model)")] = None,
-    seeds: Annotated[int, typer.Option(min=1, max=50, help="instances per condition")] = 3,
+    seeds: Annotated[int, typer.Option(min=1, max=50, help="instances per condition")] = 8,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the per-condition summary as JSON")] = False,
     out: Annotated[Optional[str], typer.Option(help="also store the records in DIR/results.sqlite and write DIR/report.html")] = None,
 ) -> None:
-    """A small comparative experiment: eca rule 110 (12 cells, 3 generations) under oneshot, tape, vote and verify."""
+    """A small comparative experiment: eca rule 110 (8 cells, 3 generations) under oneshot, stepwise, tape, vote and verify."""
     from rich.console import Console
 
     from agentloop.cli import user_errors
-    from agentloop.demo import DemoConfig, summarise
+    from agentloop.demo import DemoConfig, compare, summarise
     from agentloop.models import get_model, parse_model_args
 
     con = Console(stderr=True)
@@ -54,6 +54,7 @@ def demo(
                 m.inner.load()
         records = _run_with_progress(cfg, con)
     rows = summarise(records)
+    pairs = compare(records)
     if out:
         from agentloop.demo import save_demo
 
@@ -62,9 +63,11 @@ def demo(
     simulated = any(r.simulated for r in records)
     if as_json:
         typer.echo(json.dumps({"model": cfg.model, "simulated": simulated, "scenario": cfg.scenario,
-                               "params": cfg.params, "conditions": [r.model_dump() for r in rows]}))
+                               "params": cfg.params, "conditions": [r.model_dump() for r in rows],
+                               "paired": [c.model_dump() for c in pairs]}))
         return
     _print_table(cfg, rows, simulated)
+    _print_pairs(pairs)
     if out:
         con.print(f"stored {len(records)} episodes in {store_path}; report: {html_path} (also `agentloop report {out}`)")
 
@@ -90,6 +93,10 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def _ci(ci) -> str:
+    return "" if ci is None else f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]"
+
+
 def _print_table(cfg, rows, simulated: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -100,13 +107,13 @@ def _print_table(cfg, rows, simulated: bool) -> None:
     kind = "[yellow]SIMULATED (scripted model, not a language model)[/yellow]" if simulated else "real model, in-process"
     title = f"{cfg.scenario} ({params}) · model {cfg.model} · {kind}"
     table = Table(title=title)
-    for col in ("condition", "solved", "step acc.", "1st-try acc.", "steps done", "calls", "tokens in", "tokens out", "s"):
+    for col in ("condition", "solved [95% CI]", "step acc. [95% CI]", "1st-try acc.", "steps done", "calls", "tokens in", "tokens out", "s"):
         table.add_column(col, justify="left" if col == "condition" else "right", no_wrap=col == "condition")
     for r in rows:
         table.add_row(
             r.condition,
-            f"{r.solved}/{r.episodes}",
-            _pct(r.step_accuracy),
+            f"{r.solved}/{r.episodes}{_ci(r.success_ci)}",
+            _pct(r.step_accuracy) + _ci(r.step_accuracy_ci),
             _pct(r.first_attempt_accuracy),
             f"{r.steps_attempted}/{r.steps_total}",
             f"{r.calls:,}",
@@ -117,5 +124,29 @@ def _print_table(cfg, rows, simulated: bool) -> None:
     con.print(table)
     con.print(
         "step acc.: locally correct steps among those attempted (an episode stops at a step it cannot commit); "
-        "1st-try acc.: before any verifier feedback (under verify a binary 'wrong' gives the answer away)."
+        "1st-try acc.: before any verifier feedback (under verify a binary 'wrong' gives the answer away). "
+        "Intervals: 95%, Wilson for success, clustered by episode for steps."
     )
+
+
+def _print_pairs(pairs) -> None:
+    """The demo's conclusion, with its uncertainty: each support against the growing conversation."""
+    from rich.console import Console
+
+    con = Console(width=None if sys.stdout.isatty() else 120)
+    for c in pairs:
+        ci = c.success_diff_ci
+        if ci is None:
+            continue
+        if ci[0] > 0:
+            verdict = "better"
+        elif ci[1] < 0:
+            verdict = "worse"
+        else:
+            verdict = "no difference shown"
+        p = "" if c.mcnemar_p is None else f", McNemar p = {c.mcnemar_p:.3g}"
+        con.print(
+            f"{c.condition} vs {c.baseline}: success {100 * c.success_diff:+.0f} points "
+            f"[{100 * ci[0]:+.0f}, {100 * ci[1]:+.0f}] on {c.pairs} paired instances{p}: {verdict}",
+            markup=False,
+        )

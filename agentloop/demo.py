@@ -1,9 +1,10 @@
 """`agentloop demo`: a small comparative experiment on the embedded local model.
 
-One instance family (eca rule 110, 12 cells, 3 generations: 36 atomic steps), four conditions
-(`oneshot`, `tape`, `vote`, `verify`), a few seeds, one model. It returns the episode records
-and a per-condition summary; the CLI draws the progress bar and the table. When the experiment
-runner lands, the same records can feed its store and report.
+One instance family (eca rule 110, 8 cells, 3 generations: 24 atomic steps), five conditions
+(`oneshot`, `stepwise` — the growing conversation, where drift shows —, `tape`, `vote`,
+`verify`), enough seeds for intervals, one model. It returns the episode records and a
+per-condition summary with 95% intervals (the same estimators as `agentloop report`); the CLI
+draws the progress bar and the table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentloop.types import EpisodeRecord
 
-__all__ = ["DemoConfig", "ConditionSummary", "run_demo", "summarise"]
+__all__ = ["DemoConfig", "ConditionSummary", "compare", "run_demo", "summarise"]
 
 
 def _default_model() -> str:
@@ -28,9 +29,9 @@ class DemoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     scenario: str = "eca"
-    params: dict[str, Any] = Field(default_factory=lambda: {"rule": 110, "width": 12, "steps": 3})
-    conditions: tuple[str, ...] = ("oneshot", "tape", "vote", "verify")
-    seeds: tuple[int, ...] = (0, 1, 2)
+    params: dict[str, Any] = Field(default_factory=lambda: {"rule": 110, "width": 8, "steps": 3})
+    conditions: tuple[str, ...] = ("oneshot", "stepwise", "tape", "vote", "verify")
+    seeds: tuple[int, ...] = tuple(range(8))
     model: str = Field(default_factory=_default_model)
     model_args: dict[str, Any] = Field(default_factory=dict)
 
@@ -41,6 +42,9 @@ class ConditionSummary(BaseModel):
     condition: str
     episodes: int
     solved: int
+    success_ci: tuple[float, float] = Field(description="95% Wilson interval of the success rate")
+    step_accuracy_ci: tuple[float, float] | None = Field(None, description="95%, clustered by episode")
+    format_failures: int = Field(0, description="episodes stopped by a reply that stayed unreadable")
     steps_attempted: int
     steps_total: int
     step_accuracy: float | None = Field(description="locally correct / attempted steps (after any feedback)")
@@ -81,18 +85,25 @@ def run_demo(
 
 
 def summarise(records: list[EpisodeRecord]) -> list[ConditionSummary]:
-    """Per condition, in first-seen order: success, per-step accuracy, calls and tokens."""
+    """Per condition, in first-seen order: success and per-step accuracy with their 95%
+    intervals, first-attempt accuracy, calls and tokens."""
+    from agentloop.metrics import summarize
+
     by: dict[str, list[EpisodeRecord]] = {}
     for r in records:
         by.setdefault(r.condition, []).append(r)
     out = []
     for cond, recs in by.items():
         steps = [s for r in recs for s in r.steps]
+        g = summarize(recs, curves=False, condition=cond)
         out.append(
             ConditionSummary(
                 condition=cond,
                 episodes=len(recs),
                 solved=sum(r.success for r in recs),
+                success_ci=g.success_ci,
+                step_accuracy_ci=g.step_accuracy_ci,
+                format_failures=sum(r.status == "format" for r in recs),
                 steps_attempted=len(steps),
                 steps_total=sum(r.steps_total for r in recs),
                 step_accuracy=sum(s.ok for s in steps) / len(steps) if steps else None,
@@ -104,6 +115,15 @@ def summarise(records: list[EpisodeRecord]) -> list[ConditionSummary]:
             )
         )
     return out
+
+
+def compare(records: list[EpisodeRecord], baseline: str = "stepwise"):
+    """Each condition against `baseline` on the same instances (paired, 95% intervals)."""
+    from agentloop.metrics import paired_comparisons
+
+    if not any(r.condition == baseline for r in records):
+        return []
+    return paired_comparisons(records, baseline=baseline)
 
 
 def save_demo(config: DemoConfig, records: list[EpisodeRecord], out_dir: str) -> tuple[str, str]:

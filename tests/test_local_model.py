@@ -424,6 +424,20 @@ def test_demo_summary_counts_steps_and_first_attempts():
         assert row.calls == sum(r.calls for r in recs) and row.tokens_in == sum(r.tokens_in for r in recs)
     assert rows["verify"].step_accuracy >= rows["verify"].first_attempt_accuracy
     assert rows["vote"].calls > rows["tape"].calls
+    for row in rows.values():  # every figure comes with its interval
+        lo, hi = row.success_ci
+        assert lo <= row.solved / row.episodes <= hi and 0 <= lo < hi <= 1
+        assert row.step_accuracy_ci[0] <= row.step_accuracy <= row.step_accuracy_ci[1]
+
+
+def test_demo_compares_each_support_with_the_growing_conversation_on_the_same_instances():
+    from agentloop.demo import DemoConfig, compare, run_demo
+
+    cfg = DemoConfig(model="scripted/noisy", model_args={"error": 0.05, "drift": 0.3}, seeds=tuple(range(6)),
+                     conditions=("stepwise", "vote"), params={"rule": 110, "width": 6, "steps": 2})
+    (pair,) = compare(run_demo(cfg))
+    assert pair.baseline == "stepwise" and pair.condition == "vote" and pair.pairs == 6
+    assert pair.success_diff_ci[0] > 0  # voting on a short window beats a drifting conversation
 
 
 def test_demo_cli_labels_simulated_results_and_writes_the_store_and_report(tmp_path):
@@ -436,8 +450,9 @@ def test_demo_cli_labels_simulated_results_and_writes_the_store_and_report(tmp_p
     )
     assert res.exit_code == 0, res.output
     assert "SIMULATED" in res.output and "scripted/noisy" in res.output
-    for cond in ("oneshot", "tape", "vote", "verify"):
+    for cond in ("oneshot", "stepwise", "tape", "vote", "verify"):
         assert cond in res.output
+    assert "vs stepwise: success" in res.output and "[95% CI]" in res.output
     assert (tmp_path / "d" / "results.sqlite").is_file() and (tmp_path / "d" / "report.html").is_file()
 
 
