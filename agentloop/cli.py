@@ -1,6 +1,9 @@
 """The command line: a thin shell over the library (parse, call, print).
 
-Every user error is one line on stderr and exit code 2. Only this module configures logging.
+Exit codes: 0 all done, 1 some episodes errored or are missing (a provider error, a spent
+budget), 2 bad input (one `error:` line on stderr, never a traceback), 130 interrupted. Results
+go to stdout, and only results: everything else (logs, warnings, progress) goes to stderr, so
+`--json` output is pure JSON. Only this module configures logging.
 """
 
 from __future__ import annotations
@@ -8,14 +11,45 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextlib import contextmanager
-from typing import Annotated, Optional
+from contextlib import contextmanager, redirect_stdout
+from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from agentloop.errors import AgentloopError
 
+try:  # typer >= 0.20 carries its own click, whose errors derive from TyperException
+    from typer import TyperException as _UsageError
+except ImportError:
+    from click import ClickException as _UsageError
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a flag's bad value, an unknown option or command) are one `error:` line and
+    exit code 2 like every other bad input, not click's framed box."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _UsageError as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `agentloop`: the help, not an error
+                typer.echo(ctx.get_help())
+                sys.exit(0)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            typer.echo(f"error: {' '.join(exc.format_message().split())}{where}", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Reliable LLM agents on long step-by-step tasks, and the instrument that measures goal drift.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -25,9 +59,12 @@ app = typer.Typer(
 
 @contextmanager
 def user_errors():
-    """Turn AgentloopError into one line on stderr and exit code 2."""
+    """Turn AgentloopError into one line on stderr and exit code 2. While the work runs, stdout
+    is stderr: a library that prints (litellm's debug log) never mixes into the results, which
+    the commands print afterwards."""
     try:
-        yield
+        with redirect_stdout(sys.stderr):
+            yield
     except AgentloopError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -61,6 +98,19 @@ def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-read
     Console().print(table)
 
 
+# How big a run may be (see agentloop.experiment.Sizes for the defaults and why).
+_MaxSteps = Annotated[Optional[int], typer.Option(min=1, help="refuse episodes of more steps [default: 100000]")]
+_MaxPromptTokens = Annotated[
+    Optional[int], typer.Option(min=1, help="refuse episodes whose largest request is estimated larger [default: 1000000]")
+]
+
+
+def _sizes(**given: Optional[int]):
+    from agentloop.experiment import Sizes
+
+    return Sizes(**{k: v for k, v in given.items() if v is not None})
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario name (see `agentloop scenarios`)")],
@@ -68,27 +118,35 @@ def run(
     condition: Annotated[str, typer.Option(help="oneshot, stepwise, tape, vote, verify or full")] = "tape",
     model: Annotated[str, typer.Option(help="provider/model, e.g. scripted/noisy, openai/gpt-4o-mini")] = "scripted/oracle",
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
-    seed: Annotated[int, typer.Option(help="instance seed")] = 0,
+    seed: Annotated[int, typer.Option(help="instance seed (0 to 2^63 - 1)")] = 0,
+    max_steps: _MaxSteps = None,
+    max_prompt_tokens: _MaxPromptTokens = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the EpisodeRecord as JSON")] = False,
 ) -> None:
-    """Run one episode and print its record."""
+    """Run one episode and print its record (exit code 1 if a provider error ended it)."""
     from agentloop._kv import parse_pairs
     from agentloop.conditions import get_condition
+    from agentloop.experiment import MAX_SEED, check_episode_size
     from agentloop.loop import run_episode
     from agentloop.models import get_model, parse_model_args
     from agentloop.scenarios import get_scenario, parse_params
 
     with user_errors():
+        if not 0 <= seed <= MAX_SEED:
+            raise AgentloopError(f"--seed {seed}: seeds are 0 to {MAX_SEED} (2^63 - 1)")
         sc = get_scenario(scenario)
         params = parse_params(sc, parse_pairs(param, "-p"))
         cond = get_condition(condition)
+        check_episode_size(sc, params, [cond], seed, _sizes(max_steps=max_steps, max_prompt_tokens=max_prompt_tokens))
         args = parse_model_args(model_arg or [])
         m = get_model(model, **args)
         record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed)
     if as_json:
         typer.echo(record.model_dump_json())
-        return
-    _print_record(record)
+    else:
+        _print_record(record)
+    if record.status == "error":
+        raise typer.Exit(1)
 
 
 def _print_record(r) -> None:
@@ -115,41 +173,45 @@ def experiment(
     model: Annotated[Optional[list[str]], typer.Option(help="run on this model instead of the file's")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="key=value for --model")] = None,
     max_connections: Annotated[Optional[int], typer.Option(min=1, help="requests in flight per --model")] = None,
+    append: Annotated[bool, typer.Option("--append", help="add this experiment to a DIR that holds another")] = False,
+    max_episodes: Annotated[
+        Optional[int], typer.Option(min=1, help="refuse a grid of more episodes [default: 100000]")
+    ] = None,
+    max_steps: _MaxSteps = None,
+    max_prompt_tokens: _MaxPromptTokens = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
-    """Run an experiment grid; re-running it finishes only the episodes not yet stored."""
+    """Run an experiment grid; re-running it finishes only the episodes not yet stored.
+    Exit code 1 when episodes are left errored or missing (the warnings say why)."""
     from agentloop.experiment import load_experiment, run_experiment, with_models
     from agentloop.models import parse_model_args
 
     with user_errors():
-        spec = load_experiment(file)
+        sizes = _sizes(max_episodes=max_episodes, max_steps=max_steps, max_prompt_tokens=max_prompt_tokens)
+        spec = load_experiment(file, sizes=sizes)
         if model:
-            spec = with_models(spec, model, parse_model_args(model_arg or []), max_connections)
+            spec = with_models(spec, model, parse_model_args(model_arg or []), max_connections, sizes=sizes)
         elif model_arg:
             raise AgentloopError("-M/--model-arg needs --model (the file's models carry their own args)")
         try:
-            summary = run_experiment(spec, out, progress=False if quiet else None)
+            summary = run_experiment(spec, out, progress=False if quiet else None, append=append, sizes=sizes)
         except KeyboardInterrupt:
             typer.echo("interrupted: finished episodes are stored; run the same command again to finish", err=True)
             raise typer.Exit(130) from None
     if as_json:
         typer.echo(summary.model_dump_json())
-        return
-    sim = " (simulated)" if summary.simulated else ""
-    typer.echo(
-        f"{summary.planned} episodes planned, {summary.already_done} already stored; ran {summary.ran}{sim} "
-        f"({summary.stored} stored, {summary.aborted} cut short) in {summary.wall_s:.1f} s "
-        f"({summary.episodes_per_s:.1f} episodes/s) → {summary.store}"
-    )
-    if summary.budget_exhausted:
-        typer.echo("warning: the experiment budget is spent; episodes not run are missing", err=True)
-    if summary.provider_errors:
+    else:
+        sim = " (simulated)" if summary.simulated else ""
         typer.echo(
-            f"warning: {summary.provider_errors} episodes ended with a provider error (not stored; run again to "
-            f"retry); first: {summary.first_error}",
-            err=True,
+            f"{summary.planned} episodes planned, {summary.already_done} already stored; ran {summary.ran}{sim} "
+            f"({summary.stored} stored, {summary.aborted} cut short) in {summary.wall_s:.1f} s "
+            f"({summary.episodes_per_s:.1f} episodes/s) → {summary.store}"
         )
+    for line in summary.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    if summary.missing:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -165,6 +227,9 @@ def report(
 
     with user_errors():
         data = load_report(out_dir, baseline=baseline)
+        conditions = [g.condition for g in data.metrics.by_condition]
+        if baseline is not None and baseline not in conditions:
+            raise AgentloopError(f"unknown --baseline {baseline!r}; conditions: {', '.join(conditions)}")
         if html:
             path = write_html_report(out_dir, html, data=data)
     if as_json:
