@@ -440,7 +440,13 @@ def _first_error(r: EpisodeRecord) -> tuple[int, bool]:
 
 
 def _survival(recs: Sequence[EpisodeRecord]):
-    """(curve, h50, h50_ci, h90, h90_ci) from Kaplan-Meier."""
+    """(curve, h50, h50_ci, h90, h90_ci) from Kaplan-Meier (statsmodels).
+
+    The curve has a point at every observed time (first errors and censorings), so its
+    pointwise band is right between events too. Where S is still 1 (no error yet) Greenwood's
+    error is 0 and the log(-log) band would collapse to the point; there the episodes seen to
+    survive past t are a binomial sample with no failure, and the band's low end is Wilson's.
+    """
     import numpy as np
     from statsmodels.duration.survfunc import SurvfuncRight
 
@@ -449,13 +455,21 @@ def _survival(recs: Sequence[EpisodeRecord]):
     events = np.array([int(e) for _, e in te])
     keep = times > 0  # an episode that recorded no step says nothing about survival
     times, events = times[keep], events[keep]
+    grid = np.unique(np.concatenate([[0], times]))
     if len(times) == 0 or events.sum() == 0:
-        end = int(times.max()) if len(times) else 0
-        return SurvivalCurve(t=[0, end], s=[1.0, 1.0], lo=[1.0, 1.0], hi=[1.0, 1.0]), None, None, None, None
+        lo = [_wilson(n, n)[0] if n else 1.0 for n in ((times >= t).sum() for t in grid)]
+        curve = SurvivalCurve(t=[int(t) for t in grid], s=[1.0] * len(grid), lo=[1.0, *lo[1:]], hi=[1.0] * len(grid))
+        return curve, None, None, None, None
     sf = SurvfuncRight(times, events)
-    s = np.asarray(sf.surv_prob, dtype=float)
-    lo, hi = _loglog_band(s, np.asarray(sf.surv_prob_se, dtype=float))
-    curve = SurvivalCurve(t=[0, *map(int, sf.surv_times)], s=[1.0, *map(float, s)], lo=[1.0, *lo], hi=[1.0, *hi])
+    # KM and Greenwood's error as step functions on the grid of observed times
+    at = np.searchsorted(np.asarray(sf.surv_times), grid, side="right") - 1
+    s = np.where(at >= 0, np.asarray(sf.surv_prob, dtype=float)[np.maximum(at, 0)], 1.0)
+    se = np.where(at >= 0, np.asarray(sf.surv_prob_se, dtype=float)[np.maximum(at, 0)], 0.0)
+    lo, hi = _loglog_band(s, se)
+    for i, t in enumerate(grid):
+        if t > 0 and s[i] == 1.0:
+            lo[i] = _wilson(*(2 * [int((times >= t).sum())]))[0]
+    curve = SurvivalCurve(t=[int(t) for t in grid], s=[float(v) for v in s], lo=lo, hi=hi)
 
     def horizon(q: float):
         with warnings.catch_warnings():
@@ -496,10 +510,12 @@ def _hazard(recs: Sequence[EpisodeRecord], bins: int = 16) -> list[Bin]:
     return out
 
 
-def _accuracy_by_tokens(tokens: Sequence[int], ok: Sequence[int], bins: int = 8) -> list[Bin]:
+def _accuracy_by_tokens(tokens: Sequence[int], ok: Sequence[int], episode: Sequence[int], bins: int = 8) -> list[Bin]:
+    """Step accuracy in quantile bins of prompt tokens; each bin's interval is clustered by
+    episode like the overall accuracy (a long episode fills a bin with correlated steps)."""
     import numpy as np
 
-    t, y = np.asarray(tokens, dtype=float), np.asarray(ok, dtype=float)
+    t, y, g = np.asarray(tokens, dtype=float), np.asarray(ok, dtype=float), np.asarray(episode)
     if len(t) == 0:
         return []
     edges = np.unique(np.quantile(t, np.linspace(0, 1, bins + 1)))
@@ -512,7 +528,8 @@ def _accuracy_by_tokens(tokens: Sequence[int], ok: Sequence[int], bins: int = 8)
         n = int(m.sum())
         if n:
             k = int(y[m].sum())
-            out.append(Bin(x_lo=float(edges[i]), x_hi=float(edges[i + 1]), n=n, events=k, rate=k / n, ci=_wilson(k, n)))
+            _, ci = _clustered_accuracy(y[m], g[m])
+            out.append(Bin(x_lo=float(edges[i]), x_hi=float(edges[i + 1]), n=n, events=k, rate=k / n, ci=ci))
     return out
 
 
@@ -743,7 +760,7 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         projection=projection,
         survival=curve,
         hazard=_hazard(recs) if curves and one_task else [],
-        accuracy_by_tokens=_accuracy_by_tokens(st.tokens[rd], st.ok[rd]) if curves and one_task else [],
+        accuracy_by_tokens=_accuracy_by_tokens(st.tokens[rd], st.ok[rd], st.episode[rd]) if curves and one_task else [],
     )
 
 

@@ -49,8 +49,9 @@ def test_survival_horizons_and_hazard_on_known_first_errors():
     recs.append(make_record([True] * 5, seed=9))
     g = summarize(recs, condition="tape")
     # T = 2, 3, 4 and 5 (censored): S(2) = 3/4, S(3) = 1/2, S(4) = 1/4
-    assert g.survival.t == [0, 2, 3, 4]
-    assert g.survival.s == pytest.approx([1.0, 0.75, 0.5, 0.25])
+    # a point at every observed time: the first errors and the censoring at 5
+    assert g.survival.t == [0, 2, 3, 4, 5]
+    assert g.survival.s == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.25])
     assert all(lo <= s <= hi for lo, s, hi in zip(g.survival.lo, g.survival.s, g.survival.hi))
     # horizons: the first t with S(t) strictly below 0.5 / 0.9 (statsmodels' and SAS's convention)
     assert g.h50 == 4 and g.h90 == 2
