@@ -67,6 +67,7 @@ MIN_DRIFT_ERRORS = 5
 # Monte Carlo permutations of the drift test; above EXACT_UNTIL errors (and as many right
 # steps) the permutation distribution is normal enough to use its exact variance instead.
 PERMUTATIONS = 2000
+STOP_AFTER_HITS = 50  # permutations stop once this many are as extreme (p is then plainly large)
 EXACT_UNTIL = 60
 TARGET = 0.99  # the success the projection aims at
 
@@ -361,13 +362,16 @@ def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
     rank = np.unique(ep, return_inverse=True)[1].astype(float)
     rng = np.random.default_rng(seed)
     hits, done = 0, 0
-    chunk = max(1, min(PERMUTATIONS, 4_000_000 // max(1, len(y))))
+    chunk = max(1, min(250, 4_000_000 // max(1, len(y))))
     while done < PERMUTATIONS:
         b = min(chunk, PERMUTATIONS - done)
         # random keys in [rank, rank + 1): sorting keeps every row inside its episode's block
         perm = np.argsort(rng.random((b, len(y))) + rank, axis=1)
         hits += int(np.sum(np.abs(y[perm] @ xc) >= abs(u) - 1e-9))
         done += b
+        if hits >= STOP_AFTER_HITS:
+            # Besag & Clifford's sequential p-value: valid, and far cheaper when p is large
+            return hits / done
     return (1 + hits) / (1 + PERMUTATIONS)
 
 
@@ -442,8 +446,8 @@ def _first_error(r: EpisodeRecord) -> tuple[int, bool]:
 def _survival(recs: Sequence[EpisodeRecord]):
     """(curve, h50, h50_ci, h90, h90_ci) from Kaplan-Meier (statsmodels).
 
-    The curve has a point at every observed time (first errors and censorings), so its
-    pointwise band is right between events too. Where S is still 1 (no error yet) Greenwood's
+    The curve has a point at step 1 and at every observed time (first errors and censorings),
+    so its pointwise band is right between events too. Where S is still 1 (no error yet) Greenwood's
     error is 0 and the log(-log) band would collapse to the point; there the episodes seen to
     survive past t are a binomial sample with no failure, and the band's low end is Wilson's.
     """
@@ -455,20 +459,24 @@ def _survival(recs: Sequence[EpisodeRecord]):
     events = np.array([int(e) for _, e in te])
     keep = times > 0  # an episode that recorded no step says nothing about survival
     times, events = times[keep], events[keep]
-    grid = np.unique(np.concatenate([[0], times]))
+    grid = np.unique(np.concatenate([[0, 1], times])) if len(times) else np.array([0])
     if len(times) == 0 or events.sum() == 0:
-        lo = [_wilson(n, n)[0] if n else 1.0 for n in ((times >= t).sum() for t in grid)]
-        curve = SurvivalCurve(t=[int(t) for t in grid], s=[1.0] * len(grid), lo=[1.0, *lo[1:]], hi=[1.0] * len(grid))
-        return curve, None, None, None, None
-    sf = SurvfuncRight(times, events)
-    # KM and Greenwood's error as step functions on the grid of observed times
-    at = np.searchsorted(np.asarray(sf.surv_times), grid, side="right") - 1
-    s = np.where(at >= 0, np.asarray(sf.surv_prob, dtype=float)[np.maximum(at, 0)], 1.0)
-    se = np.where(at >= 0, np.asarray(sf.surv_prob_se, dtype=float)[np.maximum(at, 0)], 0.0)
+        s, se = np.ones(len(grid)), np.zeros(len(grid))
+    else:
+        sf = SurvfuncRight(times, events)
+        # KM and Greenwood's error as step functions on the grid of observed times
+        at = np.searchsorted(np.asarray(sf.surv_times), grid, side="right") - 1
+        s = np.where(at >= 0, np.asarray(sf.surv_prob, dtype=float)[np.maximum(at, 0)], 1.0)
+        se = np.where(at >= 0, np.asarray(sf.surv_prob_se, dtype=float)[np.maximum(at, 0)], 0.0)
     lo, hi = _loglog_band(s, se)
-    for i, t in enumerate(grid):
-        if t > 0 and s[i] == 1.0:
-            lo[i] = _wilson(*(2 * [int((times >= t).sum())]))[0]
+    for i in range(1, len(grid)):
+        if s[i] == 1.0:
+            # the value holds until the next grid point; the fewest episodes seen that far
+            n = int((times >= grid[min(i + 1, len(grid) - 1)]).sum())
+            lo[i] = _wilson(n, n)[0] if n else 0.0
+    if events.sum() == 0:
+        curve = SurvivalCurve(t=[int(t) for t in grid], s=[1.0] * len(grid), lo=lo, hi=hi)
+        return curve, None, None, None, None
     curve = SurvivalCurve(t=[int(t) for t in grid], s=[float(v) for v in s], lo=lo, hi=hi)
 
     def horizon(q: float):
