@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 
 from agentloop.learn import World, make_config, parse_model
 
-torch = pytest.importorskip("torch")
+from conftest import import_extra  # noqa: E402
+
+torch = import_extra("torch", extra="learn")  # skipped locally without torch, a collection error under CI=true
 
 # --- networks and the tape rollout (torch) ---------------------------------------------------
 

@@ -324,8 +324,10 @@ def test_eca_recogniser_reads_any_rule_and_pattern_and_ignores_trailing_text(rul
 
 # --- the real model (CI runs these: `make test` installs the [local] extra) ----------------
 
+from conftest import requires_extra  # noqa: E402  (skipped locally without the extra, failed under CI=true)
+
 _HAVE_MODEL = importlib.util.find_spec("llama_cpp") is not None and is_installed(CATALOGUE[DEFAULT])
-needs_model = pytest.mark.skipif(not _HAVE_MODEL, reason="needs the [local] extra (llama-cpp-python and the default weights)")
+needs_model = requires_extra("local", _HAVE_MODEL, "llama-cpp-python and the default weights")
 
 
 @pytest.mark.local_model
