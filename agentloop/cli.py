@@ -278,7 +278,13 @@ app.command("demo")(_demo)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The results are out; what a library logs while the process exits (litellm's atexit
+        # worker under -v) is not one of them.
+        sys.stdout.flush()
+        sys.stdout = sys.stderr
 
 
 if __name__ == "__main__":

@@ -207,6 +207,9 @@ class ResultsStore:
             raise self._not_a_store(str(exc)) from None
         try:
             self._check_schema()
+            if not self.read_only:
+                with self.con:
+                    self.con.execute(_START_LEDGER)
         except sqlite3.DatabaseError as exc:
             self.con.close()
             raise self._not_a_store(str(exc)) from None
@@ -233,7 +236,6 @@ class ResultsStore:
             with con:
                 con.executescript(_SCHEMA)
                 con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                con.execute(_START_LEDGER)
         except BaseException:
             con.close()
             raise
