@@ -11,11 +11,12 @@ Definitions (docs/metrics.md has the longer story and the calibration):
 - first-try accuracy: the same for each step's first attempt, before any feedback.
 - single-call accuracy: the first readable reply alone (under a vote: its first sample), the
   input of the reliability projection.
-- drift: does the error grow along the episode? A test that permutes each episode's error
-  indicators among its committed steps (exact under no drift, at any error count), and no test
-  at all below `MIN_DRIFT_ERRORS` errors. The slope itself (log-odds per step) comes from a
-  logistic regression with a fixed effect per cell, cluster-robust by episode. The same on
-  prompt tokens (log-odds per 1,000).
+- drift: does the error grow along the episode? Within episodes only (each has its own error
+  level, so cells and instances of different difficulty cannot fake a trend): a permutation
+  test that shuffles each episode's error indicators among its committed steps (exact under no
+  drift at any error count), no test at all below `MIN_DRIFT_ERRORS` errors, and the slope in
+  log-odds per step with the interval that inverts the same score test. The same along prompt
+  tokens (log-odds per 1,000), and for first tries.
 - survival S(t): Kaplan-Meier of T = the 1-based position of the first wrong step (episodes
   without one, or stopped by an unreadable reply, are censored); H50 / H90: the smallest t with
   S(t) < 0.5 / 0.9, None when S never falls that far within the data.
@@ -267,74 +268,16 @@ def _clustered_accuracy(ok: Sequence[int], groups: Sequence[int]) -> tuple[float
     return p, _wilson(p * n_eff, n_eff)
 
 
-def _logit_slope(
-    err: Sequence[int], x: Sequence[float], groups: Sequence[int], strata: Sequence[int] | None = None
-) -> tuple[float, Interval, float] | str:
-    """Slope of logit P(error) on x, cluster-robust by episode; a reason string when not estimable.
+def _within_episode_score(err, x, episode):
+    """The score of a logistic slope with one intercept per episode (conditional logistic
+    regression) at slope 0, and its variance: U = Σ errors × (x − the episode's mean x), and
+    Var U = Σ over episodes of e·(m − e)/(m·(m − 1)) · Σ(x − x̄)², the variance of U when each
+    episode's e errors are shuffled among its m steps (statsmodels' ConditionalLogit gives the
+    same numbers as its score and information at 0).
 
-    `strata` (one label per row: the grid cell) adds a fixed effect per cell, so the slope is
-    measured *within* cells. Without it, pooling cells of different lengths and base error
-    rates can fake a trend (long tasks that are also easier give a negative slope). Cells
-    without both outcomes say nothing about the slope and are left out.
+    Returns (U, Var U, rows that can move: error, centred x, episode) or None.
     """
     import numpy as np
-    import statsmodels.api as sm
-
-    y = np.asarray(err, dtype=float)
-    xs = np.asarray(x, dtype=float)
-    g = np.asarray(groups)
-    if y.sum() == 0:
-        return "no errors"
-    if y.sum() == len(y):
-        return "no correct steps"
-    columns = [np.ones(len(y))]
-    if strata is not None and len(set(strata)) > 1:
-        st = np.asarray(strata)
-        informative = [c for c in np.unique(st) if 0 < y[st == c].sum() < (st == c).sum()]
-        if not informative:
-            return "no cell with both right and wrong steps"
-        keep = np.isin(st, informative)
-        y, xs, g, st = y[keep], xs[keep], g[keep], st[keep]
-        if all(np.ptp(xs[st == c]) == 0 for c in informative):
-            return "no spread in x within cells"
-        columns = [np.ones(len(y))] + [(st == c).astype(float) for c in informative[1:]]
-    if np.ptp(xs) == 0:
-        return "no spread in x"
-    X = np.column_stack([*columns, xs])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            kw = {}
-            if len(set(g.tolist())) > 1:
-                # t intervals on (clusters - 1) degrees of freedom: with few episodes the normal
-                # interval of a cluster-robust error is too narrow
-                kw = {"cov_type": "cluster", "cov_kwds": {"groups": g}, "use_t": True}
-            fit = sm.Logit(y, X).fit(disp=0, maxiter=200, **kw)
-    except Exception as exc:  # statsmodels raises several kinds on separation/singularity
-        return f"not estimable ({type(exc).__name__})"
-    if not fit.mle_retvals.get("converged", False):
-        return "not estimable (did not converge)"
-    j = X.shape[1] - 1
-    lo, hi = fit.conf_int(alpha=1 - LEVEL)[j]
-    slope, lo, hi, pval = float(fit.params[j]), float(lo), float(hi), float(fit.pvalues[j])
-    if not all(map(math.isfinite, (slope, lo, hi))):
-        return "not estimable"
-    return slope, (lo, hi), pval
-
-
-def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
-    """Two-sided p-value for a trend of `err` along `x` inside episodes, by permutation.
-
-    Under no drift the error indicators of one episode's steps are exchangeable, whatever the
-    episode's own error rate: shuffling them within each episode gives the exact null
-    distribution of the statistic U = sum of errors × (x − episode mean of x), the score of a
-    logistic slope with a per-episode intercept (conditional logistic regression). Unlike a
-    sandwich error, it does not collapse when only one or two episodes hold errors.
-    Monte Carlo with a fixed seed while errors are few; with many errors on both sides U is
-    normal, and its exact permutation variance is used. None when no episode can move.
-    """
-    import numpy as np
-    from scipy.stats import norm
 
     y = np.asarray(err, dtype=float)
     xs = np.asarray(x, dtype=float)
@@ -348,14 +291,31 @@ def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
     xc = xs - np.repeat(np.add.reduceat(xs, start) / m, m)
     # Episodes with all steps right (or all wrong) contribute the same U under every shuffle.
     moves = (e > 0) & (e < m)
-    # Var(U) under the shuffles: a sum over episodes of e·(m − e)/(m·(m − 1)) · Σ(x − x̄)²
     ss = np.add.reduceat(xc**2, start)
     var = float(np.sum(np.where(moves, e * (m - e) * ss / (m * np.maximum(m - 1, 1)), 0.0)))
     if var <= 1e-12:
         return None
     moving = np.repeat(moves, m)
-    u = float(y @ xc)
-    y, xc, ep = y[moving], xc[moving], ep[moving]
+    return float(y @ xc), var, (y[moving], xc[moving], ep[moving])
+
+
+def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
+    """Two-sided p-value for a trend of `err` along `x` inside episodes, by permutation.
+
+    Under no drift the error indicators of one episode's steps are exchangeable, whatever the
+    episode's own error rate: shuffling them within each episode gives the exact null
+    distribution of the score U (`_within_episode_score`). Unlike a sandwich error it does not
+    collapse when only one or two episodes hold errors. Monte Carlo with a fixed seed while
+    errors are few; with many errors on both sides U is normal, and its exact permutation
+    variance is used. None when no episode can move.
+    """
+    import numpy as np
+    from scipy.stats import norm
+
+    score = _within_episode_score(err, x, episode)
+    if score is None:
+        return None
+    u, var, (y, xc, ep) = score
     errors = y.sum()
     if min(errors, len(y) - errors) > EXACT_UNTIL:
         return float(2 * norm.sf(abs(u) / math.sqrt(var)))
@@ -384,14 +344,21 @@ class _Drift:
     note: str = ""
 
 
-def _drift(err, x, episode, cell, movable) -> _Drift:
-    """The drift test (permutation) and the slope (logistic, cell fixed effects) of one outcome.
+def _drift(err, x, episode, movable) -> _Drift:
+    """Drift of one outcome along x, within episodes: the permutation test, and the slope.
+
+    The slope is the one-step (score) estimate of the conditional logistic slope, U / Var U,
+    with the interval U / Var U ± z / √Var U: the inversion of the same score test, so the
+    interval excludes 0 when the (normal) test rejects and not otherwise. It is exact in the
+    small slopes drift is about and shrinks large ones toward 0 (never an overstatement).
+    Per-episode intercepts also take care of cells of different difficulty: nothing is compared
+    across episodes.
 
     `movable` marks committed steps: the step that stopped an episode (an illegal answer, or a
-    rejected one under verify) is an error *because* it is last, so it cannot be shuffled; it
-    still enters the slope's regression, whose likelihood handles stopping.
+    rejected one under verify) is an error *because* it is last, so it cannot be shuffled.
     """
     import numpy as np
+    from scipy.stats import norm
 
     err, movable = np.asarray(err), np.asarray(movable, dtype=bool)
     errors, stops = int(err[movable].sum()), int(err[~movable].sum())
@@ -400,14 +367,14 @@ def _drift(err, x, episode, cell, movable) -> _Drift:
     if errors < MIN_DRIFT_ERRORS:
         more = f"; {stops} more ended their episode" if stops else ""
         return _Drift(errors=errors, note=f"too few errors ({errors}) for a drift test{more}")
-    x, episode = np.asarray(x, dtype=float), np.asarray(episode)
-    p = _within_episode_p(err[movable], x[movable], episode[movable])
-    if p is None:
+    x, episode = np.asarray(x, dtype=float)[movable], np.asarray(episode)[movable]
+    score = _within_episode_score(err[movable], x, episode)
+    if score is None:
         return _Drift(errors=errors, note="no spread within episodes to test")
-    fit = _logit_slope(err, x, episode, cell)
-    if isinstance(fit, str):
-        return _Drift(p=p, errors=errors, note=f"slope {fit}")
-    return _Drift(slope=fit[0], ci=fit[1], p=p, errors=errors)
+    u, var, _ = score
+    slope, half = u / var, norm.ppf(0.5 + LEVEL / 2) / math.sqrt(var)
+    p = _within_episode_p(err[movable], x, episode)
+    return _Drift(slope=slope, ci=(slope - half, slope + half), p=p, errors=errors)
 
 
 def _loglog_band(s, se) -> tuple[list[float], list[float]]:
@@ -646,7 +613,6 @@ class _Steps:
     """The steps of a group as parallel numpy columns (built by `_steps`)."""
 
     episode: Any
-    cell: Any
     index: Any
     tokens: Any
     ok: Any
@@ -660,13 +626,10 @@ def _steps(recs: Sequence[EpisodeRecord]) -> _Steps:
     import numpy as np
 
     cols: dict[str, list] = {f.name: [] for f in fields(_Steps)}
-    cell_ids: dict[tuple, int] = {}
     for g, r in enumerate(recs):
-        cell = cell_ids.setdefault(_cell(r), len(cell_ids))
         for s in r.steps:
             single = _single_call_ok(s)
             cols["episode"].append(g)
-            cols["cell"].append(cell)
             cols["index"].append(s.index)
             cols["tokens"].append(s.prompt_tokens)
             cols["ok"].append(int(s.ok))
@@ -688,8 +651,8 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     """All metrics of one group of episodes: a cell, or a condition pooled over cells.
 
     Survival, horizons, hazard, accuracy by tokens and the projection need one task (one
-    scenario × params × model): pooled over several they are left empty. Drift tests are within
-    episodes, and the slopes have a fixed effect per cell, so they stay meaningful pooled.
+    scenario × params × model): pooled over several they are left empty. Drift is measured
+    within episodes, so it stays meaningful pooled.
     """
     n = len(recs)
     solved = sum(r.success for r in recs)
@@ -703,14 +666,14 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         acc, acc_ci = _clustered_accuracy(st.ok[rd], st.episode[rd])
         ft, ft_ci = _clustered_accuracy(st.first[rd], st.episode[rd])
     err, first_err = 1 - st.ok[rd], 1 - st.first[rd]
-    movable, episode, cell = st.committed[rd], st.episode[rd], st.cell[rd]
-    by_step = _drift(err, st.index[rd], episode, cell, movable)
+    movable, episode = st.committed[rd], st.episode[rd]
+    by_step = _drift(err, st.index[rd], episode, movable)
     # Tokens within cells too: under a tape they hardly vary inside an episode, so there is
     # (rightly) nothing to test; under stepwise they grow with the transcript.
-    by_tok = _drift(err, st.tokens[rd] / 1000, episode, cell, movable)
+    by_tok = _drift(err, st.tokens[rd] / 1000, episode, movable)
     # Under verify the committed answer is right by construction; the first try shows the model.
     same = bool((first_err == err).all())
-    by_first = by_step if same else _drift(first_err, st.index[rd], episode, cell, movable)
+    by_first = by_step if same else _drift(first_err, st.index[rd], episode, movable)
     one_task = cells == 1
     curve = h50 = h50_ci = h90 = h90_ci = None
     projection = None

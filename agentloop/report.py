@@ -136,7 +136,7 @@ _CONDITION_HEAD = [
     "step accuracy [95% CI]",
     "first try",
     "format stops",
-    "drift within cells: log-odds/step [95% CI], p",
+    "drift within episodes: log-odds/step [95% CI], p",
     "calls/step",
     "calls/solved",
 ]
@@ -558,8 +558,8 @@ img{max-width:100%}
 _DRIFT_NOTE = (
     "Drift: does the error grow along the episode? The p-value is a permutation test that shuffles each "
     "episode's errors among its committed steps (exact under no drift, at any error count); with fewer than "
-    "5 such errors no test is run. The slope (log-odds per step) is a logistic regression with a fixed effect "
-    "per cell, cluster-robust by episode. H50/H90: first step at which the share of episodes still error-free "
+    "5 such errors no test is run. The slope (log-odds per step) and its interval come from the same "
+    "within-episode score, so they agree with the test. H50/H90: first step at which the share of episodes still error-free "
     "is below 50%/90% (&gt;N: not reached within N steps). Format stops: episodes stopped because a reply "
     "stayed unreadable after its re-asks (format is not drift; such steps are left out of the accuracies)."
 )

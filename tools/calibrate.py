@@ -246,6 +246,7 @@ def run(designs: list[str], errors: list[float], reps: int, seed: int = 20261130
                     c[0] += int(v)
                     c[1] += 1
             table[(d, e)] = counts
+            print(f"  {d} e={e:g} done", file=sys.stderr, flush=True)
     return table
 
 
