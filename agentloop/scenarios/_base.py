@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -146,18 +147,39 @@ class Scenario(ABC, Generic[I, S, A]):
     def expected_json(self, inst: I) -> Any: ...
 
 
+# A code-fence line: three or more backticks and an optional info string (```json, ```text).
+_FENCE = re.compile(r"`{3,}[A-Za-z0-9_+-]*")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
 def strip_reply(text: str) -> str:
-    """Common reply clean-up before strict parsing: whitespace, code fences, a trailing period."""
+    """Common reply clean-up before strict parsing: whitespace, a code fence (with its info
+    string), a trailing period."""
     t = text.strip()
     if t.startswith("```"):
+        first, newline, rest = t.partition("\n")
+        if newline and _FENCE.fullmatch(first.strip()) and rest.strip("`").strip():
+            t = rest  # "```text\n1\n```": the info string is not part of the answer
         t = t.strip("`").strip()
     return t.rstrip(".").strip()
 
 
-def parse_lines(text: str, parse_line: Callable[[str], A], what: str) -> list[A]:
-    """A whole-task reply with one answer per line: blank lines skipped, each other line (cleaned
-    by `strip_reply`) parsed by `parse_line`; ParseError naming `what` when there is none."""
-    out = [parse_line(line) for line in map(strip_reply, text.splitlines()) if line]
+def parse_lines(text: str, parse_line: Callable[[str], A], what: str, limit: int | None = None) -> list[A]:
+    """A whole-task reply with one answer per line: blank lines and code-fence lines skipped,
+    each other line (cleaned by `strip_reply`) parsed by `parse_line`; ParseError naming `what`
+    when there is none.
+
+    Reading stops after `limit` answers (the plan's length): later lines could never be scored,
+    and stopping keeps a huge reply as cheap as a correct one.
+    """
+    out: list[A] = []
+    for raw in text.splitlines():
+        line = strip_reply(raw)
+        if not line or _FENCE.fullmatch(raw.strip()):
+            continue
+        out.append(parse_line(line))
+        if limit is not None and len(out) >= limit:
+            break
     if not out:
         raise ParseError(f"no {what} found")
     return out
@@ -176,10 +198,11 @@ def parse_bit(text: str) -> int:
     raise ParseError(f"expected a single 0 or 1, got {text[:40]!r}")
 
 
-def parse_bit_rows(text: str, width: int) -> list[list[int]]:
+def parse_bit_rows(text: str, width: int, limit: int | None = None) -> list[list[int]]:
     """Lines of 0/1 digits (spaces allowed, an optional `label:` prefix) → rows of `width` bits.
 
-    Lines that contain no digits are ignored; a line of the wrong width is a ParseError.
+    Lines that contain no (ASCII) digit are ignored; a line of the wrong width is a ParseError.
+    Reading stops after `limit` rows, as in `parse_lines`.
     """
     rows: list[list[int]] = []
     for line in text.splitlines():
@@ -188,12 +211,14 @@ def parse_bit_rows(text: str, width: int) -> list[list[int]]:
         if not body:
             continue
         if set(body) - {"0", "1"}:
-            if any(ch.isdigit() for ch in body):
+            if _ASCII_DIGIT.search(body):
                 raise ParseError(f"not a row of 0/1 digits: {line[:40]!r}")
             continue
         if len(body) != width:
             raise ParseError(f"row of {len(body)} cells, expected {width}")
         rows.append([int(ch) for ch in body])
+        if limit is not None and len(rows) >= limit:
+            break
     return rows
 
 

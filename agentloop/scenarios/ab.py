@@ -37,7 +37,7 @@ RULES: dict[tuple[str, str], Seq] = {
 MAX_LENGTH = 64
 _EMPTY_WORDS = ("empty", "(empty)", "nothing", "(nothing)")
 _LABEL = re.compile(r"^(?:answer|sequence|new sequence|result|normal form)\s*:\s*", re.IGNORECASE)
-_LINE_LABEL = re.compile(r"^(?:(?:rewrite|step)\s*\d+|\d+[.)]?)\s*:?\s*", re.IGNORECASE)
+_LINE_LABEL = re.compile(r"^(?:(?:rewrite|step)\s*[0-9]+|[0-9]+[.)]?)\s*:?\s*", re.IGNORECASE)
 
 
 class AbParams(Params):
@@ -88,8 +88,11 @@ def parse_seq(text: str) -> Seq:
         return ()
     if not t:
         raise ParseError("no sequence found (write `empty` for the empty sequence)")
+    toks = t.split()
+    if len(toks) > MAX_LENGTH:  # rewrites never lengthen a sequence, so no answer is longer
+        raise ParseError(f"{len(toks)} tokens; no sequence here is longer than {MAX_LENGTH}")
     out = []
-    for tok in t.split():
+    for tok in toks:
         tok = tok.upper()
         if tok not in TOKENS:
             raise ParseError(f"not an A::B token: {tok[:12]!r} (tokens are A#, #A, B#, #B)")
@@ -199,7 +202,9 @@ class Ab(Scenario[AbInstance, Seq, Seq]):
         return fmt_seq(answer)
 
     def parse_trajectory(self, inst: AbInstance, text: str) -> list[Seq]:
-        return parse_lines(text, lambda line: parse_seq(_LINE_LABEL.sub("", line)), "sequences")
+        return parse_lines(
+            text, lambda line: parse_seq(_LINE_LABEL.sub("", line)), "sequences", limit=len(self.steps(inst))
+        )
 
     def format_trajectory(self, inst: AbInstance, answers: Sequence[Seq]) -> str:
         return "\n".join(f"rewrite {i + 1}: {fmt_seq(s)}" for i, s in enumerate(answers))

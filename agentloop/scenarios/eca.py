@@ -132,10 +132,10 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         return str(answer)
 
     def parse_trajectory(self, inst: EcaInstance, text: str) -> list[int]:
-        rows = parse_bit_rows(text, inst.params.width)
+        rows = parse_bit_rows(text, inst.params.width, limit=inst.params.steps)
         if not rows:
             raise ParseError("no rows of 0/1 digits found")
-        return [b for row in rows[: inst.params.steps] for b in row]
+        return [b for row in rows for b in row]
 
     def format_trajectory(self, inst: EcaInstance, answers: Sequence[int]) -> str:
         w = inst.params.width

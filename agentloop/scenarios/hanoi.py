@@ -1,17 +1,22 @@
-"""Tower of Hanoi: move n disks from peg 0 to peg 2 in the optimal 2^n − 1 moves.
+"""Tower of Hanoi: move n disks onto peg 2 in the fewest moves.
 
-Atomic step: one move `[disk, from, to]`. As in MAKER (arXiv 2511.09030) the agent is given the
-strategy that makes each move a local decision: its context is the current pegs and the
-previous move. Illegal moves are rejected with code `illegal` and never committed.
+Two starts (parameter `start`). `classic`: all disks on peg 0, as in MAKER (arXiv 2511.09030),
+whose strategy makes each move a local decision and is given to the agent: disk 1 on alternate
+moves, along a fixed cycle. `random` (the default): every disk on a peg chosen by the seed, a
+legal position by construction (each peg holds its disks largest at the bottom); the agent is
+given the standard recursive rule, which finds the next move of the shortest solution from any
+legal position. Atomic step: one move `[disk, from, to]`; its context is the current pegs and
+the previous move. Illegal moves are rejected with code `illegal` and never committed.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from pydantic import Field
 
@@ -21,28 +26,124 @@ from agentloop.types import Step
 
 Move = tuple[int, int, int]  # (disk, from_peg, to_peg); disks 1..n, 1 the smallest
 Pegs = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # bottom to top
+GOAL = 2  # the peg every disk must end on
 
-_MOVE = re.compile(r"\[?\s*(\d+)\s*[,\s]\s*(\d+)\s*[,\s]\s*(\d+)\s*\]?")
-_MOVE_REPLY = re.compile(r"(?:move\s*[:=]?\s*)?" + _MOVE.pattern, re.IGNORECASE)
+# One number: ASCII digits only (`\d` would also take '٣', which int() reads) and at most nine
+# of them (int() refuses strings of more than 4,300 digits; no disk or peg needs ten).
+_NUM = r"([0-9]{1,9})"
+# Between numbers: a comma with optional spaces around it, or spaces. The two alternatives
+# cannot both match the same text, so a long run of spaces costs linear time, never cubic.
+_SEP = r"(?:\s*,\s*|\s+)"
+_MOVE = re.compile(rf"(?:\[\s*)?{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}(?:\s*\])?")
+_MOVE_REPLY = re.compile(rf"(?:move\s*(?:[:=]\s*)?)?{_MOVE.pattern}", re.IGNORECASE)
 
 
 class HanoiParams(Params):
-    disks: int = Field(default=4, ge=1, le=20, description="number of disks (2^disks - 1 moves)")
+    disks: int = Field(default=4, ge=1, le=20, description="number of disks (at most 2^disks - 1 moves)")
+    start: Literal["random", "classic"] = Field(
+        default="random", description="random: each disk on a seeded peg; classic: all disks on peg 0"
+    )
 
 
 @dataclass(frozen=True)
 class HanoiInstance:
     params: HanoiParams
     seed: int
+    start: Pegs
 
     @property
     def n(self) -> int:
         return self.params.disks
 
+    @property
+    def classic(self) -> bool:
+        return self.params.start == "classic"
+
 
 class HanoiState(NamedTuple):
     pegs: Pegs
     last: Move | None
+
+
+def _pegs_of(where: Sequence[int]) -> Pegs:
+    """The position where disk d (1-based) is on peg where[d - 1]; legal by construction."""
+    pegs: list[list[int]] = [[], [], []]
+    for disk in range(len(where), 0, -1):  # largest first, so each peg is stacked bottom to top
+        pegs[where[disk - 1]].append(disk)
+    return (tuple(pegs[0]), tuple(pegs[1]), tuple(pegs[2]))
+
+
+def _scrambler(count: int) -> int:
+    """A multiplier coprime to `count` near count/φ: seed ↦ seed·a mod count is then a
+    permutation of 0..count-1 whose consecutive values are far apart (Fibonacci hashing)."""
+    a = max(1, round(count * 0.6180339887498949))
+    while math.gcd(a, count) != 1:
+        a += 1
+    return a
+
+
+def random_start(n: int, seed: int) -> Pegs:
+    """The seed's start position: never the goal, and distinct for any 3^n - 1 consecutive seeds.
+
+    Positions are numbered by their base-3 digits (digit d-1 = the peg of disk d); the goal, all
+    on peg 2, is the largest number, 3^n - 1, and is left out. Seed s takes number s·a mod
+    (3^n - 1), a permutation, so 20 seeds give 20 different puzzles whenever there are 20 (a
+    random draw would repeat some: 4 disks have 80 starts). Seed 0 gives number 0, the classic start.
+    """
+    count = 3**n - 1
+    index = seed * _scrambler(count) % count
+    return _pegs_of([index // 3**d % 3 for d in range(n)])
+
+
+def classic_start(n: int) -> Pegs:
+    return (tuple(range(n, 0, -1)), (), ())
+
+
+def _out_of_place(pegs: Pegs) -> list[Move]:
+    """The standard recursive solution, unrolled: from the largest disk down, each disk that is
+    not on its target, as the move (disk, its peg, target) it must eventually make.
+
+    The first target is the goal peg. Before disk D can move from P to its target T, every
+    smaller disk must be on the third peg, 3 - P - T, which becomes the target of the smaller
+    disks. The last entry is the next move of the shortest solution.
+    """
+    where = {disk: i for i, peg in enumerate(pegs) for disk in peg}
+    target, out = GOAL, []
+    for disk in range(len(where), 0, -1):
+        if where[disk] != target:
+            out.append((disk, where[disk], target))
+            target = 3 - where[disk] - target
+    return out
+
+
+def optimal_move(pegs: Pegs) -> Move | None:
+    """The next move of the shortest solution from `pegs` (None at the goal)."""
+    plan = _out_of_place(pegs)
+    return plan[-1] if plan else None
+
+
+def moves_needed(pegs: Pegs) -> int:
+    """Length of the shortest solution: 2^(D-1) for each out-of-place disk D (its own move, then
+    the D-1 smaller disks moved back onto it as a tower)."""
+    return sum(2 ** (disk - 1) for disk, _, _ in _out_of_place(pegs))
+
+
+def optimal_solution(pegs: Pegs) -> list[Move]:
+    """Every move of the shortest solution from `pegs`, in order (linear in its length)."""
+    moves: list[Move] = []
+    for disk, src, dst in reversed(_out_of_place(pegs)):  # innermost level first
+        moves.append((disk, src, dst))
+        _tower(disk - 1, 3 - src - dst, dst, moves)  # the smaller disks, now on the third peg
+    return moves
+
+
+def _tower(k: int, src: int, dst: int, out: list[Move]) -> None:
+    """Append the classic transfer of disks 1..k from `src` to `dst` (recursion depth k ≤ 20)."""
+    if k:
+        via = 3 - src - dst
+        _tower(k - 1, src, via, out)
+        out.append((k, src, dst))
+        _tower(k - 1, via, dst, out)
 
 
 def _cycle(n: int) -> tuple[int, int, int]:
@@ -84,6 +185,45 @@ def _move(pegs: Pegs, move: Move) -> Pegs:
     return (out[0], out[1], out[2])
 
 
+# --- the rules of a move, one function each; `illegal` reports the first one broken ------------
+def _no_such_disk(n: int, pegs: Pegs, move: Move) -> str | None:
+    disk = move[0]
+    return None if 1 <= disk <= n else f"there is no disk {disk} (disks are 1 to {n})"
+
+
+def _no_such_peg(n: int, pegs: Pegs, move: Move) -> str | None:
+    bad = [p for p in move[1:] if not 0 <= p <= 2]
+    return f"there is no peg {bad[0]} (pegs are 0, 1, 2)" if bad else None
+
+
+def _same_peg(n: int, pegs: Pegs, move: Move) -> str | None:
+    return f"a move needs two different pegs, got {move[1]} twice" if move[1] == move[2] else None
+
+
+def _empty_source(n: int, pegs: Pegs, move: Move) -> str | None:
+    f = move[1]
+    return f"peg {f} is empty" if 0 <= f <= 2 and not pegs[f] else None
+
+
+def _not_on_top(n: int, pegs: Pegs, move: Move) -> str | None:
+    disk, f, _ = move
+    if 0 <= f <= 2 and pegs[f] and pegs[f][-1] != disk:
+        return f"disk {disk} is not on top of peg {f}"
+    return None
+
+
+def _onto_smaller(n: int, pegs: Pegs, move: Move) -> str | None:
+    disk, _, t = move
+    if 0 <= t <= 2 and pegs[t] and pegs[t][-1] < disk:
+        return f"disk {disk} cannot go on the smaller disk {pegs[t][-1]}"
+    return None
+
+
+RULES: tuple[Callable[[int, Pegs, Move], str | None], ...] = (
+    _no_such_disk, _no_such_peg, _same_peg, _empty_source, _not_on_top, _onto_smaller,
+)
+
+
 def _fmt(move: Move) -> str:
     return f"[{move[0]}, {move[1]}, {move[2]}]"
 
@@ -92,42 +232,51 @@ def _fmt_pegs(pegs: Pegs) -> str:
     return " | ".join(f"peg {i}: [{', '.join(map(str, p))}]" for i, p in enumerate(pegs))
 
 
+def _parse_move(pattern: re.Pattern[str], text: str) -> Move:
+    m = pattern.fullmatch(text)
+    if not m:
+        raise ParseError(f"expected one move [disk, from, to], got {text[:40]!r}")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
 class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
     name = "hanoi"
-    summary = "Tower of Hanoi with MAKER's strategy: one move per step, illegal moves rejected"
+    summary = "Tower of Hanoi from a random or the classic start: one move per step, illegal moves rejected"
     Params = HanoiParams
     max_answer_chars = 32
 
     def generate(self, params: HanoiParams, seed: int) -> HanoiInstance:
-        return HanoiInstance(params, seed)  # the puzzle is fixed by its size; the seed only samples models
+        n = params.disks
+        start = classic_start(n) if params.start == "classic" else random_start(n, seed)
+        return HanoiInstance(params, seed, start)
 
     def initial_state(self, inst: HanoiInstance) -> HanoiState:
-        return HanoiState((tuple(range(inst.n, 0, -1)), (), ()), None)
+        return HanoiState(inst.start, None)
 
     def steps(self, inst: HanoiInstance) -> list[Step]:
-        return [Step(i, (i + 1,), f"move {i + 1}") for i in range(2**inst.n - 1)]
+        return [Step(i, (i + 1,), f"move {i + 1}") for i in range(moves_needed(inst.start))]
 
     def solve(self, inst: HanoiInstance, state: HanoiState, step: Step) -> Move:
-        return maker_move(inst.n, state)
+        """The move of the strategy the rules give: MAKER's from the classic start, else the
+        recursive rule (the two agree on the classic start's shortest solution)."""
+        if inst.classic:
+            return maker_move(inst.n, state)
+        # At the goal nothing is left to do; the plan never asks then (no solution is shorter
+        # than the plan), but a move is still owed, so any legal one.
+        return optimal_move(state.pegs) or _legal_moves(state.pegs)[0]
 
     def illegal(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Move) -> str | None:
-        disk, f, t = answer
-        if not (1 <= disk <= inst.n):
-            return f"there is no disk {disk} (disks are 1 to {inst.n})"
-        if not (0 <= f <= 2 and 0 <= t <= 2) or f == t:
-            return f"pegs must be two different numbers among 0, 1, 2, got {f} and {t}"
-        src, dst = state.pegs[f], state.pegs[t]
-        if not src or src[-1] != disk:
-            return f"disk {disk} is not on top of peg {f}"
-        if dst and dst[-1] < disk:
-            return f"disk {disk} cannot go on the smaller disk {dst[-1]}"
+        for rule in RULES:
+            why = rule(inst.n, state.pegs, answer)
+            if why is not None:
+                return why
         return None
 
     def apply(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Move) -> HanoiState:
         return HanoiState(_move(state.pegs, answer), answer)
 
     def is_goal(self, inst: HanoiInstance, state: HanoiState) -> bool:
-        return len(state.pegs[2]) == inst.n
+        return len(state.pegs[GOAL]) == inst.n
 
     def corrupt(self, inst, state: HanoiState, step, answer: Move, rng: random.Random) -> Move:
         wrong = [m for m in _legal_moves(state.pegs) if m != answer]
@@ -138,20 +287,33 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: HanoiInstance) -> str:
-        order = "0 -> 2 -> 1 -> 0" if inst.n % 2 else "0 -> 1 -> 2 -> 0"
-        return (
-            f"Tower of Hanoi with {inst.n} disks numbered 1 (smallest) to {inst.n} (largest) on pegs 0, 1, 2. "
-            "All disks start on peg 0; the goal is to move them all to peg 2. A move is [disk, from, to]: "
-            "the disk must be on top of peg `from`, and may only go on an empty peg or on a larger disk.\n"
-            "Strategy: if the previous move did not move disk 1 (or there was none), move disk 1 one peg "
-            f"along the cycle {order}; otherwise make the only legal move that does not involve disk 1."
+        n = inst.n
+        head = (
+            f"Tower of Hanoi with {n} disks numbered 1 (smallest) to {n} (largest) on pegs 0, 1, 2. "
+            + ("All disks start on peg 0" if inst.classic else "The disks start as shown")
+            + "; the goal is to move them all to peg 2. A move is [disk, from, to]: the disk must be on "
+            "top of peg `from`, and may only go on an empty peg or on a larger disk.\n"
+        )
+        if inst.classic:
+            order = "0 -> 2 -> 1 -> 0" if n % 2 else "0 -> 1 -> 2 -> 0"
+            return head + (
+                "Strategy: if the previous move did not move disk 1 (or there was none), move disk 1 one peg "
+                f"along the cycle {order}; otherwise make the only legal move that does not involve disk 1."
+            )
+        return head + (
+            "Strategy (it gives the shortest solution): to find the next move, take peg 2 as the target and "
+            "go through the disks from the largest down. Skip each disk already on the target. A disk D that "
+            "is not on the target must move there from its peg P, and before that every smaller disk must be "
+            "on the third peg (neither P nor the target): that third peg becomes the target, and you go on "
+            "with the smaller disks. The next move is the move of the last disk D found this way, from its "
+            "peg to its target."
         )
 
     def show_initial(self, inst: HanoiInstance) -> str:
         return "Pegs (bottom to top): " + _fmt_pegs(self.initial_state(inst).pegs)
 
     def oneshot_format(self, inst: HanoiInstance) -> str:
-        return f"Write all {2**inst.n - 1} moves in order, one per line, as [disk, from, to], and nothing else."
+        return f"Write all {moves_needed(inst.start)} moves in order, one per line, as [disk, from, to], and nothing else."
 
     def window(self, inst: HanoiInstance, state: HanoiState, step: Step) -> str:
         last = _fmt(state.last) if state.last else "none"
@@ -163,22 +325,13 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
 
     # --- answers ------------------------------------------------------------------------------
     def parse(self, text: str, step: Step) -> Move:
-        m = _MOVE_REPLY.fullmatch(strip_reply(text))
-        if not m:
-            raise ParseError(f"expected one move [disk, from, to], got {text[:40]!r}")
-        return int(m[1]), int(m[2]), int(m[3])
+        return _parse_move(_MOVE_REPLY, strip_reply(text))
 
     def format_answer(self, answer: Move) -> str:
         return _fmt(answer)
 
     def parse_trajectory(self, inst: HanoiInstance, text: str) -> list[Move]:
-        def move(line: str) -> Move:
-            m = _MOVE.fullmatch(line)
-            if not m:
-                raise ParseError(f"not a move [disk, from, to]: {line[:40]!r}")
-            return int(m[1]), int(m[2]), int(m[3])
-
-        return parse_lines(text, move, "moves")
+        return parse_lines(text, lambda line: _parse_move(_MOVE, line), "moves", limit=moves_needed(inst.start))
 
     def format_trajectory(self, inst: HanoiInstance, answers: Sequence[Move]) -> str:
         return "\n".join(_fmt(m) for m in answers)
@@ -190,12 +343,9 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         return [list(p) for p in self.initial_state(inst).pegs]
 
     def expected_json(self, inst: HanoiInstance) -> list[list[int]]:
-        state, moves = self.initial_state(inst), []
-        for step in self.steps(inst):
-            move = maker_move(inst.n, state)
-            moves.append(list(move))
-            state = HanoiState(_move(state.pegs, move), move)
-        return moves
+        # Both strategies give the shortest solution from the start (one rule, not one simulation
+        # per strategy: a million moves at 20 disks).
+        return [list(m) for m in optimal_solution(inst.start)]
 
     def result_json(self, inst: HanoiInstance, state: HanoiState, answers: Sequence[Move]) -> list[list[int]]:
         return [list(m) for m in answers]

@@ -133,7 +133,10 @@ class Ledger(Scenario[LedgerInstance, LedgerState, int]):
         return str(answer)
 
     def parse_trajectory(self, inst: LedgerInstance, text: str) -> list[int]:
-        return parse_lines(text, lambda line: _int_text(line.rpartition(":")[2] if ":" in line else line), "totals")
+        return parse_lines(
+            text, lambda line: _int_text(line.rpartition(":")[2] if ":" in line else line), "totals",
+            limit=inst.params.steps,
+        )
 
     def format_trajectory(self, inst: LedgerInstance, answers: Sequence[int]) -> str:
         return "\n".join(f"step {t + 1}: {a}" for t, a in enumerate(answers))

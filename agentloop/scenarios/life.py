@@ -155,10 +155,10 @@ class Life(Scenario[LifeInstance, LifeState, int]):
 
     def parse_trajectory(self, inst: LifeInstance, text: str) -> list[int]:
         p = inst.params
-        rows = parse_bit_rows(text, p.cols)
+        rows = parse_bit_rows(text, p.cols, limit=p.steps * p.rows)
         if not rows:
             raise ParseError("no rows of 0/1 digits found")
-        return [b for row in rows[: p.steps * p.rows] for b in row]
+        return [b for row in rows for b in row]
 
     def format_trajectory(self, inst: LifeInstance, answers: Sequence[int]) -> str:
         p = inst.params

@@ -203,7 +203,7 @@ class Multiply(Scenario[MultiplyInstance, MultiplyState, int]):
                 raise ParseError(f"not a step's number: {line[:40]!r}")
             return int(body)
 
-        return parse_lines(text, number, "numbers")
+        return parse_lines(text, number, "numbers", limit=len(self.steps(inst)))
 
     def format_trajectory(self, inst: MultiplyInstance, answers: Sequence[int]) -> str:
         labels = [s.label for s in self.steps(inst)]

@@ -33,7 +33,7 @@ Answers = tuple[str, ...]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*){0,3}")
 _LABEL = re.compile(r"^(?:answer|name|parent|child)\s*:\s*", re.IGNORECASE)
-_LINE_LABEL = re.compile(r"^(?:(?:forward|backward)?\s*(?:question\s*)?\d+[.):]?)\s*", re.IGNORECASE)
+_LINE_LABEL = re.compile(r"^(?:(?:forward|backward)?\s*(?:question\s*)?[0-9]+[.):]?)\s*", re.IGNORECASE)
 
 
 class ReversalParams(Params):
@@ -161,7 +161,9 @@ class Reversal(Scenario[ReversalInstance, Answers, str]):
         return answer
 
     def parse_trajectory(self, inst: ReversalInstance, text: str) -> list[str]:
-        return parse_lines(text, lambda line: parse_name(_LINE_LABEL.sub("", line)), "answers")
+        return parse_lines(
+            text, lambda line: parse_name(_LINE_LABEL.sub("", line)), "answers", limit=len(inst.questions)
+        )
 
     def format_trajectory(self, inst: ReversalInstance, answers: Sequence[str]) -> str:
         return "\n".join(f"{t + 1}: {a}" for t, a in enumerate(answers))

@@ -11,9 +11,11 @@ unique; a digit that breaks a row, column or box is `illegal`, any other wrong d
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 from pydantic import Field, field_validator
 
@@ -28,6 +30,7 @@ _DEFAULT_GIVENS = {4: 8, 9: 30}
 # (McGuire et al. 2012), but random removal almost never gets below about 21, so 22 is the floor.
 _MIN_GIVENS = {4: 4, 9: 22}
 _TRIES = 60  # removal orders tried before giving up on a low number of givens
+_CELL = re.compile(r"[0-9.]")  # a written cell: an ASCII digit, or a dot for an empty one
 
 
 class SudokuParams(Params):
@@ -148,9 +151,31 @@ def _parse_digit(text: str) -> int:
     t = strip_reply(text)
     if ":" in t or "=" in t:
         t = t.replace("=", ":").rpartition(":")[2].strip()
-    if len(t) == 1 and t in "0123456789":
+    if len(t) == 1 and t in "0123456789":  # ASCII only: '²'.isdigit() is true, int('²') fails
         return int(t)
     raise ParseError(f"expected a single digit, got {text[:40]!r}")
+
+
+def _grid_rows(text: str, n: int) -> list[list[int]]:
+    """The rows of a written grid: lines with n cells (ASCII digits or dots; 0 and . are empty),
+    an optional `label:` prefix; lines without any cell are skipped. ParseError otherwise."""
+    rows: list[list[int]] = []
+    for line in text.splitlines():
+        body = line.rpartition(":")[2] if ":" in line else line
+        # Not str.isdigit(): it takes '²', which int() refuses. One cell past n is enough to
+        # reject the row, so a megabyte of digits is not read into a list.
+        cells = [m[0] for m in islice(_CELL.finditer(body), n + 1)]
+        if not cells:
+            continue
+        if len(cells) != n:
+            got = f"more than {n}" if len(cells) > n else str(len(cells))
+            raise ParseError(f"a grid row needs {n} cells, got {got}: {line[:40]!r}")
+        if len(rows) == n:
+            raise ParseError(f"the grid has more than {n} rows")
+        rows.append([0 if ch == "." else int(ch) for ch in cells])
+    if not rows:
+        raise ParseError("no grid found")
+    return rows
 
 
 class Sudoku(Scenario[SudokuInstance, Grid, int]):
@@ -266,22 +291,10 @@ class Sudoku(Scenario[SudokuInstance, Grid, int]):
         Only the empty cells are read; the answers stop at the first planned cell the reply
         leaves empty or does not reach.
         """
-        n, rows = inst.n, []
-        for line in text.splitlines():
-            body = line.rpartition(":")[2] if ":" in line else line
-            cells = [ch for ch in body if ch.isdigit() or ch == "."]
-            if not cells:
-                continue
-            if len(cells) != n:
-                raise ParseError(f"a grid row needs {n} cells, got {len(cells)}: {line[:40]!r}")
-            rows.append([int(ch) if ch != "." else 0 for ch in cells])
-        if not rows:
-            raise ParseError("no grid found")
-        if len(rows) > n:
-            raise ParseError(f"the grid has {len(rows)} rows, expected {n}")
+        rows = _grid_rows(text, inst.n)
         answers = []
         for cell in inst.order:
-            r, c = divmod(cell, n)
+            r, c = divmod(cell, inst.n)
             if r >= len(rows) or rows[r][c] == 0:
                 break
             answers.append(rows[r][c])
