@@ -92,3 +92,19 @@ def test_cli_help_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_plain_agentloop_prints_its_help_and_exits_0():
+    res = runner.invoke(app, [])
+    assert res.exit_code == 0 and "Commands" in res.stdout and not res.stderr
+
+
+def test_interrupting_a_run_exits_130(monkeypatch):
+    import agentloop.loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(agentloop.loop, "run_episode", interrupted)
+    res = runner.invoke(app, ["run", "eca"])
+    assert res.exit_code == 130 and "Traceback" not in res.output

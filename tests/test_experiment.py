@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from fake_provider import provider  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
 from agentloop.cli import app
@@ -155,6 +156,8 @@ def test_a_stopped_run_resumes_without_losing_or_repeating(tmp_path):
 
 @pytest.mark.slow
 def test_killed_process_loses_only_in_flight_episodes(tmp_path):
+    """SIGKILL mid-run, twice, then resume: no episode lost, duplicated or corrupted, and the
+    results equal an uninterrupted run's (the OS lock on the directory dies with the process)."""
     exp = tmp_path / "exp.toml"
     exp.write_text(
         SMALL.replace("seeds = 3", "seeds = 20")
@@ -162,28 +165,34 @@ def test_killed_process_loses_only_in_flight_episodes(tmp_path):
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "agentloop.cli", "experiment", str(exp), "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     db = out / "results.sqlite"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if sqlite3.connect(db).execute("SELECT COUNT(*) FROM episodes").fetchone()[0] >= 20:
-                break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.05)
-    if proc.poll() is None:
+    partial = 0
+    for kill_at in (20, 90):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        deadline = time.monotonic() + 120
+        stored = 0
+        while time.monotonic() < deadline and proc.poll() is None and stored < kill_at:
+            try:
+                stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+            except sqlite3.Error:
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before the kill"
         os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    with ResultsStore(db) as store:  # whenever the kill landed, what is stored is whole episodes
-        partial = store.count()
+        proc.wait()
+        with ResultsStore(db) as store:  # whenever the kill landed, what is stored is whole episodes
+            assert all(len(r.steps) == len(r.step_ok) for _, r in store.episodes())
+            assert partial <= store.count() < 180  # the kill landed mid-run
+            partial = store.count()
     res = CliRunner().invoke(app, ["experiment", str(exp), "--out", str(out), "--quiet", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["already_done"] == partial and summary["stored"] == 180 - partial
-    with ResultsStore(db) as store:
-        keys = [k for k, _ in store.episodes()]
-    assert len(keys) == len(set(keys)) == 180
+    fresh = run_experiment(parse_experiment(exp.read_text()), tmp_path / "fresh", progress=False)
+    with ResultsStore(db) as a, ResultsStore(tmp_path / "fresh" / "results.sqlite") as b:
+        resumed = {k: (r.status, r.step_ok) for k, r in a.episodes()}
+        uninterrupted = {k: (r.status, r.step_ok) for k, r in b.episodes()}
+    assert fresh.stored == len(resumed) == 180 and resumed == uninterrupted
 
 
 def test_experiment_budget_is_never_exceeded_even_inside_a_vote(tmp_path):
@@ -342,3 +351,172 @@ def test_runs_from_inside_a_running_event_loop(tmp_path):
         return run_experiment(parse_experiment(SMALL.replace("seeds = 3", "seeds = 1")), tmp_path, progress=False)
 
     assert asyncio.run(notebook_cell()).stored == 9
+
+
+# --- hardening (issue 10) ----------------------------------------------------------------------
+
+SECRET = "sk-SECRET-4242"
+
+
+def test_credentials_are_not_part_of_an_episode_or_a_model():
+    spec = parse_experiment(SMALL)
+    a = with_models(spec, ["openai/gpt-4o-mini"], {"api_key": SECRET, "temperature": 0.5, "retries": 2})
+    b = with_models(spec, ["openai/gpt-4o-mini"], {"api_key": "sk-rotated", "temperature": 0.5})
+    assert [t.key for t in plan_episodes(a)] == [t.key for t in plan_episodes(b)]
+    assert a.models[0].label == b.models[0].label == "openai/gpt-4o-mini temperature=0.5"
+    c = with_models(spec, ["openai/gpt-4o-mini"], {"api_key": SECRET, "temperature": 0.7})
+    assert not {t.key for t in plan_episodes(a)} & {t.key for t in plan_episodes(c)}
+
+
+def test_redaction_masks_every_form_of_credential():
+    from agentloop._kv import redact_args, redact_argv, redact_text
+
+    argv = ["agentloop", "experiment", "f.toml", "-M", f"api_key={SECRET}", f"-Mhf_token={SECRET}",
+            f"--model-arg=aws_secret_access_key={SECRET}", "--api-key", SECRET, "-M",
+            "api_base=http://user:PW-4242@127.0.0.1:9/v1", "-M", "max_tokens=20", "-M", "password=hunter2"]
+    out = " ".join(redact_argv(argv))
+    assert SECRET not in out and "PW-4242" not in out and "hunter2" not in out
+    assert "max_tokens=20" in out and "api_base=http://***@127.0.0.1:9/v1" in out
+    args = redact_args({"api_key": SECRET, "client_secret": "x", "api_base": "https://t0ken@host/v1", "top_k": 3})
+    assert args == {"api_key": "***", "client_secret": "***", "api_base": "https://***@host/v1", "top_k": 3}
+    assert redact_text(f"401: bad key {SECRET}", [SECRET]) == "401: bad key ***"
+
+
+def test_a_key_on_the_command_line_is_never_stored_or_printed(tmp_path, provider):
+    """The issue's reproduction, verbose, against a 127.0.0.1 provider; `-v --json` keeps stdout pure JSON."""
+    exp = tmp_path / "exp.toml"
+    exp.write_text(SMALL.replace("seeds = 3", "seeds = 1"))
+    out = tmp_path / "out"
+    base = provider.url.replace("http://", "http://user:PW-4242@")
+    cmd = [sys.executable, "-m", "agentloop.cli", "-v", "experiment", str(exp), "--out", str(out), "--quiet", "--json",
+           "--model", "openai/gpt-4o-mini", "-M", f"api_key={SECRET}", "-M", f"api_base={base}", "-M", "retry_wait=0"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    summary = json.loads(res.stdout)  # nothing but the summary on stdout, though litellm logged at debug level
+    assert summary["stored"] > 0 and res.returncode in (0, 1), res.stderr[-2000:]
+    assert "LiteLLM" in res.stderr  # the debug log went to stderr
+    report = CliRunner().invoke(app, ["report", str(out), "--json"])
+    assert report.exit_code == 0
+    assert json.loads(report.stdout)["provenance"]["argv"][-3] == "api_base=http://***@" + provider.url[7:]
+    for text in (res.stdout, res.stderr, report.stdout, *(f.read_bytes().decode("latin-1") for f in out.iterdir())):
+        assert SECRET not in text and "PW-4242" not in text
+
+
+def test_rotating_a_key_reruns_and_recounts_nothing(tmp_path, provider):
+    spec = parse_experiment(SMALL.replace("seeds = 3", "seeds = 1"))
+    first = run_experiment(with_models(spec, ["openai/m"], {"api_base": provider.url, "api_key": "sk-old", "retry_wait": 0}),
+                           tmp_path, progress=False)
+    sent = provider.requests
+    again = run_experiment(with_models(spec, ["openai/m"], {"api_base": provider.url, "api_key": "sk-new"}),
+                           tmp_path, progress=False)
+    assert first.stored == first.planned and again.already_done == again.planned and again.ran == 0
+    assert provider.requests == sent
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        assert store.count() == first.planned
+
+
+def test_a_second_process_on_one_out_is_refused(tmp_path):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(SMALL.replace("args = { error = 0.1 }", "args = { latency = 0.05 }"))
+    stop, started = threading.Event(), threading.Event()
+    first: list = []
+
+    def run_first() -> None:
+        started.set()
+        first.append(run_experiment(parse_experiment(exp.read_text()), tmp_path / "out", progress=False, stop=stop))
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    started.wait()
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "out" / "results.sqlite").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        res = CliRunner().invoke(app, ["experiment", str(exp), "--out", str(tmp_path / "out")])
+    finally:
+        stop.set()
+        thread.join()
+    assert res.exit_code == 2 and "in use by another agentloop process" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    again = CliRunner().invoke(app, ["experiment", str(exp), "--out", str(tmp_path / "out"), "--quiet"])
+    assert again.exit_code == 0, again.output  # the lock went with the first run
+
+
+def test_a_different_experiment_into_one_out_needs_append(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(SMALL.replace("seeds = 3", "seeds = 1"))
+    b.write_text(SMALL.replace("seeds = 3", "seeds = 1").replace('name = "small"', 'name = "other"'))
+    runner = CliRunner()
+    assert runner.invoke(app, ["experiment", str(a), "--out", str(tmp_path / "o"), "-q"]).exit_code == 0
+    res = runner.invoke(app, ["experiment", str(b), "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 2 and "holds experiment 'small'" in res.stderr
+    assert runner.invoke(app, ["experiment", str(a), "--out", str(tmp_path / "o"), "-q"]).exit_code == 0  # the same one
+    assert runner.invoke(app, ["experiment", str(b), "--out", str(tmp_path / "o"), "-q", "--append"]).exit_code == 0
+
+
+def test_missing_episodes_exit_1_and_the_json_keeps_the_warning(tmp_path):
+    exp = tmp_path / "exp.toml"
+    exp.write_text(SMALL + "\n[budget]\nmax_calls = 50\n")
+    res = CliRunner().invoke(app, ["experiment", str(exp), "--out", str(tmp_path / "o"), "-q", "--json"])
+    summary = json.loads(res.stdout)
+    assert res.exit_code == 1 and summary["missing"] == 27 - summary["stored"] > 0
+    assert summary["budget_exhausted"] and "budget is spent" in summary["warnings"][0]
+    assert "warning: the experiment budget is spent" in res.stderr
+
+
+def test_run_exits_1_on_a_provider_error():
+    res = CliRunner().invoke(app, ["run", "eca", "--model", "scripted/faulty", "-M", "rate=0.9", "-M", "retries=1",
+                                   "--json"])
+    assert res.exit_code == 1 and json.loads(res.stdout)["status"] == "error"
+
+
+FAULTS = """
+name = "faults"
+seeds = 15
+conditions = ["stepwise", "tape"]
+
+[[scenarios]]
+name = "eca"
+params = { rule = 110, width = 8, steps = [2, 3] }
+
+[[models]]
+name = "scripted/faulty"
+args = { rate = 0.3, seed = 1 }
+max_connections = 1
+"""
+
+
+def test_one_run_at_30_percent_faults_completes_every_episode(tmp_path):
+    """About 1,200 requests, 30% of them failing: with six plain attempts this grid left five
+    episodes errored; patient retries and in-run re-queueing finish all of them."""
+    s = run_experiment(parse_experiment(FAULTS), tmp_path, progress=False)
+    assert (s.stored, s.provider_errors, s.missing) == (60, 0, 0)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        failed = store.con.execute("SELECT COUNT(*) FROM requests WHERE state='failed'").fetchone()[0]
+    assert failed > 300  # the failed attempts are recorded (and count against a budget)
+
+
+def test_an_enormous_grid_is_refused_before_it_is_built():
+    rules = ", ".join(map(str, range(256)))
+    text = SMALL.replace("seeds = 3", "seeds = 100000").replace("rule = 110", f"rule = [{rules}]")
+    with pytest.raises(AgentloopError, match="the grid has 768,300,000 episodes, more than --max-episodes 100,000"):
+        parse_experiment(text.replace("steps = [1, 2]", "steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"))
+
+
+def test_size_limits_can_be_raised():
+    from agentloop.experiment import Sizes
+
+    text = SMALL.replace("width = 6, steps = [1, 2]", "width = 1000, steps = 101").replace("seeds = 3", "seeds = 1")
+    with pytest.raises(AgentloopError, match="101,000 steps, more than --max-steps 100,000"):
+        parse_experiment(text)
+    with pytest.raises(AgentloopError, match="under stepwise: its largest request is about"):
+        parse_experiment(text, sizes=Sizes(max_steps=101_000))
+    assert parse_experiment(text, sizes=Sizes(max_steps=101_000, max_prompt_tokens=10**8))
+
+
+def test_experiment_files_are_strict():
+    for bad, where in [('cache = "yes"', "cache"), ("cache = 1", "cache"), ("seeds = 2.0", "seeds")]:
+        with pytest.raises(AgentloopError, match=where):
+            parse_experiment(SMALL.replace("seeds = 3", bad if bad.startswith("seeds") else f"seeds = 3\n{bad}"))
+    with pytest.raises(AgentloopError, match="empty list"):
+        parse_experiment(SMALL.replace("steps = [1, 2]", "steps = []"))
+

@@ -77,3 +77,79 @@ def test_cache_put_get_round_trip(tmp_path):
     c = Completion(text="1", tokens_in=10, tokens_out=1, latency_s=0.5, cost=0.001)
     cache.put("k", "m", c)
     assert cache.get("k") == c and cache.get("other") is None
+
+
+# --- opening a store: read-only reports, schema checks, old stores ------------------------------
+
+
+def _stored_store(path):
+    rec = run_episode("hanoi", {"disks": 2}, condition="tape", model="scripted/oracle", seed=1)
+    with ResultsStore(path) as store:
+        store.add_episode("k1", rec, store.begin_run({"name": "t"}, {"started_at": "now"}))
+    return rec
+
+
+def test_a_read_only_open_writes_nothing(tmp_path):
+    foreign = tmp_path / "foreign.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE people(name TEXT)")
+    con.commit()
+    con.close()
+    before = foreign.read_bytes()
+    with pytest.raises(AgentloopError, match="not an agentloop results store"):
+        ResultsStore(foreign, create=False)
+    assert foreign.read_bytes() == before  # no tables added, the journal mode not switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.sqlite"]
+
+
+def test_a_store_that_cannot_be_written_is_read(tmp_path):
+    d = tmp_path / "ro"
+    rec = _stored_store(d / "results.sqlite")
+    for f in d.iterdir():
+        f.chmod(0o444)
+    d.chmod(0o555)
+    try:
+        with ResultsStore(d / "results.sqlite", create=False) as store:
+            assert store.episodes()[0][1].step_ok == rec.step_ok
+    finally:
+        d.chmod(0o755)
+
+
+def test_a_version_1_store_is_read_without_migrating_it(tmp_path):
+    db = tmp_path / "v1.sqlite"
+    rec = _stored_store(db)
+    con = sqlite3.connect(db)  # make it what version 1 wrote: no transcript columns
+    con.executescript(
+        "CREATE TABLE steps_v1 AS SELECT episode_key, idx, label, answer, code, ok, first_ok, on_track, committed, "
+        "attempts, samples, calls, prompt_tokens, tokens_out, latency_s FROM steps; DROP TABLE steps; "
+        "ALTER TABLE steps_v1 RENAME TO steps; UPDATE meta SET value='1' WHERE key='schema_version';"
+    )
+    con.close()
+    before = db.read_bytes()
+    with ResultsStore(db, create=False) as store:
+        ((_, back),) = store.episodes()
+    assert back.step_ok == rec.step_ok and db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "script, fragment",
+    [
+        ("CREATE TABLE meta(key TEXT, value TEXT); INSERT INTO meta VALUES ('schema_version', 'x');", "results schema x"),
+        ("CREATE TABLE meta(key TEXT, value TEXT); CREATE TABLE episodes(x);", "results schema None|episodes lacks"),
+        ("CREATE TABLE meta(key TEXT, value TEXT); INSERT INTO meta VALUES ('schema_version', '2'); "
+         "CREATE TABLE runs(a); CREATE TABLE episodes(key TEXT); CREATE TABLE steps(b);", "table episodes lacks"),
+    ],
+)
+@pytest.mark.parametrize("create", [True, False])
+def test_a_wrong_schema_is_one_line_before_any_query(tmp_path, script, fragment, create):
+    db = tmp_path / "results.sqlite"
+    sqlite3.connect(db).executescript(script)
+    with pytest.raises(AgentloopError, match=fragment) as info:
+        ResultsStore(db, create=create)
+    assert "\n" not in str(info.value)
+
+
+def test_runs_stored_before_redaction_are_redacted_when_read(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.begin_run({"name": "t"}, {"started_at": "now", "argv": ["agentloop", "-M", "api_key=sk-OLD-SECRET"]})
+        assert store.runs()[0]["provenance"]["argv"] == ["agentloop", "-M", "api_key=***"]
