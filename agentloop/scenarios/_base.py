@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -150,6 +150,35 @@ class Scenario(ABC, Generic[I, S, A]):
 # A code-fence line: three or more backticks and an optional info string (```json, ```text).
 _FENCE = re.compile(r"`{3,}[A-Za-z0-9_+-]*")
 _ASCII_DIGIT = re.compile(r"[0-9]")
+# The line breaks of str.splitlines, as the body of a regex character class.
+_BREAKS = r"\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
+# A non-blank line, from its first non-space character to its end. The regex engine finds them,
+# so a megabyte of blank lines costs no Python loop.
+_LINE = re.compile(rf"\S[^{_BREAKS}]*")
+
+
+def nonblank_lines(text: str) -> Iterator[str]:
+    """The lines of `text` that are not blank, without their leading whitespace."""
+    return (m[0] for m in _LINE.finditer(text))
+
+
+_OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def lines_with(pattern: re.Pattern[str], text: str) -> Iterator[str]:
+    """The lines of `text` in which `pattern` matches, for parsers that skip all other lines.
+
+    The regex engine jumps from match to match, so the other lines (a reply may be a megabyte
+    of prose) cost no Python loop. Line breaks are those of str.splitlines.
+    """
+    text = _OTHER_BREAKS.sub("\n", text)
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        start = max(text.rfind("\n", pos, m.start()) + 1, pos)
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        yield text[start:end]
+        pos = end + 1
 
 
 def strip_reply(text: str) -> str:
@@ -173,9 +202,9 @@ def parse_lines(text: str, parse_line: Callable[[str], A], what: str, limit: int
     and stopping keeps a huge reply as cheap as a correct one.
     """
     out: list[A] = []
-    for raw in text.splitlines():
+    for raw in nonblank_lines(text):
         line = strip_reply(raw)
-        if not line or _FENCE.fullmatch(raw.strip()):
+        if not line or _FENCE.fullmatch(raw.rstrip()):
             continue
         out.append(parse_line(line))
         if limit is not None and len(out) >= limit:
@@ -205,13 +234,13 @@ def parse_bit_rows(text: str, width: int, limit: int | None = None) -> list[list
     Reading stops after `limit` rows, as in `parse_lines`.
     """
     rows: list[list[int]] = []
-    for line in text.splitlines():
+    for line in lines_with(_ASCII_DIGIT, text):
         body = line.rpartition(":")[2] if ":" in line else line
         body = body.replace(" ", "").replace(",", "").strip().strip("`[]")
         if not body:
             continue
         if set(body) - {"0", "1"}:
-            if _ASCII_DIGIT.search(body):
+            if _ASCII_DIGIT.search(body):  # a label's digits ("generation 2:") are not in the body
                 raise ParseError(f"not a row of 0/1 digits: {line[:40]!r}")
             continue
         if len(body) != width:

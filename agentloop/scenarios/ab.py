@@ -88,9 +88,11 @@ def parse_seq(text: str) -> Seq:
         return ()
     if not t:
         raise ParseError("no sequence found (write `empty` for the empty sequence)")
-    toks = t.split()
-    if len(toks) > MAX_LENGTH:  # rewrites never lengthen a sequence, so no answer is longer
-        raise ParseError(f"{len(toks)} tokens; no sequence here is longer than {MAX_LENGTH}")
+    # Rewrites never lengthen a sequence, so no answer has more than MAX_LENGTH tokens; splitting
+    # no further than that keeps a megabyte of tokens from becoming a list of 300,000 strings.
+    toks = t.split(maxsplit=MAX_LENGTH)
+    if len(toks) > MAX_LENGTH:
+        raise ParseError(f"more than {MAX_LENGTH} tokens; no sequence here is that long")
     out = []
     for tok in toks:
         tok = tok.upper()

@@ -31,7 +31,8 @@ FORWARD, BACKWARD = 0, 1
 DIRECTIONS = ("forward", "backward")
 Answers = tuple[str, ...]
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*){0,3}")
+_MAX_WORDS = 4
+_NAME = re.compile(rf"[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*){{0,{_MAX_WORDS - 1}}}")
 _LABEL = re.compile(r"^(?:answer|name|parent|child)\s*:\s*", re.IGNORECASE)
 _LINE_LABEL = re.compile(r"^(?:(?:forward|backward)?\s*(?:question\s*)?[0-9]+[.):]?)\s*", re.IGNORECASE)
 
@@ -68,10 +69,10 @@ def parse_name(text: str) -> str:
     t = _LABEL.sub("", strip_reply(text)).strip()
     if "\n" in t or "\r" in t:
         raise ParseError("expected one name on one line")
-    t = " ".join(t.split())
-    if not _NAME.fullmatch(t):
+    words = t.split(maxsplit=_MAX_WORDS)  # no further: a megabyte of words is not worth a list
+    if len(words) > _MAX_WORDS or not _NAME.fullmatch(" ".join(words)):
         raise ParseError(f"expected one person's name, got {text[:40]!r}")
-    return " ".join(w[:1].upper() + w[1:].lower() for w in t.split())
+    return " ".join(w[:1].upper() + w[1:].lower() for w in words)
 
 
 def split_accuracy(inst: ReversalInstance, answers: Sequence[str]) -> dict[str, dict[str, int]]:

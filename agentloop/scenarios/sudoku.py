@@ -20,7 +20,7 @@ from itertools import islice
 from pydantic import Field, field_validator
 
 from agentloop.errors import AgentloopError, ParseError
-from agentloop.scenarios._base import Params, Scenario, strip_reply
+from agentloop.scenarios._base import Params, Scenario, lines_with, strip_reply
 from agentloop.types import Step
 
 Grid = tuple[int, ...]  # row-major, 0 for an empty cell
@@ -160,7 +160,7 @@ def _grid_rows(text: str, n: int) -> list[list[int]]:
     """The rows of a written grid: lines with n cells (ASCII digits or dots; 0 and . are empty),
     an optional `label:` prefix; lines without any cell are skipped. ParseError otherwise."""
     rows: list[list[int]] = []
-    for line in text.splitlines():
+    for line in lines_with(_CELL, text):
         body = line.rpartition(":")[2] if ":" in line else line
         # Not str.isdigit(): it takes '²', which int() refuses. One cell past n is enough to
         # reject the row, so a megabyte of digits is not read into a list.
