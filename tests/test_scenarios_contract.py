@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
 
 import pytest
@@ -41,14 +42,33 @@ def test_oracle_passes_the_checker_at_every_step_and_reaches_the_goal(name):
     assert sc.is_goal(inst, state)
 
 
+# Parameters for the distinct-instances test: the defaults, except where noted.
+DISTINCT = {"hanoi": {"disks": 4}}
+# Where the parameter space does not allow 20 distinct instances, and why.
+FIXED_BY_PARAMS = {
+    ("hanoi", "classic"): {"disks": 4, "start": "classic"},  # one start position: all disks on peg 0
+    ("wordle", "word"): {"word": "crane"},  # the hidden word is the parameter
+}
+
+
+def _fingerprint(sc, inst) -> str:
+    return json.dumps([sc.initial_json(inst), sc.expected_json(inst)], sort_keys=True)
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_instance_and_different_seeds_differ_somewhere(name):
-    sc, a = instance(name, seed=3)
-    _, b = instance(name, seed=3)
-    assert a == b
-    others = [instance(name, seed=s)[1] for s in range(10, 20)]
-    if name != "hanoi":  # a Hanoi instance is fixed by its size
-        assert any(o != a for o in others)
+def test_same_seed_same_instance_and_twenty_seeds_twenty_instances(name):
+    sc = get_scenario(name)
+    params = sc.Params.model_validate(DISTINCT.get(name, {}))
+    assert sc.generate(params, 3) == sc.generate(params, 3)
+    seen = {_fingerprint(sc, sc.generate(params, seed)) for seed in range(20)}
+    assert len(seen) == 20, f"{name}: {len(seen)} distinct instances over 20 seeds"
+
+
+@pytest.mark.parametrize("key", list(FIXED_BY_PARAMS))
+def test_instances_fixed_by_their_parameters_ignore_the_seed(key):
+    sc = get_scenario(key[0])
+    params = sc.Params.model_validate(FIXED_BY_PARAMS[key])
+    assert len({_fingerprint(sc, sc.generate(params, seed)) for seed in range(5)}) == 1
 
 
 @pytest.mark.parametrize("name", NAMES)
