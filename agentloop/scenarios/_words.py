@@ -11,8 +11,12 @@ import random
 from functools import lru_cache
 from importlib.resources import files
 
+from agentloop.errors import ParseError
+from agentloop.scenarios._base import parse_lines, strip_reply
+
 LENGTHS = (3, 4, 5)
 _FILE = "scowl-small-3to5.txt"
+_MAX_PARTS = 32  # a word written with its letters apart has fewer parts than this
 
 
 @lru_cache(maxsize=1)
@@ -51,14 +55,11 @@ def parse_word(text: str) -> str:
 
     Letters written apart (`c a t`) are joined, since models often space out grid rows.
     """
-    from agentloop.errors import ParseError
-    from agentloop.scenarios._base import strip_reply
-
     t = strip_reply(text)
     if ":" in t:
         t = t.rpartition(":")[2]
     t = t.strip().strip("\"'`*").strip()
-    parts = t.split()
+    parts = t.split(maxsplit=_MAX_PARTS)  # no further: a megabyte of words is not worth a list
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         parts = ["".join(parts)]
     if len(parts) != 1 or not parts[0].isascii() or not parts[0].isalpha():
@@ -66,18 +67,32 @@ def parse_word(text: str) -> str:
     return parts[0].lower()
 
 
-def parse_word_lines(text: str, what: str) -> list[str]:
-    """One word per non-blank line (see `parse_word`); ParseError naming `what` when there is none."""
-    from agentloop.scenarios._base import parse_lines
+def parse_listed_word(text: str) -> str:
+    """`parse_word`, and a word of a length the list covers must be in the list.
 
-    return parse_lines(text, parse_word, what)
+    An unlisted word is a ParseError, so the loop asks again instead of ending the episode: as in
+    Wordle, a word the list does not know costs no guess. The list is small (SCOWL small), and a
+    real word missing from it is the list's gap, not the agent's mistake. A word of any other
+    length is left to the scenario's length rule (`illegal`).
+    """
+    word = parse_word(text)
+    if len(word) in LENGTHS and word not in word_set(len(word)):
+        raise ParseError(f"{word!r} is not in the word list; answer with another word")
+    return word
 
 
-def misspell(word: str, rng: random.Random) -> str:
-    """`word` with one letter changed so that it is no longer a word of the list."""
-    vocab = word_set(len(word))
-    while True:
-        i = rng.randrange(len(word))
-        w = word[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + word[i + 1 :]
-        if w not in vocab:
-            return w
+def parse_word_lines(text: str, what: str, limit: int | None = None) -> list[str]:
+    """One listed word per non-blank line (see `parse_listed_word`), at most `limit` of them;
+    ParseError naming `what` when there is none."""
+    return parse_lines(text, parse_listed_word, what, limit)
+
+
+def wrong_length_word(word: str, rng: random.Random) -> str:
+    """A listed word one letter shorter than `word` (longer when the list has no shorter words).
+
+    A dropped letter is the likely slip, so the words `word` becomes by dropping one come first.
+    Used by the corrupters, which must give wrong answers that parse: never an unlisted word.
+    """
+    n = len(word) - 1 if len(word) - 1 in LENGTHS else len(word) + 1
+    dropped = sorted({word[:i] + word[i + 1 :] for i in range(len(word))} & word_set(n))
+    return rng.choice(dropped or words(n))

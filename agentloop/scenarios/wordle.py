@@ -6,10 +6,11 @@ marked; other copies are grey. The tape holds the explicit constraint state that
 implies (known positions, present letters and where they are not, letter counts, excluded
 letters). Without a tape the colours are added to the conversation after each guess.
 
-Many guesses are right, so the checker is of kind `rules` (hard mode): a guess must be a word
-of the list (else `illegal`) and fit every feedback so far (else `wrong`); the last guess must
-be the word, since nothing else keeps the goal reachable. Once solved, the only guess that
-fits is the word itself.
+Many guesses are right, so the checker is of kind `rules` (hard mode): a guess must have five
+letters (else `illegal`) and fit every feedback so far (else `wrong`); the last guess must be
+the word, since nothing else keeps the goal reachable. Once solved, the only guess that fits is
+the word itself. A five-letter word that is not in the list is refused by the parser, so the
+loop asks again: as in the game, it costs no guess.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.scenarios._base import Params, Scenario
-from agentloop.scenarios._words import misspell, parse_word, parse_word_lines, word_set, words
+from agentloop.scenarios._words import parse_listed_word, parse_word_lines, word_set, words, wrong_length_word
 from agentloop.types import Step, Verdict
 
 N = 5
@@ -188,7 +189,7 @@ class Wordle(Scenario[WordleInstance, History, str]):
     def illegal(self, inst: WordleInstance, state: History, step: Step, answer: str) -> str | None:
         if len(answer) != N:
             return f"{answer!r} has {len(answer)} letters, a guess needs {N}"
-        if answer not in word_set(N):
+        if answer not in word_set(N):  # the parser refuses these first; kept so none is ever committed
             return f"{answer!r} is not in the word list"
         return None
 
@@ -218,14 +219,15 @@ class Wordle(Scenario[WordleInstance, History, str]):
         return self._solved(inst, state)
 
     def corrupt(self, inst: WordleInstance, state: History, step: Step, answer: str, rng: random.Random) -> str:
-        """A listed word that breaks the feedback (the likely slip), else a word that is not listed."""
+        """A listed word that breaks the feedback (the likely slip), else a listed word with a letter
+        dropped (illegal: a guess has five letters). Never an unlisted word: the parser refuses those."""
         pool, cons = words(N), Constraints.from_history(state)
         last = len(state) + 1 >= inst.guesses
         for _ in range(300 if state or last else 0):  # before any feedback every listed word fits
             w = rng.choice(pool)
             if w != answer and (last or cons.violation(w) is not None):
                 return w
-        return misspell(answer, rng)
+        return wrong_length_word(answer, rng)
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: WordleInstance) -> str:
@@ -261,13 +263,13 @@ class Wordle(Scenario[WordleInstance, History, str]):
 
     # --- answers ------------------------------------------------------------------------------
     def parse(self, text: str, step: Step) -> str:
-        return parse_word(text)
+        return parse_listed_word(text)
 
     def format_answer(self, answer: str) -> str:
         return answer
 
     def parse_trajectory(self, inst: WordleInstance, text: str) -> list[str]:
-        guesses = parse_word_lines(text, "guesses")
+        guesses = parse_word_lines(text, "guesses", limit=inst.guesses + 1)  # one more shows there are too many
         if len(guesses) > inst.guesses:
             raise ParseError(f"{len(guesses)} guesses, at most {inst.guesses} are allowed")
         return guesses

@@ -8,7 +8,8 @@ begin with the letters column i already has.
 Many squares are right, so the checker is of kind `rules`: a row is accepted when it is a word
 of the list, every column can still be continued into a word, and some completion of the whole
 square still exists (a search over the word list). A square with dead columns is never on
-track again.
+track again. A well-formed word that the list does not know is refused by the parser, so the
+loop asks again rather than ending the episode: the list's gaps are not the agent's mistakes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.scenarios._base import Params, Scenario
-from agentloop.scenarios._words import misspell, next_letters, parse_word, parse_word_lines, word_set, words
+from agentloop.scenarios._words import (
+    next_letters, parse_listed_word, parse_word_lines, word_set, words, wrong_length_word,
+)
 from agentloop.types import Step, Verdict
 
 Rows = tuple[str, ...]  # the rows written so far, the given first row included
@@ -157,7 +160,7 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         n = inst.n
         if len(answer) != n:
             return f"{answer!r} has {len(answer)} letters, a row needs {n}"
-        if answer not in word_set(n):
+        if answer not in word_set(n):  # the parser refuses these first; kept so none is ever committed
             return f"{answer!r} is not in the word list"
         k = len(state)
         if inst.symmetric and k < n:
@@ -198,14 +201,15 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         return all(c in vocab for c in cols) and (not inst.symmetric or cols == list(state))
 
     def corrupt(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str, rng: random.Random) -> str:
-        """A word of the list that kills a column (the likely slip), else a misspelling."""
+        """A word of the list that kills a column (the likely slip), else a listed word of the wrong
+        length (illegal). Never an unlisted word: the parser refuses those."""
         n = inst.n
         pool = [w for w in words(n) if w != answer and self.illegal(inst, state, step, w) is None]
         rng.shuffle(pool)
         for w in pool[:200]:
             if any(_dead(c, n) for c in columns(state + (w,), n)):
                 return w
-        return misspell(answer, rng)
+        return wrong_length_word(answer, rng)
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: WordsquareInstance) -> str:
@@ -244,13 +248,13 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
 
     # --- answers ------------------------------------------------------------------------------
     def parse(self, text: str, step: Step) -> str:
-        return parse_word(text)
+        return parse_listed_word(text)
 
     def format_answer(self, answer: str) -> str:
         return answer
 
     def parse_trajectory(self, inst: WordsquareInstance, text: str) -> list[str]:
-        rows = parse_word_lines(text, "rows")
+        rows = parse_word_lines(text, "rows", limit=inst.n)
         if rows[0] != inst.first:
             raise ParseError(f"the square must start with the given row 1 {inst.first!r}")
         return rows[1:]
