@@ -25,8 +25,8 @@ Definitions (docs/metrics.md has the longer story and the calibration):
 - projection (MAKER): from single-call accuracy p, steps reachable at 99% success alone,
   ln 0.99 / ln p, and with first-to-ahead-by-k voting, p_k = 1/(1+((1-p)/p)^k); k_min, the
   smallest k with p_k^s >= 0.99 for the cell's s steps.
-- paired comparisons: each condition against a baseline on the same instances: Newcombe's
-  hybrid score interval (method 10) for the difference in success, McNemar's exact test.
+- paired comparisons: each condition against a baseline on the same instances: Tango's score
+  interval for the difference in success, McNemar's exact test.
 - interaction: does a condition change the drift? A likelihood-ratio test of condition ×
   position in a logistic regression, per scenario × params × model.
 
@@ -65,11 +65,12 @@ Interval = tuple[float, float]
 LEVEL = 0.95
 # Below this many errors a drift test has almost no power: none is run, and the note says so.
 MIN_DRIFT_ERRORS = 5
-# Monte Carlo permutations of the drift test; above EXACT_UNTIL errors (and as many right
-# steps) the permutation distribution is normal enough to use its exact variance instead.
+# Monte Carlo permutations of the drift test (fixed seed: a report is reproducible).
 PERMUTATIONS = 2000
 STOP_AFTER_HITS = 50  # permutations stop once this many are as extreme (p is then plainly large)
-EXACT_UNTIL = 60
+# Above this many shuffled rows × permutations, the normal law with the exact permutation
+# variance replaces Monte Carlo (it is then many errors, and a little liberal when they cluster).
+MONTE_CARLO_BUDGET = 50_000_000
 TARGET = 0.99  # the success the projection aims at
 
 
@@ -165,7 +166,7 @@ class PairedComparison(BaseModel):
     success_baseline: float
     success_condition: float
     success_diff: float
-    success_diff_ci: Interval | None  # Newcombe's hybrid score interval (method 10)
+    success_diff_ci: Interval | None  # Tango's score interval for paired proportions
     mcnemar_p: float | None  # exact (binomial on the discordant pairs)
     steps_share_diff: float
     steps_share_diff_ci: Interval | None
@@ -246,26 +247,43 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _clustered_accuracy(ok: Sequence[int], groups: Sequence[int]) -> tuple[float, Interval]:
-    """Mean of 0/1 outcomes and a Wilson interval on the design-effect-adjusted sample size.
+def _exact(events: float, n: float) -> Interval:
+    """Clopper-Pearson (statsmodels `proportion_confint(method="beta")`), for a possibly
+    fractional effective sample size."""
+    from statsmodels.stats.proportion import proportion_confint
 
+    lo, hi = proportion_confint(events, n, alpha=1 - LEVEL, method="beta")
+    return float(lo), float(hi)
+
+
+def _clustered_accuracy(ok: Sequence[int], groups: Sequence[int]) -> tuple[float, Interval]:
+    """Mean of 0/1 outcomes and Korn and Graubard's (1998) interval for clustered data.
+
+    The effective sample size is n / deff, the design effect being the cluster-robust variance
+    of the mean (statsmodels OLS, episodes as clusters) over the binomial one (never below 1);
+    it is shrunk further by (z / t)², t on (episodes − 1) degrees of freedom, because a variance
+    from few clusters is itself uncertain; and the interval on it is Clopper-Pearson's, which
+    holds near 0% and 100% where Wilson's is too short when errors pile up in a few episodes.
     At 0% or 100% (or with one episode) no design effect can be estimated: under the worst
-    case, every step of an episode shares its fate, the episodes are the independent trials, so
-    the interval is Wilson's on the number of episodes — never narrower than that.
+    case, every step of an episode shares its fate, the episodes are the trials — the interval
+    is never narrower than they support.
     """
     import numpy as np
     import statsmodels.api as sm
+    from scipy.stats import norm, t
 
     y = np.asarray(ok, dtype=float)
     g = np.asarray(groups)
     n, p = len(y), float(y.mean())
     clusters = len(np.unique(g))
     if p in (0.0, 1.0) or clusters < 2:
-        return p, _wilson(p * clusters, clusters)
-    fit = sm.OLS(y, np.ones(n)).fit(cov_type="cluster", cov_kwds={"groups": g})
-    deff = max(1.0, float(fit.bse[0]) ** 2 / (p * (1 - p) / n))
-    n_eff = n / deff
-    return p, _wilson(p * n_eff, n_eff)
+        n_eff = float(clusters)
+    else:
+        fit = sm.OLS(y, np.ones(n)).fit(cov_type="cluster", cov_kwds={"groups": g})
+        n_eff = n / max(1.0, float(fit.bse[0]) ** 2 / (p * (1 - p) / n))
+    q = 0.5 + LEVEL / 2
+    n_eff *= (norm.ppf(q) / t.ppf(q, max(1, clusters - 1))) ** 2
+    return p, _exact(p * n_eff, n_eff)
 
 
 def _within_episode_score(err, x, episode):
@@ -305,9 +323,9 @@ def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
     Under no drift the error indicators of one episode's steps are exchangeable, whatever the
     episode's own error rate: shuffling them within each episode gives the exact null
     distribution of the score U (`_within_episode_score`). Unlike a sandwich error it does not
-    collapse when only one or two episodes hold errors. Monte Carlo with a fixed seed while
-    errors are few; with many errors on both sides U is normal, and its exact permutation
-    variance is used. None when no episode can move.
+    collapse when only one or two episodes hold errors. Monte Carlo with a fixed seed; beyond
+    `MONTE_CARLO_BUDGET` (huge runs, many errors) U is taken as normal with its exact permutation
+    variance. None when no episode can move.
     """
     import numpy as np
     from scipy.stats import norm
@@ -316,8 +334,7 @@ def _within_episode_p(err, x, episode, *, seed: int = 0) -> float | None:
     if score is None:
         return None
     u, var, (y, xc, ep) = score
-    errors = y.sum()
-    if min(errors, len(y) - errors) > EXACT_UNTIL:
+    if len(y) * PERMUTATIONS > MONTE_CARLO_BUDGET:
         return float(2 * norm.sf(abs(u) / math.sqrt(var)))
     rank = np.unique(ep, return_inverse=True)[1].astype(float)
     rng = np.random.default_rng(seed)
@@ -377,22 +394,19 @@ def _drift(err, x, episode, movable) -> _Drift:
     return _Drift(slope=slope, ci=(slope - half, slope + half), p=p, errors=errors)
 
 
-def _loglog_band(s, se) -> tuple[list[float], list[float]]:
-    """Pointwise 95% band for S(t) on the log(-log) scale, from statsmodels' Greenwood errors.
-
-    The log(-log) transform keeps the band inside [0, 1] (the plain normal band does not); where
-    S is 0 or 1 the band collapses to the point.
-    """
+def _km_band(s, se) -> tuple[list[float], list[float]]:
+    """Pointwise 95% band for S(t): Clopper-Pearson on the effective sample size
+    S(1 − S) / se², se being Greenwood's (statsmodels). Inside [0, 1] by construction and, unlike
+    the log(-log) band, not too short with ten episodes and S near 1 (tools/calibrate.py)."""
     import numpy as np
-    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_confint
 
-    z = norm.ppf(0.5 + LEVEL / 2)
+    s, se = np.asarray(s, dtype=float), np.asarray(se, dtype=float)
     lo, hi = s.copy(), s.copy()
     inner = (s > 0) & (s < 1) & (se > 0)
-    ls = np.log(s[inner])
-    w = z * se[inner] / (s[inner] * np.abs(ls))
-    lo[inner] = s[inner] ** np.exp(w)
-    hi[inner] = s[inner] ** np.exp(-w)
+    if inner.any():
+        n_eff = s[inner] * (1 - s[inner]) / se[inner] ** 2
+        lo[inner], hi[inner] = proportion_confint(s[inner] * n_eff, n_eff, alpha=1 - LEVEL, method="beta")
     return [float(v) for v in lo], [float(v) for v in hi]
 
 
@@ -414,9 +428,10 @@ def _survival(recs: Sequence[EpisodeRecord]):
     """(curve, h50, h50_ci, h90, h90_ci) from Kaplan-Meier (statsmodels).
 
     The curve has a point at step 1 and at every observed time (first errors and censorings),
-    so its pointwise band is right between events too. Where S is still 1 (no error yet) Greenwood's
-    error is 0 and the log(-log) band would collapse to the point; there the episodes seen to
-    survive past t are a binomial sample with no failure, and the band's low end is Wilson's.
+    so its pointwise band is right between events too. Where S is still 1 (no error yet)
+    Greenwood's error is 0 and a band would collapse to the point; there the episodes seen to
+    survive past t are a binomial sample with no failure, and the band's low end is
+    Clopper-Pearson's on them.
     """
     import numpy as np
     from statsmodels.duration.survfunc import SurvfuncRight
@@ -435,12 +450,12 @@ def _survival(recs: Sequence[EpisodeRecord]):
         at = np.searchsorted(np.asarray(sf.surv_times), grid, side="right") - 1
         s = np.where(at >= 0, np.asarray(sf.surv_prob, dtype=float)[np.maximum(at, 0)], 1.0)
         se = np.where(at >= 0, np.asarray(sf.surv_prob_se, dtype=float)[np.maximum(at, 0)], 0.0)
-    lo, hi = _loglog_band(s, se)
+    lo, hi = _km_band(s, se)
     for i in range(1, len(grid)):
         if s[i] == 1.0:
             # the value holds until the next grid point; the fewest episodes seen that far
             n = int((times >= grid[min(i + 1, len(grid) - 1)]).sum())
-            lo[i] = _wilson(n, n)[0] if n else 0.0
+            lo[i] = _exact(n, n)[0] if n else 0.0
     if events.sum() == 0:
         curve = SurvivalCurve(t=[int(t) for t in grid], s=[1.0] * len(grid), lo=lo, hi=hi)
         return curve, None, None, None, None
@@ -770,30 +785,36 @@ def _baseline(conditions: Sequence[str], baseline: str | None) -> str:
 # --- paired comparisons ---------------------------------------------------------------------------
 
 
-def _newcombe_paired(table: Sequence[Sequence[int]]) -> Interval:
-    """Newcombe's (1998) hybrid score interval, method 10, for p1 − p2 of paired proportions.
+def _tango_paired(table: Sequence[Sequence[int]]) -> Interval:
+    """Tango's (1998) score interval for p1 − p2 of paired proportions.
 
-    `table` = [[both, only 1], [only 2, neither]], so p1 = (both + only 1)/n, p2 = (both + only 2)/n.
-    Each margin gets its Wilson interval; the two are combined ("square and add") with the
-    correlation φ of the pairs, whose numerator is shrunk by n/2 when positive (Newcombe's
-    rule; Altman et al. 2000, Fagerland et al. 2017). Unlike a paired t interval it does not
-    collapse when every pair differs the same way (12 wins in 12 pairs: [0.66, 1]).
+    `table` = [[both, only 1], [only 2, neither]]: p1 = (both + only 1)/n, p2 = (both + only 2)/n.
+    The interval is every δ whose score statistic
+        Z(δ) = (b − c − nδ) / √(n (2 q̂ + δ(1 − δ))),   b = only 1, c = only 2,
+    stays within ±1.96, q̂ being the restricted maximum-likelihood P(only 2) given δ; at δ = 0,
+    Z is McNemar's statistic. Unlike a paired t interval it does not collapse when every pair
+    goes the same way (12 wins in 12 pairs: [0.52, 1]), and it kept 95% coverage with ten pairs
+    where Newcombe's hybrid interval fell to 92% (tools/calibrate.py, docs/metrics.md).
     """
-    (a, b), (c, d) = table
-    n = a + b + c + d
-    p1, p2 = (a + b) / n, (a + c) / n
-    l1, u1 = _wilson(a + b, n)
-    l2, u2 = _wilson(a + c, n)
-    margins = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = 0.0
-    if margins > 0:
-        num = a * d - b * c
-        num = max(num - n / 2, 0.0) if num >= 0 else num
-        phi = num / math.sqrt(margins)
-    diff = p1 - p2
-    lo = diff - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    hi = diff + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-    return max(-1.0, lo), min(1.0, hi)
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    (_, b), (c, _) = table
+    n = sum(map(sum, table))
+    z = norm.ppf(0.5 + LEVEL / 2)
+    est = (b - c) / n
+
+    def score(delta: float) -> float:
+        big_a, big_b, big_c = 2 * n, -b - c + (2 * n - b + c) * delta, -c * delta * (1 - delta)
+        q = (math.sqrt(max(big_b * big_b - 4 * big_a * big_c, 0.0)) - big_b) / (2 * big_a)
+        var = n * (2 * q + delta * (1 - delta))
+        gap = b - c - n * delta
+        return gap / math.sqrt(var) if var > 0 else math.copysign(math.inf, gap) if gap else 0.0
+
+    eps = 1e-12
+    lo = -1.0 if est <= -1 + eps or score(-1 + eps) <= z else brentq(lambda d: score(d) - z, -1 + eps, est)
+    hi = 1.0 if est >= 1 - eps or score(1 - eps) >= -z else brentq(lambda d: score(d) + z, est, 1 - eps)
+    return float(lo), float(hi)
 
 
 def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = None) -> list[PairedComparison]:
@@ -829,7 +850,7 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
                 success_baseline=float(b.mean()),
                 success_condition=float(c.mean()),
                 success_diff=float(c.mean() - b.mean()),
-                success_diff_ci=_newcombe_paired(table),
+                success_diff_ci=_tango_paired(table),
                 mcnemar_p=mc,
                 steps_share_diff=float((sc - sb).mean()),
                 steps_share_diff_ci=_paired_ci(sc, sb),

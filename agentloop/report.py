@@ -165,7 +165,7 @@ def _paired_rows(data: ReportData) -> list[list[str]]:
 
 
 _PAIRED_HEAD = [
-    "comparison", "pairs", "success diff [95% CI, Newcombe]", "McNemar exact p", "correct-prefix share diff [95% CI]",
+    "comparison", "pairs", "success diff [95% CI, Tango]", "McNemar exact p", "correct-prefix share diff [95% CI]",
     "Wilcoxon p",
 ]
 

@@ -28,8 +28,8 @@ from agentloop.metrics import (
     _fit_error_rate,
     _hazard,
     _k_min,
-    _newcombe_paired,
     _steps_at_99,
+    _tango_paired,
     _vote_accuracy,
     _wilson,
     _within_episode_p,
@@ -114,24 +114,34 @@ def test_every_interval_is_present_when_it_can_be_computed():
 # --- clustered step accuracy ------------------------------------------------------------------------
 
 
-def clustered_wilson_by_hand(y: np.ndarray, g: np.ndarray) -> tuple[float, float]:
-    """Wilson on n / deff; deff = the cluster-robust variance of the mean (with statsmodels'
-    G/(G−1) correction) over the binomial one."""
+def clopper_pearson(k: float, n: float) -> tuple[float, float]:
+    lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+    hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+    return lo, hi
+
+
+def korn_graubard_by_hand(y: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """Clopper-Pearson on n / deff · (z / t_{G−1})²; deff = the cluster-robust variance of the
+    mean (with statsmodels' G/(G−1) correction) over the binomial one; at 0% or 100%, G trials."""
     n, p = len(y), y.mean()
     groups = np.unique(g)
-    r = y - p
-    v_cluster = len(groups) / (len(groups) - 1) * sum(r[g == k].sum() ** 2 for k in groups) / n**2
-    deff = max(1.0, v_cluster / (p * (1 - p) / n))
-    return wilson_formula(p * n / deff, n / deff)
+    if p in (0.0, 1.0):
+        n_eff = len(groups)
+    else:
+        r = y - p
+        v_cluster = len(groups) / (len(groups) - 1) * sum(r[g == k].sum() ** 2 for k in groups) / n**2
+        n_eff = n / max(1.0, v_cluster / (p * (1 - p) / n))
+    n_eff *= (stats.norm.ppf(0.975) / stats.t.ppf(0.975, len(groups) - 1)) ** 2
+    return clopper_pearson(p * n_eff, n_eff)
 
 
-def test_step_accuracy_interval_is_wilson_on_the_design_effect_sample_size():
+def test_step_accuracy_interval_is_korn_graubard_on_the_design_effect_sample_size():
     # errors concentrated in a few episodes: a design effect well above 1
     ok = np.ones((20, 15), dtype=bool)
     ok[0, 3:12] = ok[1, ::2] = ok[2, 5:9] = ok[7, 1] = ok[11, 14] = False
     g = summarize(records_from(ok), condition="tape")
     y, groups = ok.ravel().astype(float), np.repeat(np.arange(20), 15)
-    assert g.step_accuracy_ci == pytest.approx(clustered_wilson_by_hand(y, groups), abs=1e-9)
+    assert g.step_accuracy_ci == pytest.approx(korn_graubard_by_hand(y, groups), abs=1e-9)
     naive = wilson_formula(y.sum(), len(y))
     width = g.step_accuracy_ci[1] - g.step_accuracy_ci[0]
     assert width > 1.5 * (naive[1] - naive[0])  # clustering widens it
@@ -140,9 +150,10 @@ def test_step_accuracy_interval_is_wilson_on_the_design_effect_sample_size():
 def test_at_100_percent_the_interval_is_never_narrower_than_the_episodes_give():
     for ok in (np.ones((20, 30), dtype=bool), np.zeros((20, 30), dtype=bool)):
         g = summarize(records_from(ok), condition="vote")
-        assert g.step_accuracy_ci == pytest.approx(wilson_formula(20 * ok.mean(), 20), abs=1e-9)
-        steps_only = wilson_formula(600 * ok.mean(), 600)
-        assert g.step_accuracy_ci[1] - g.step_accuracy_ci[0] > 5 * (steps_only[1] - steps_only[0])
+        y, groups = ok.ravel().astype(float), np.repeat(np.arange(20), 30)
+        assert g.step_accuracy_ci == pytest.approx(korn_graubard_by_hand(y, groups), abs=1e-9)
+        episodes_only = wilson_formula(20 * ok.mean(), 20)
+        assert g.step_accuracy_ci[1] - g.step_accuracy_ci[0] >= episodes_only[1] - episodes_only[0]
 
 
 def test_clustered_accuracy_covers_over_clustered_replications():
@@ -274,20 +285,41 @@ def test_a_step_that_stopped_its_episode_is_not_shuffled():
 # --- paired comparisons ------------------------------------------------------------------------------
 
 
-def test_newcombe_reduces_to_the_independent_newcombe_interval_without_correlation():
-    # [[both, only 1], [only 2, neither]] with both·neither − only1·only2 = 0: no correlation term
-    got = _newcombe_paired([[2, 3], [4, 6]])
-    want = confint_proportions_2indep(5, 15, 6, 15, method="newcomb", compare="diff")
-    assert got == pytest.approx(tuple(map(float, want)), abs=1e-12)
+TABLES = [[[2, 3], [4, 6]], [[14, 5], [0, 22]], [[1, 1], [7, 12]], [[30, 9], [2, 3]], [[5, 0], [6, 1]]]
 
 
-def test_newcombe_uses_the_correlation_of_the_pairs():
-    # positively correlated pairs: narrower than the independent interval, still containing the estimate
-    got = _newcombe_paired([[14, 5], [0, 22]])
-    indep = confint_proportions_2indep(19, 41, 14, 41, method="newcomb", compare="diff")
-    assert got[1] - got[0] < float(indep[1] - indep[0])
-    assert got[0] < 5 / 41 < got[1]
-    assert got == pytest.approx((0.01148, 0.22649), abs=1e-4)
+def tango_z(table, delta: float) -> float:
+    """Tango's score statistic with the restricted MLE found numerically (not by the closed form)."""
+    from scipy.optimize import minimize_scalar
+
+    (a, b), (c, d) = table
+    n = a + b + c + d
+
+    def nll(q21):  # cells: only1 = q21 + δ, only2 = q21, the concordant pairs share the rest
+        q12 = q21 + delta
+        rest = 1 - q12 - q21
+        if min(q12, q21, rest) <= 0:
+            return np.inf
+        return -(b * math.log(q12) + c * math.log(q21) + (a + d) * math.log(rest))
+
+    q = minimize_scalar(nll, bounds=(max(0, -delta) + 1e-12, (1 - delta) / 2 - 1e-12), method="bounded",
+                        options={"xatol": 1e-13}).x
+    return (b - c - n * delta) / math.sqrt(n * (2 * q + delta * (1 - delta)))
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_tango_interval_inverts_the_score_test(table):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    lo, hi = _tango_paired(table)
+    (a, b), (c, d) = table
+    assert lo < (b - c) / sum(map(sum, table)) < hi
+    z = stats.norm.ppf(0.975)
+    assert tango_z(table, lo) == pytest.approx(z, abs=1e-4)  # 95%, not 90%
+    assert tango_z(table, hi) == pytest.approx(-z, abs=1e-4)
+    # at δ = 0 the score test is McNemar's (asymptotic, uncorrected): 0 is outside iff it rejects
+    chi2 = mcnemar(table, exact=False, correction=False).statistic
+    assert (lo > 0 or hi < 0) == (chi2 > z**2)
 
 
 def test_paired_comparison_of_a_condition_that_always_wins():
@@ -298,7 +330,7 @@ def test_paired_comparison_of_a_condition_that_always_wins():
     (p,) = [x for x in m.paired if x.condition == "verify"]
     assert p.baseline == "stepwise" and p.pairs == 12 and p.success_diff == 1.0
     lo, hi = p.success_diff_ci
-    assert hi == 1.0 and 0.6 < lo < 0.7  # never [1, 1]: 12 pairs cannot prove certainty
+    assert hi == 1.0 and lo == pytest.approx(0.5150, abs=1e-4)  # never [1, 1]: 12 pairs prove no certainty
     assert p.mcnemar_p == pytest.approx(stats.binomtest(12, 12, 0.5).pvalue)  # exact McNemar
     assert p.steps_share_diff_ci is None  # every pair differs the same: no spread, no zero-width interval
     assert not [x for x in m.paired if x.condition == "orphan"]  # no shared instances, no comparison
@@ -424,7 +456,7 @@ def test_survival_band_before_the_first_error_is_not_a_point():
     g = summarize(recs, condition="tape")
     # S = 1 from step 1 up to the first error at 9: 13 episodes seen that far, none failed
     assert g.survival.t[:3] == [0, 1, 9]
-    assert g.survival.s[1] == 1.0 and g.survival.lo[1] == pytest.approx(wilson_formula(13, 13)[0])
+    assert g.survival.s[1] == 1.0 and g.survival.lo[1] == pytest.approx(clopper_pearson(13, 13)[0])
 
 
 def test_curves_and_horizons_exist_per_cell_only():
