@@ -586,11 +586,6 @@ def _projection(p: float | None, ci: Interval | None, steps: int, source: str) -
 # --- one step's outcomes ---------------------------------------------------------------------------
 
 
-def _attempts(s: StepRecord) -> list:
-    a = s.attempts
-    return a if isinstance(a, list) else []
-
-
 def _same_answer(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
@@ -603,12 +598,11 @@ def _single_call_ok(s: StepRecord) -> bool | None:
     the transcript: right when it equals an answer the checker accepted. A first sample that
     differs from a rejected vote winner cannot be judged and counts as wrong (cautious; rare).
     """
-    atts = _attempts(s)
-    if not atts:  # an old store or a run without transcripts
-        if s.code == "format" or getattr(s, "votes", None) is not None or s.samples > 1 + getattr(s, "format_retries", 0):
+    if not s.attempts:  # a store written before transcripts: a vote shows in its samples
+        if s.code == "format" or s.votes is not None or s.samples > 1 + s.format_retries:
             return None
         return s.first_ok
-    first = atts[0]
+    first = s.attempts[0]
     if first.votes is None:
         if first.verdict is None or first.verdict.code == "format":
             return None
@@ -620,7 +614,7 @@ def _single_call_ok(s: StepRecord) -> bool | None:
 
 
 def _is_vote(recs: Sequence[EpisodeRecord]) -> bool:
-    return any(getattr(s, "votes", None) is not None for r in recs for s in r.steps[:1])
+    return any(s.votes is not None for r in recs for s in r.steps[:1])
 
 
 @dataclass
@@ -714,7 +708,7 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         format_failures=fmt,
         format_rate=fmt / n if n else 0.0,
         format_rate_ci=_wilson(fmt, n) if n else None,
-        format_retries_per_step=_per(sum(getattr(r, "format_retries", 0) for r in recs), steps),
+        format_retries_per_step=_per(sum(r.format_retries for r in recs), steps),
         step_accuracy=acc,
         step_accuracy_ci=acc_ci,
         first_try_accuracy=ft,
