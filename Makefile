@@ -43,3 +43,11 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Mutation testing of the core (docs/testing.md); not part of `make test`: it takes hours on 2
+# cores. mutmut is installed into .venv on first use; results are kept in mutants/.
+# MODULES limits it (e.g. make mutation MODULES="tape conditions"); CHILDREN=1 by default.
+.PHONY: mutation
+mutation:
+	@test -f $(STAMP) || $(MAKE) install
+	$(PY) tools/mutation.py --children $(or $(CHILDREN),1) $(MODULES)

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Mutation testing of agentloop's core with mutmut 3 (see docs/testing.md).
+
+    .venv/bin/python tools/mutation.py [--fresh] [--children N] [--fail-under PCT] [module ...]
+    .venv/bin/python tools/mutation.py --summary [module ...]     # the last results, no run
+    .venv/bin/python tools/mutation.py --survivors [module ...]   # re-test only the last survivors
+
+`module` is a module of the core, as in `agentloop.<module>`: loop, loop._worker, tape,
+conditions, scenarios, scenarios.eca, metrics, budget, store, models.local (default: the whole
+scope configured in `[tool.mutmut]` in pyproject.toml). mutmut copies the project into
+`mutants/`, generates every mutant there, maps each test to the functions it runs, then runs
+for each mutant only the tests that reach its function. Results are kept in `mutants/`: a
+later run tests only mutants without a result (new, or in functions whose code changed);
+naming modules re-tests all of theirs, `--survivors` only those that survived (after new tests),
+`--fresh` starts over.
+
+It prints, per module and overall, killed / (total - equivalent): a mutant listed in
+tools/mutation-equivalent.txt behaves exactly like the original (no test can tell them apart)
+and is left out of the score; the other survivors are listed (`.venv/bin/mutmut show NAME`
+prints one as a diff).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EQUIVALENT = ROOT / "tools" / "mutation-equivalent.txt"
+MUTMUT = "mutmut>=3.3,<4"
+
+# mutmut's exit codes, grouped: a mutant is killed when its tests fail, crash or run out of time.
+KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          -11: "segfault", -9: "segfault", 37: "type check"}
+SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
+NOT_RUN = {None: "not checked", 34: "skipped", 2: "interrupted"}
+
+
+def ensure_mutmut() -> Path:
+    """The mutmut command of this interpreter's environment; installed there on first use."""
+    exe = Path(sys.executable).with_name("mutmut")
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        print(f"installing {MUTMUT} into {sys.prefix} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", MUTMUT], check=True)
+    return exe
+
+
+def module_of(mutant: str) -> str:
+    """'agentloop.loop._worker.x_ask_vote__mutmut_3' -> 'loop._worker'."""
+    head = re.split(r"\.x_|\.xǁ", mutant, maxsplit=1)[0]
+    return head.removeprefix("agentloop.")
+
+
+def selected(module: str, wanted: list[str]) -> bool:
+    return not wanted or any(module == w or module.startswith(w + ".") for w in wanted)
+
+
+def load_results() -> dict[str, int | None]:
+    results: dict[str, int | None] = {}
+    for meta in sorted((ROOT / "mutants").glob("agentloop/**/*.py.meta")):
+        results.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return results
+
+
+def load_equivalent() -> dict[str, str]:
+    """tools/mutation-equivalent.txt: `mutant-name  reason`, one a line; # starts a comment."""
+    out: dict[str, str] = {}
+    if EQUIVALENT.exists():
+        for line in EQUIVALENT.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition(" ")
+                out[name] = reason.strip()
+    return out
+
+
+def summarise(wanted: list[str], fail_under: float | None) -> int:
+    results = load_results()
+    if not results:
+        print("no results in mutants/: run tools/mutation.py first")
+        return 1
+    equivalent = load_equivalent()
+    rows: dict[str, Counter] = defaultdict(Counter)
+    survivors: dict[str, list[str]] = defaultdict(list)
+    stale = [m for m in equivalent if m not in results]
+    for name, code in results.items():
+        mod = module_of(name)
+        if not selected(mod, wanted):
+            continue
+        c = rows[mod]
+        if code in NOT_RUN:
+            c["not run"] += 1
+        elif name in equivalent:
+            c["equivalent"] += 1
+        elif code in KILLED:
+            c["killed"] += 1
+        else:
+            c["survived" if code in SURVIVED else "suspicious"] += 1
+            survivors[mod].append(f"{name}  ({SURVIVED.get(code, f'exit {code}')})")
+    total = Counter()
+    print(f"\n{'module':<24}{'mutants':>8}{'killed':>8}{'survived':>9}{'equiv.':>7}{'not run':>8}{'score':>9}")
+    for mod in sorted(rows):
+        c = rows[mod]
+        total.update(c)
+        print(_row(mod, c))
+    print("-" * 73)
+    print(_row("core (all shown)", total))
+    for mod in sorted(survivors):
+        print(f"\nsurvivors in {mod}:")
+        for s in sorted(survivors[mod], key=_natural):
+            print(f"  {s}")
+    if stale:
+        print(f"\n{len(stale)} mutant(s) in {EQUIVALENT.name} no longer exist (the code changed): {', '.join(stale[:5])}")
+    score = _score(total)
+    if fail_under is not None and (score is None or score < fail_under):
+        print(f"\nmutation score {_pct(score)} is under {fail_under:.0f}%")
+        return 2
+    return 0
+
+
+def _score(c: Counter) -> float | None:
+    judged = c["killed"] + c["survived"] + c["suspicious"]
+    return 100.0 * c["killed"] / judged if judged else None
+
+
+def _pct(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.1f}%"
+
+
+def _row(name: str, c: Counter) -> str:
+    n = sum(c.values())
+    return (f"{name:<24}{n:>8}{c['killed']:>8}{c['survived'] + c['suspicious']:>9}{c['equivalent']:>7}"
+            f"{c['not run']:>8}{_pct(_score(c)):>9}")
+
+
+def _natural(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("modules", nargs="*", help="modules of the core, as in agentloop.<module> (default: all)")
+    ap.add_argument("--children", type=int, default=int(os.environ.get("MUTATION_CHILDREN", "1")),
+                    help="mutants tested at once (default 1, or $MUTATION_CHILDREN)")
+    ap.add_argument("--fresh", action="store_true", help="discard mutants/ and its results first")
+    ap.add_argument("--summary", action="store_true", help="only print the last results")
+    ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
+    ap.add_argument("--fail-under", type=float, default=None, help="exit 2 when the overall score is below this")
+    a = ap.parse_args()
+    wanted = [m.removeprefix("agentloop.").removesuffix(".py").replace("/", ".") for m in a.modules]
+    os.chdir(ROOT)
+    if not a.summary:
+        mutmut = ensure_mutmut()
+        if a.fresh:
+            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        globs = [f"agentloop.{m}.*" for m in wanted]
+        if a.survivors:
+            equivalent = load_equivalent()
+            globs = sorted(n for n, code in load_results().items()
+                           if code in SURVIVED and n not in equivalent and selected(module_of(n), wanted))
+            if not globs:
+                print("no survivors to re-test")
+                return summarise(wanted, a.fail_under)
+        started = time.monotonic()
+        rc = subprocess.run([str(mutmut), "run", "--max-children", str(a.children), *globs]).returncode
+        elapsed = time.monotonic() - started
+        print(f"\nmutmut run took {elapsed / 60:.1f} min (exit {rc}) with {a.children} child process(es)")
+        if rc != 0:
+            return rc
+    return summarise(wanted, a.fail_under)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
