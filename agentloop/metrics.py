@@ -379,6 +379,8 @@ def _drift(err, x, episode, movable) -> _Drift:
 
     err, movable = np.asarray(err), np.asarray(movable, dtype=bool)
     errors, stops = int(err[movable].sum()), int(err[~movable].sum())
+    if not len(err):
+        return _Drift(note="no steps")
     if err.sum() == 0:
         return _Drift(note="no errors")
     if errors < MIN_DRIFT_ERRORS:
@@ -646,7 +648,8 @@ def _steps(recs: Sequence[EpisodeRecord]) -> _Steps:
             cols["single"].append(-1 if single is None else int(single))
             cols["readable"].append(s.code != "format")
             cols["committed"].append(bool(s.committed))
-    return _Steps(**{k: np.asarray(v) for k, v in cols.items()})
+    kinds = {"readable": bool, "committed": bool, "tokens": float}
+    return _Steps(**{k: np.asarray(v, dtype=kinds.get(k, int)) for k, v in cols.items()})
 
 
 def _per(total: float, n: int) -> float | None:
@@ -669,7 +672,7 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     cells = len({_cell(r) for r in recs})
     st = _steps(recs)
     steps = len(st.ok)
-    rd = st.readable.astype(bool) if steps else st.readable
+    rd = st.readable
     acc = acc_ci = ft = ft_ci = None
     if rd.any():
         acc, acc_ci = _clustered_accuracy(st.ok[rd], st.episode[rd])
@@ -677,8 +680,8 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
     err, first_err = 1 - st.ok[rd], 1 - st.first[rd]
     movable, episode = st.committed[rd], st.episode[rd]
     by_step = _drift(err, st.index[rd], episode, movable)
-    # Tokens within cells too: under a tape they hardly vary inside an episode, so there is
-    # (rightly) nothing to test; under stepwise they grow with the transcript.
+    # Prompt tokens within episodes too: under a tape they hardly vary inside an episode, so
+    # there is (rightly) nothing to test; under stepwise they grow with the transcript.
     by_tok = _drift(err, st.tokens[rd] / 1000, episode, movable)
     # Under verify the committed answer is right by construction; the first try shows the model.
     same = bool((first_err == err).all())

@@ -276,7 +276,9 @@ def _interaction_rows(m: Metrics) -> list[list[str]]:
     return rows
 
 
-_INTERACTION_HEAD = ["scenario", "params", "model", "comparison", "drift: baseline → condition", "condition × position"]
+_INTERACTION_HEAD = [
+    "scenario", "params", "model", "comparison", "logistic slope per step: baseline → condition", "condition × position"
+]
 
 
 def _provenance_line(data: ReportData) -> str:

@@ -20,8 +20,11 @@ Designs:
 
 Prints, per design and error rate, the share of 95% intervals that cover the truth and the
 share of 5% tests that reject a true null (drift: no drift was simulated; interaction: the
-two conditions differ in level, not in slope), and the power of the drift test when the error
-doubles along the episode. Targets: coverage >= 0.93, false positives <= 0.05.
+two conditions differ in level, not in slope; with the draws shared as scripted/noisy shares
+them, and independent as a real model's), and the power of the drift test when the error
+doubles along the episode. The fitted per-step failure rate of success against length is
+checked on tape runs at 1/4, 1/2 and all of the design's length. Targets: coverage >= 0.93,
+false positives <= 0.05.
 """
 
 from __future__ import annotations
@@ -187,6 +190,12 @@ def _survival_covers(g, t: int, value: float) -> bool | None:
     return c.lo[i] - 1e-12 <= value <= c.hi[i] + 1e-12
 
 
+def _h50_true(e: float, steps: int) -> int | None:
+    """The smallest t with (1 − e)^t < 0.5, when within the task."""
+    t = math.floor(math.log(0.5) / math.log(1 - e)) + 1 if e > 0 else None
+    return t if t is not None and t <= steps else None
+
+
 def check(design: Design, error: float, rng: np.random.Generator, true: dict[str, float]) -> dict[str, bool | None]:
     """Covered (True / False) per interval and rejected per test, for one simulated experiment."""
     step, tape = simulate(design, error, rng)
@@ -203,6 +212,9 @@ def check(design: Design, error: float, rng: np.random.Generator, true: dict[str
             ci = (pr.steps_at_99_lo["single"] or 0.0, pr.steps_at_99_hi["single"] or math.inf)
             res[f"projection {name}"] = _covers(ci, true[f"{name}.steps_at_99"])
         res[f"survival S(t) {name}"] = _survival_covers(g, true[f"{name}.survival_t"], true[f"{name}.survival"])
+        h50 = _h50_true(error * (1.0 if name == "stepwise" else 0.5), design.steps)
+        if h50 is not None and not design.concentration and g.h50_ci is not None:
+            res[f"H50 {name}"] = _covers((g.h50_ci[0] or 0.0, g.h50_ci[1] or math.inf), h50)
         res[f"drift test {name} (p < .05)"] = None if g.drift_p is None else g.drift_p < 0.05
         res[f"drift slope CI {name} excludes 0"] = None if g.drift_slope_ci is None else not _covers(g.drift_slope_ci, 0.0)
         if name == "stepwise":
@@ -210,8 +222,25 @@ def check(design: Design, error: float, rng: np.random.Generator, true: dict[str
     (pc,) = M.paired_comparisons(step + tape)
     res["paired success diff"] = _covers(pc.success_diff_ci, true["paired.diff"])
     (it,) = M.interaction_tests(step + tape)
-    res["interaction test (p < .05)"] = None if it.p is None else it.p < 0.05
+    res["interaction test, shared draws (p < .05)"] = None if it.p is None else it.p < 0.05
+    # real models draw each condition's samples independently
+    _, other = simulate(design, error, rng)
+    (it,) = M.interaction_tests(step + other)
+    res["interaction test, independent draws (p < .05)"] = None if it.p is None else it.p < 0.05
     return res
+
+
+def length_check(design: Design, error: float, rng: np.random.Generator) -> bool | None:
+    """Does the per-step failure rate fitted to success at 1/4, 1/2 and all of the task length
+    cover the true one?"""
+    cells = []
+    for steps in (design.steps // 4, design.steps // 2, design.steps):
+        _, tape = simulate(Design(design.episodes, steps, design.format, design.concentration), error, rng)
+        cells.append(M.summarize(tape, curves=False, condition="tape", scenario="eca", params={"steps": steps},
+                                 model=MODEL))
+    (curve,) = M.length_curves(cells)
+    readable = 1 - design.format ** (FORMAT_RETRIES + 1)
+    return _covers(curve.error_rate_ci, 1 - readable * (1 - error / 2))
 
 
 def power(design: Design, error: float, rng: np.random.Generator) -> bool | None:
@@ -236,6 +265,13 @@ def run(designs: list[str], errors: list[float], reps: int, seed: int = 20261130
             for _ in range(reps):
                 for k, v in check(design, e, rng, true).items():
                     c = counts.setdefault(k, [0, 0])
+                    if v is not None:
+                        c[0] += int(v)
+                        c[1] += 1
+            if not design.concentration:  # with clustering success is not (1 − e)^steps
+                for _ in range(reps):
+                    v = length_check(design, e, rng)
+                    c = counts.setdefault("fitted per-step failure (success vs length)", [0, 0])
                     if v is not None:
                         c[0] += int(v)
                         c[1] += 1
