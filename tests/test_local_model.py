@@ -214,7 +214,7 @@ class _Recorder:
     def __init__(self, replies):
         self.replies, self.seen = list(replies), []
 
-    def complete(self, messages, *, hint=None, sample=0):
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
         from agentloop.types import Completion
 
         self.seen.append(messages)
@@ -249,8 +249,12 @@ def test_eca_step_is_rendered_as_a_completion_ending_at_the_answer(rule):
 
 
 def test_verifier_feedback_reaches_the_completion_prompt():
-    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 1}, condition="verify", replies=["x", "0", "1"])
-    first, second = render(seen[0], "completion", 256), render(seen[1], "completion", 256)
+    # Three unreadable replies (the first and its two format re-asks, the same request) make a
+    # format verdict; verify then re-asks with it.
+    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 1}, condition="verify",
+                                    replies=["x", "x", "x", "0", "1"])
+    assert seen[0] == seen[1] == seen[2]
+    first, second = render(seen[0], "completion", 256), render(seen[3], "completion", 256)
     assert first.kind == second.kind == "eca" and not first.feedback and second.feedback
     assert "Your previous answer x was rejected: could not read an answer" in second.prompt
     assert second.prompt.endswith(first.prompt.rpartition("\n")[2])  # the same question, after the verdict
@@ -272,7 +276,8 @@ def test_life_examples_are_right():
 
 
 def test_eca_oneshot_is_rendered_to_continue_from_generation_1():
-    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot")
+    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 8, "steps": 2}, condition="oneshot",
+                                    replies=["generation 1: 00000000\ngeneration 2: 00000000"])
     (msgs,) = seen
     r = render(msgs, "completion", 99)
     assert r.kind == "eca" and r.stop == ("\n\n",) and r.max_tokens == 2 * 16 + 8
@@ -281,7 +286,8 @@ def test_eca_oneshot_is_rendered_to_continue_from_generation_1():
 
 def test_other_prompts_fall_back_to_a_transcript_or_the_chat_template():
     sc, inst, seen = _real_messages("hanoi", {}, condition="oneshot")
-    (msgs,) = seen
+    msgs = seen[0]
+    assert all(m == msgs for m in seen)  # an unreadable reply is re-asked as the same request
     base = render(msgs, "completion", 99)
     assert base.kind == "generic" and base.prompt.endswith("\nAnswer:") and base.max_tokens == 99
     assert base.stop == ("\n\n",) and msgs[0]["content"] in base.prompt

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentloop.conditions import Condition, get_condition
 from agentloop.models import Model, get_model, redact_args
 from agentloop.scenarios import Params, Scenario, get_scenario, parse_params
 from agentloop.tape import Tape
 from agentloop.types import EpisodeRecord, Limits
+
+if TYPE_CHECKING:
+    from agentloop.loop._episode import Sink
 
 __all__ = ["run_episode"]
 
@@ -25,6 +28,7 @@ def run_episode(
     limits: Limits | None = None,
     key: str | None = None,
     transcripts: bool = True,
+    sink: Sink | None = None,
 ) -> EpisodeRecord:
     """Generate the instance for (scenario, params, seed), run it, and return its record.
 
@@ -35,7 +39,9 @@ def run_episode(
     `key` names the episode (an experiment passes its episode key); every request's seed is
     derived from it with the step, attempt and sample, so samples are independent and a re-run
     replays exactly. `transcripts=False` keeps verdicts and counts but drops reply texts and
-    prompts (for huge runs).
+    prompts (for huge runs). `sink(records, requests)`, when given, receives the step records
+    in batches as the episode runs (a store, or nothing for a run that only needs the totals),
+    and the returned record's `steps` is then empty: memory stays bounded however long it runs.
     """
     from agentloop import __version__
     from agentloop._log import get_logger
@@ -62,18 +68,19 @@ def run_episode(
         hint_key=hint_key,
         limits=limits or Limits(),
         transcripts=transcripts,
+        sink=sink,
         tape=Tape(sc, inst),
         true_state=sc.initial_state(inst),
     )
     try:
-        build_graph().invoke({"step": 0, "attempt": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
+        build_graph().invoke({"step": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
     finally:
         ep.close()
 
     get_logger("agentloop.loop").debug(
         "episode.done", scenario=sc.name, condition=cond.name, model=m.name, seed=seed, status=ep.status, calls=ep.calls
     )
-    step_ok = [r.ok for r in ep.records]
+    step_ok = ep.step_ok
     first_error = next((i for i, ok in enumerate(step_ok) if not ok), None)
     return EpisodeRecord(
         scenario=sc.name,

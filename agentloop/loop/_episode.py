@@ -1,15 +1,16 @@
 """The mutable side of one episode, kept outside LangGraph's state.
 
-The graph's state is a few integers (which step, which attempt). Everything that grows with
-the episode — the tape, the conversation, the per-step records, the usage counters — lives
-here, in the run context, so checkpointing a step never copies the history.
+The graph's state is a few integers. Everything that grows with the episode — the tape, the
+conversation, the per-step records, the usage counters — lives here, in the run context, so a
+super-step never copies the history; records leave in batches through `sink` when one is given.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,10 @@ from agentloop.conditions import Condition
 from agentloop.models import Hint, Message, Model, estimate_tokens, request_seed
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
-from agentloop.types import Attempt, Completion, Limits, Reply, Status, Step, StepRecord, Verdict
+from agentloop.types import Completion, Limits, Reply, Status, Step, StepRecord
+
+# What a sink receives each quantum: the new step records and the requests they name.
+Sink = Callable[[list[StepRecord], dict[str, list[Message]]], None]
 
 
 class OutOfBudget(Exception):
@@ -27,31 +31,27 @@ class OutOfBudget(Exception):
 
 @dataclass
 class Proposal:
-    """The worker's answer to the current step: parsed, or the reason it could not be read,
+    """The worker's answer to one attempt at a step: parsed, or the reason none could be read,
     with the replies it took (the transcript of this attempt)."""
 
     answer: Any = None
     text: str = ""
     problem: str | None = None  # set when no answer could be read (a `format` verdict)
     samples: int = 1
+    red_flags: int = 0  # replies that could not be used (re-asked, never counted)
     prompt: str | None = None  # hash of the request's messages
     replies: list[Reply] = field(default_factory=list)
     votes: dict[str, int] | None = None
-    format_retries: int = 0
 
 
 @dataclass
 class StepTally:
-    """Attempts and usage of the current step, across retries and votes."""
+    """Usage of the current step, across retries and votes (samples may count concurrently)."""
 
-    attempts: list[Attempt] = field(default_factory=list)
-    samples: int = 0
-    format_retries: int = 0
     calls: int = 0
     prompt_tokens: int = 0
     tokens_out: int = 0
     latency_s: float = 0.0
-    first_ok: bool | None = None
 
 
 @dataclass
@@ -62,24 +62,23 @@ class Episode:
     condition: Condition
     model: Model
     seed: int
-    key: str  # the episode's identity: every request's seed derives from it
     hint_key: str  # identifies the instance, so simulated randomness differs between instances
     limits: Limits
     tape: Tape
     true_state: Any
+    key: str = ""  # the episode's identity: every request's seed derives from it (default: hint_key)
     transcripts: bool = True
+    sink: Sink | None = None  # takes the step records each quantum; None: keep them in `records`
     started: float = field(default_factory=time.perf_counter)
     rules: str = field(init=False)
     transcript: list[Message] = field(default_factory=list)  # the turns so far (stepwise)
     observation: str | None = None  # what the environment revealed after the last step (stepwise)
-    records: list[StepRecord] = field(default_factory=list)
+    step_ok: list[bool] = field(default_factory=list)  # one per recorded step, kept to the end
+    records: list[StepRecord] = field(default_factory=list)  # not yet handed to the sink
     prompts: dict[str, list[Message]] = field(default_factory=dict)  # distinct requests, by hash
     oneshot_answers: list[Any] | None = None  # the whole-task reply, parsed (oneshot)
     oneshot_problem: str | None = None
     oneshot_tokens_in: int = 0  # the whole-task prompt: the context every oneshot answer was written in
-    proposal: Proposal | None = None
-    verdict: Verdict | None = None
-    feedback: Verdict | None = None  # the last rejection, shown on the re-ask (verify)
     tally: StepTally = field(default_factory=StepTally)
     on_track: bool = True
     status: Status | None = None
@@ -90,12 +89,49 @@ class Episode:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float | None = None
+    _held: int = 0  # requests sent and not yet counted
+    _held_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)  # concurrent vote samples
 
     def __post_init__(self) -> None:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
+        self.key = self.key or self.hint_key
 
-    def count(self, c: Completion) -> None:
+    # --- requests ------------------------------------------------------------------------
+    def call(self, messages: list[Message], hint: Hint | None, sample: int, *, step: int, attempt: int) -> Completion:
+        """One request within the limits, its usage counted (safe from several threads).
+
+        The request is reserved before it is sent — one call and its estimated prompt tokens —
+        so concurrent samples can never pass the limits together; its seed names it (episode,
+        step, attempt, sample), so samples are independent and a re-run replays them.
+        """
+        est = estimate_tokens(messages)
+        with self._lock:
+            if not self._room(est):
+                raise OutOfBudget
+            self._held += 1
+            self._held_tokens += est
+        c = None
+        try:
+            c = self.model.complete(messages, hint=hint, sample=sample, seed=request_seed(self.key, step, attempt, sample))
+            return c
+        finally:
+            with self._lock:
+                self._held -= 1
+                self._held_tokens -= est
+                if c is not None:
+                    self._count(c)
+
+    def _room(self, est: int) -> bool:
+        lim = self.limits
+        if lim.max_calls is not None and self.calls + self._held + 1 > lim.max_calls:
+            return False
+        if lim.max_tokens is not None and self.tokens_in + self.tokens_out + self._held_tokens + est > lim.max_tokens:
+            return False
+        return not (lim.max_cost is not None and (self.cost or 0.0) >= lim.max_cost)
+
+    def _count(self, c: Completion) -> None:
         """Add one request's usage to the step and the episode (successes and failures alike)."""
         self.calls += 1
         self.retries += c.retries
@@ -109,79 +145,40 @@ class Episode:
         t.tokens_out += c.tokens_out
         t.latency_s += c.latency_s
 
-    def call_many(
-        self, messages: list[Message], hint: Hint | None, samples: range, *, step: int, attempt: int
-    ) -> list[Completion]:
-        """Samples of one request, sent concurrently; fewer if the budget is short.
+    def over_budget(self) -> bool:
+        """No request at all fits any more."""
+        return not self._room(1)
 
-        Each sample carries its own seed (episode, step, attempt, sample). The budget is
-        reserved before sending: no more samples go out than the calls and the estimated
-        tokens left allow. Results come back in sample order and are counted here, in the
-        loop's thread — also those that came back when another sample of the round failed —
-        so the outcome does not depend on which request finishes first.
-        """
-        samples = samples[: self._room(messages)]
-        if not samples:
-            raise OutOfBudget
-        outs: list[Completion] = []
-        failure: Exception | None = None
-        if len(samples) == 1:
-            outs.append(self._send(messages, hint, samples[0], step, attempt))
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.condition.k, thread_name_prefix="agentloop-vote")
-            for f in [self._pool.submit(self._send, messages, hint, s, step, attempt) for s in samples]:
-                try:
-                    outs.append(f.result())
-                except Exception as exc:  # the first failure ends the round, after the rest is counted
-                    failure = failure or exc
-        for c in outs:
-            self.count(c)
-        if failure is not None:
-            raise failure
-        return outs
-
-    def _send(self, messages: list[Message], hint: Hint | None, sample: int, step: int, attempt: int) -> Completion:
-        seed = request_seed(self.key, step, attempt, sample)
-        return self.model.complete(messages, hint=hint, sample=sample, seed=seed)
-
-    def _room(self, messages: list[Message]) -> int:
-        """How many more requests the limits allow now (each reserving its estimated prompt)."""
-        lim = self.limits
-        room = 1 << 30
-        if lim.max_calls is not None:
-            room = min(room, lim.max_calls - self.calls)
-        if lim.max_tokens is not None:
-            room = min(room, (lim.max_tokens - self.tokens_in - self.tokens_out) // max(1, estimate_tokens(messages)))
-        if lim.max_cost is not None and (self.cost or 0.0) >= lim.max_cost:
-            room = 0
-        return max(0, room)
-
+    # --- transcripts ---------------------------------------------------------------------
     def remember(self, messages: list[Message]) -> str | None:
-        """The request's hash, its messages kept once per episode (for the transcript)."""
+        """The request's hash, its messages kept once (for the transcript)."""
         if not self.transcripts:
             return None
-        blob = json.dumps(messages, ensure_ascii=False)
-        key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-        self.prompts.setdefault(key, [dict(m) for m in messages])
+        h = hashlib.blake2b(digest_size=8)
+        for m in messages:
+            h.update(f"{m['role']}\x00{m['content']}\x01".encode())
+        key = h.hexdigest()
+        if key not in self.prompts:
+            self.prompts[key] = [dict(m) for m in messages]
         return key
 
-    def reply(self, sample: int, c: Completion, answer: Any, problem: str | None) -> list[Reply]:
-        """The transcript entry of one reply (none when transcripts are off)."""
-        if not self.transcripts:
-            return []
-        shown = None if problem is not None else self.scenario.to_json_answer(answer)
-        return [Reply.of(sample, c, shown, problem)]
+    def reply(self, sample: int, c: Completion, answer_json: Any, problem: str | None) -> Reply | None:
+        """The transcript entry of one reply (None when transcripts are off)."""
+        return Reply.of(sample, c, answer_json, problem) if self.transcripts else None
+
+    def pool(self, k: int) -> ThreadPoolExecutor | None:
+        """Threads for the concurrent samples of a vote round (none needed when k is 1)."""
+        if k > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=k, thread_name_prefix="agentloop-vote")
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def over_budget(self) -> bool:
-        lim = self.limits
-        return (
-            (lim.max_calls is not None and self.calls >= lim.max_calls)
-            or (lim.max_tokens is not None and self.tokens_in + self.tokens_out >= lim.max_tokens)
-            or (lim.max_cost is not None and (self.cost or 0.0) >= lim.max_cost)
-        )
+    def flush(self) -> None:
+        """Hand the new records (and the requests they name) to the sink, if there is one."""
+        if self.sink is not None and self.records:
+            self.sink(self.records, self.prompts)
+            self.records, self.prompts = [], {}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
 from agentloop.errors import ParseError
 from agentloop.loop._episode import Episode, Proposal
 from agentloop.models import Hint, Message
-from agentloop.types import Step, Verdict
+from agentloop.supports import RedFlag, answer_key, vote
+from agentloop.types import Completion, Step, Verdict
 
 
 def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Message]:
@@ -82,125 +81,103 @@ def oneshot_hint(ep: Episode) -> Hint | None:
     )
 
 
-def _read(ep: Episode, step: Step, text: str) -> tuple[Any, str | None]:
-    """(answer, None), or (None, why the reply cannot be read)."""
+def _safely(ep: Episode, parse, *args) -> tuple[Any, str | None]:
+    """(answer, None), or (None, why the reply cannot be read) — also when the parser has a bug:
+    a reply must become a verdict, never a crashed run."""
     try:
-        return ep.scenario.parse(text, step), None
+        return parse(*args), None
     except ParseError as exc:
         return None, str(exc)
-    except Exception as exc:  # a parser bug must not end the run: the reply counts as unreadable
+    except Exception as exc:
         _log().warning("parser.failed", scenario=ep.scenario.name, error=f"{type(exc).__name__}: {exc}"[:200])
         return None, f"the parser failed ({type(exc).__name__})"
 
 
-def ask_once(ep: Episode, step: Step, attempt: int) -> Proposal:
-    """One answer; an unreadable reply is re-asked (a new sample of the same request) up to the
-    condition's `format_retries`, as MAKER resamples red-flagged replies: format is not drift."""
-    messages = step_messages(ep, step, ep.feedback)
-    hint = step_hint(ep, step, attempt)
-    p = Proposal(prompt=ep.remember(messages), samples=0)
-    for sample in range(ep.condition.format_retries + 1):
-        c = ep.call_many(messages, hint, range(sample, sample + 1), step=step.index, attempt=attempt)[0]
-        p.answer, p.problem = _read(ep, step, c.text)
-        p.text, p.samples, p.format_retries = c.text, sample + 1, sample
-        p.replies += ep.reply(sample, c, p.answer, p.problem)
-        if p.problem is None:
-            break
-    return p
+def _sampled(
+    ep: Episode, step: Step, attempt: int, messages: list[Message], hint: Hint | None, read, *, k: int, max_samples: int,
+    max_chars: int | None = None, to_json=None,
+) -> Proposal:
+    """Samples of one request, voted first-to-ahead-by-k (`agentloop.supports.vote`).
 
-
-def ask_vote(ep: Episode, step: Step, attempt: int) -> Proposal:
-    """First-to-ahead-by-k voting (MAKER), bounded by `max_samples`.
-
-    Samples go out in rounds: when the leader is m votes ahead, no answer can win in fewer than
-    k − m more samples, so exactly that many are sent at once (concurrently) — never a sample
-    more than one-at-a-time voting would take. Unparsable and over-long replies are
-    red-flagged: paid for, never counted. If no answer leads by k within the bound, the current
-    leader is taken; if every sample was red-flagged, the step has no answer.
+    Unreadable and over-long replies are red-flagged: paid for, never counted, and another
+    sample is drawn — with k = 1 this is the format re-ask of a single answer, as MAKER
+    resamples red-flagged replies (format is not drift). Every reply is kept for the transcript.
+    Answers are voted on by their JSON value (`to_json`; default: the scenario's step answer).
     """
-    cond, sc = ep.condition, ep.scenario
-    messages = step_messages(ep, step, ep.feedback)
+    to_json = to_json or ep.scenario.to_json_answer
+    replies: dict[int, tuple[Completion, Any, str | None]] = {}
+
+    def ask(sample: int) -> Any:
+        c = ep.call(messages, hint, sample, step=step.index, attempt=attempt)
+        if max_chars is not None and len(c.text) > max_chars:
+            answer, problem = None, f"red-flagged: reply longer than {max_chars} characters"
+        else:
+            answer, problem = read(c.text)
+        replies[sample] = (c, answer, problem)
+        if problem is not None:
+            raise RedFlag(problem)
+        return answer
+
+    p = Proposal(prompt=ep.remember(messages))
+    try:
+        result = vote(ask, k=k, max_samples=max_samples, key=lambda a: answer_key(to_json(a)),
+                      executor=ep.pool(k))
+    finally:  # also when the vote ends on the budget: what was sent stays in the transcript
+        for i in sorted(replies):
+            c, answer, problem = replies[i]
+            if (r := ep.reply(i, c, None if problem is not None else to_json(answer), problem)) is not None:
+                p.replies.append(r)
+    # Format retries: unreadable replies that were followed by another sample (the last one,
+    # when the bound stopped the vote, was not re-asked).
+    last_flagged = bool(result.samples) and result.samples[-1].problem is not None
+    p.samples = len(result.samples)
+    p.red_flags = result.red_flags - (last_flagged and p.samples == max_samples)
+    p.answer, p.problem = result.answer, result.problem
+    shown = result.first if result.first is not None else (result.samples[-1].index if result.samples else None)
+    p.text = replies[shown][0].text if shown is not None else ""
+    if ep.condition.vote:
+        p.votes = result.votes
+    return p
+
+
+def ask_step(ep: Episode, step: Step, attempt: int, feedback: Verdict | None) -> Proposal:
+    """One attempt at a step: a single answer (re-asked while unreadable) or a vote."""
+    cond = ep.condition
+    if not cond.decompose:
+        return ask_oneshot(ep, step)
+    messages = step_messages(ep, step, feedback)
     hint = step_hint(ep, step, attempt)
-    votes: Counter[Any] = Counter()
-    keyed: dict[Any, Proposal] = {}
-    p = Proposal(prompt=ep.remember(messages), problem="no sample", samples=cond.max_samples)
-    sample = 0
-    while sample < cond.max_samples:
-        ranked = votes.most_common(2)
-        lead = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0) if ranked else 0
-        batch = range(sample, min(sample + cond.k - lead, cond.max_samples))
-        for c in ep.call_many(messages, hint, batch, step=step.index, attempt=attempt):
-            if len(c.text) > sc.max_answer_chars:
-                answer, problem = None, f"red-flagged: reply longer than {sc.max_answer_chars} characters"
-            else:
-                answer, problem = _read(ep, step, c.text)
-            p.replies += ep.reply(sample, c, answer, problem)
-            sample += 1
-            if problem is not None:
-                p.text, p.problem = c.text, problem
-                continue
-            key = _hashable(sc.to_json_answer(answer))
-            votes[key] += 1
-            keyed.setdefault(key, Proposal(answer=answer, text=c.text))
-            (top, n_top), *rest = votes.most_common(2)
-            if n_top >= cond.k + (rest[0][1] if rest else 0):
-                return _settle(p, keyed[top], votes, sample)
-    if votes:
-        return _settle(p, keyed[votes.most_common(1)[0][0]], votes, cond.max_samples)
-    p.votes = {}
-    return p
-
-
-def _settle(p: Proposal, winner: Proposal, votes: Counter, samples: int) -> Proposal:
-    p.answer, p.text, p.problem, p.samples = winner.answer, winner.text, None, samples
-    p.votes = {json.dumps(k, ensure_ascii=False) if not isinstance(k, str) else k: n for k, n in votes.most_common()}
-    return p
+    read = lambda text: _safely(ep, ep.scenario.parse, text, step)  # noqa: E731
+    if cond.vote:
+        return _sampled(ep, step, attempt, messages, hint, read, k=cond.k, max_samples=cond.max_samples,
+                        max_chars=ep.scenario.max_answer_chars)
+    return _sampled(ep, step, attempt, messages, hint, read, k=1, max_samples=1 + cond.format_retries)
 
 
 def ask_oneshot(ep: Episode, step: Step) -> Proposal:
-    """The whole task in one call (made at the first step); later steps read the parsed reply.
-
-    An unreadable whole-task reply is re-asked up to `format_retries` times; a readable reply
-    that stops early leaves the later steps without an answer.
-    """
+    """The whole task in one call (made at the first step; an unreadable reply is re-asked up to
+    `format_retries` times); later steps read the parsed reply. A readable reply that stops early
+    leaves the later steps without an answer."""
     if ep.oneshot_answers is None:
-        messages = oneshot_messages(ep)
-        hint = oneshot_hint(ep)
-        p = Proposal(prompt=ep.remember(messages), samples=0)
-        for sample in range(ep.condition.format_retries + 1):
-            c = ep.call_many(messages, hint, range(sample, sample + 1), step=step.index, attempt=0)[0]
-            ep.oneshot_tokens_in = c.tokens_in
-            try:
-                ep.oneshot_answers, ep.oneshot_problem = ep.scenario.parse_trajectory(ep.instance, c.text), None
-            except ParseError as exc:
-                ep.oneshot_answers, ep.oneshot_problem = [], str(exc)
-            except Exception as exc:  # a parser bug: the reply counts as unreadable
-                ep.oneshot_answers, ep.oneshot_problem = [], f"the parser failed ({type(exc).__name__})"
-            p.samples, p.format_retries, p.text = sample + 1, sample, c.text
-            p.replies += ep.reply(sample, c, None, ep.oneshot_problem)
-            if ep.oneshot_problem is None:
-                break
-        first = p
+        sc = ep.scenario
+        p = _sampled(ep, step, 0, oneshot_messages(ep), oneshot_hint(ep),
+                     lambda text: _safely(ep, sc.parse_trajectory, ep.instance, text),
+                     k=1, max_samples=1 + ep.condition.format_retries, to_json=lambda xs: [sc.to_json_answer(a) for a in xs])
+        ep.oneshot_answers, ep.oneshot_problem = p.answer or [], p.problem
+        ep.oneshot_tokens_in = ep.tally.prompt_tokens
+        p.answer, p.problem = None, None
     else:
-        first = Proposal(samples=0)
+        p = Proposal(samples=0)
         ep.tally.prompt_tokens = ep.oneshot_tokens_in
     i = step.index
     if i < len(ep.oneshot_answers):
-        first.answer, first.problem = ep.oneshot_answers[i], None
+        p.answer = ep.oneshot_answers[i]
     else:
-        first.problem = ep.oneshot_problem or "the reply ends before this step"
-    return first
+        p.problem = ep.oneshot_problem or "the reply ends before this step"
+    return p
 
 
 def _log():
     from agentloop._log import get_logger
 
     return get_logger("agentloop.loop")
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    return value

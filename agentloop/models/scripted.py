@@ -67,10 +67,10 @@ class ScriptedModel:
         tokens_in = estimate_tokens(messages)
         p = min(1.0, self._a.error + self._a.drift * tokens_in / 1000)
         answers = list(hint.answers)
-        rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
-        if self._a.format and rng.random() < self._a.format:
-            return self._reply(UNREADABLE, tokens_in)
-        if p > 0:
+        if p > 0 or self._a.format:
+            rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
+            if self._a.format and rng.random() < self._a.format:
+                return self._reply(UNREADABLE, tokens_in)
             answers = [hint.corrupt(i, rng) if rng.random() < p else a for i, a in enumerate(answers)]
         return self._reply(hint.render(answers), tokens_in)
 
