@@ -122,6 +122,9 @@ PATHOLOGICAL = {
     "1 MB of letters apart": "a " * (MB // 2),
     "1 MB of commas": "1," * (MB // 2),
     "1 MB of fences": "```\n" * (MB // 4),
+    "1 MB of label lines": "generation 1:\n" * (MB // 14),
+    "1 MB of short labels": "1:\n" * (MB // 3),
+    "1 MB of dot lines": "...\n" * (MB // 4),
 }
 
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from agentloop.cli import app
-from agentloop.errors import AgentloopError, ParseError
-from agentloop.conditions import get_condition
-from agentloop.loop import run_episode
-from agentloop.scenarios import get_scenario, parse_params
+from agentloop.errors import ParseError
+from agentloop.scenarios import get_scenario
 from agentloop.scenarios.ab import TOKENS, AbInstance, AbParams, fmt_seq, normal_form, parse_seq, redexes, rewrite
 
 sc = get_scenario("ab")
@@ -98,14 +93,6 @@ def test_generator_is_deterministic_and_always_needs_a_rewrite():
     assert len(sc.generate(AbParams(), 1).initial) == 12  # the challenge's length
 
 
-def test_out_of_range_length_is_a_one_line_error():
-    with pytest.raises(AgentloopError, match="length"):
-        parse_params(sc, {"length": "1"})
-    res = CliRunner().invoke(app, ["run", "ab", "-p", "length=65"])
-    assert res.exit_code == 2
-    assert res.stderr.startswith("error: ab: parameter length") and res.stderr.count("\n") == 1
-
-
 @settings(max_examples=200, deadline=None)
 @given(seq=seqs)
 def test_parser_round_trips_every_sequence(seq):
@@ -114,43 +101,23 @@ def test_parser_round_trips_every_sequence(seq):
     assert sc.parse(f"Answer: {fmt_seq(seq).lower()}.", step) == seq
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet="AB# \n:.,[]empty0123456789rewit", max_size=60))
-def test_parsers_raise_only_parse_errors(text):
-    inst = inst_of("A# #A")
-    for parse in (lambda t: sc.parse(t, sc.steps(inst)[0]), lambda t: sc.parse_trajectory(inst, t)):
-        try:
-            out = parse(text)
-        except ParseError:
-            continue
-        assert isinstance(out, (tuple, list))
+def test_parser_accepts_brackets_commas_and_the_empty_words():
+    step = sc.steps(inst_of("A# #A"))[0]
+    assert sc.parse("[A#, #B, b#]", step) == ("A#", "#B", "B#")
+    assert sc.parse("sequence: (empty)", step) == sc.parse("Nothing", step) == ()
+    assert sc.parse("A# " * 64, step) == ("A#",) * 64
 
 
 def test_parser_rejects_near_misses():
     step = sc.steps(inst_of("A# #A"))[0]
-    for bad in ("", "A #A", "A# #C", "A##A", "the answer is A#", "A# #A\nB#"):
+    for bad in ("", "A #A", "A# #C", "A##A", "the answer is A#", "A# #A\nB#", "A# " * 65, "empty A#"):
         with pytest.raises(ParseError):
             sc.parse(bad, step)
 
 
-@pytest.mark.parametrize("condition", ["oneshot", "tape", "vote", "verify"])
-def test_noisy_simulated_runs_end_to_end(condition):
-    records = [
-        # Four slips in a row (0.2^4 per step) would exhaust verify's default 3 re-asks; with 6
-        # the chance is ~1e-5 per step, so every episode must be solved.
-        run_episode("ab", {"length": 16},
-                    condition=get_condition(condition, max_retries=6) if condition == "verify" else condition,
-                    model="scripted/noisy",
-                    model_args={"error": 0.2, "seed": 3}, seed=seed)
-        for seed in range(5)
-    ]
-    for r in records:
-        assert r.simulated and r.steps_total > 0
-        assert r.status in ("solved", "failed")
-        assert len(r.step_ok) == len(r.steps) <= r.steps_total
-        json.dumps(r.model_dump())
-    if condition == "verify":  # the simulator catches every slip and the re-asks fix them
-        assert all(r.success for r in records)
-        assert sum(r.calls for r in records) > sum(r.steps_total for r in records)
-    else:
-        assert not all(all(r.step_ok) for r in records)
+def test_whole_task_lines_may_be_numbered_and_stop_at_the_plan():
+    inst = inst_of("B# #A A# #A")
+    assert sc.parse_trajectory(inst, "1. #A B# A# #A\nstep 2: #A B#\nand then nothing more happens") == [
+        parse_seq("#A B# A# #A"), parse_seq("#A B#")]
+
+

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from agentloop.cli import app
 from agentloop.conditions import get_condition
-from agentloop.errors import AgentloopError, ParseError
+from agentloop.errors import ParseError
 from agentloop.loop import run_episode
 from agentloop.loop._episode import Episode
 from agentloop.loop._worker import step_messages
 from agentloop.models import get_model
-from agentloop.scenarios import get_scenario, parse_params
+from agentloop.scenarios import get_scenario
 from agentloop.scenarios.ledger import LedgerInstance, LedgerParams, LedgerState
 from agentloop.tape import Tape
 from agentloop.types import Limits
@@ -81,38 +78,19 @@ def test_generator_is_deterministic_with_unique_keys_and_nonzero_values():
     assert len(a.order) == 50 and all(0 <= r < 200 for r in a.order)
 
 
-def test_impossible_sizes_are_a_one_line_error():
-    with pytest.raises(AgentloopError, match="parameter size"):
-        parse_params(sc, {"size": "1"})
-    res = CliRunner().invoke(app, ["run", "ledger", "-p", "steps=0"])
-    assert res.exit_code == 2 and res.stderr.startswith("error: ledger: parameter steps")
-
-
 @settings(max_examples=200, deadline=None)
 @given(value=st.integers(-10**8, 10**8))
 def test_parser_round_trips_and_reads_labels_and_minus_signs(value):
     step = sc.steps(INST)[0]
     assert sc.parse(sc.format_answer(value), step) == value
     assert sc.parse(f"Running total: {value}", step) == value
-    assert sc.parse(str(value).replace("-", "\u2212"), step) == value
-
-
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(max_size=80))
-def test_parsers_raise_only_parse_errors(text):
-    try:
-        assert isinstance(sc.parse(text, sc.steps(INST)[0]), int)
-    except ParseError:
-        pass
-    try:
-        assert all(isinstance(v, int) for v in sc.parse_trajectory(INST, text))
-    except ParseError:
-        pass
+    assert sc.parse(str(value).replace("-", "\u2212"), step) == value  # the typographic minus
+    assert sc.parse(f"+{abs(value)}", step) == abs(value)
 
 
 def test_parser_rejects_near_misses():
     step = sc.steps(INST)[0]
-    for bad in ("", "-", "12 + 7 = 19", "1,000", "nineteen", "3.5"):
+    for bad in ("", "-", "+-3", "--3", "12 + 7 = 19", "1,000", "nineteen", "3.5", "1234567890", "٤٢"):
         with pytest.raises(ParseError):
             sc.parse(bad, step)
 
@@ -128,13 +106,3 @@ def test_drift_grows_with_the_stepwise_transcript_but_not_with_the_tape():
     assert sum(stepwise.step_ok) < sum(tape.step_ok)
 
 
-@pytest.mark.parametrize("condition", ["oneshot", "tape", "vote", "verify"])
-def test_noisy_simulated_runs_end_to_end(condition):
-    r = run_episode("ledger", {"size": 10, "steps": 30}, condition=condition, model="scripted/noisy",
-                    model_args={"error": 0.1, "seed": 2}, seed=0)
-    assert r.simulated and r.steps_total == 30
-    json.dumps(r.model_dump())
-    if condition in ("verify", "vote"):
-        assert r.success and r.answer == r.expected
-    else:
-        assert not all(r.step_ok)

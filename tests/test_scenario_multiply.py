@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from agentloop.cli import app
-from agentloop.errors import AgentloopError, ParseError
-from agentloop.loop import run_episode
-from agentloop.scenarios import get_scenario, parse_params
+from agentloop.errors import ParseError
+from agentloop.scenarios import get_scenario
 from agentloop.scenarios.multiply import MultiplyInstance, MultiplyParams, column, number_of
 
 sc = get_scenario("multiply")
@@ -42,6 +38,14 @@ def test_carries_across_every_column():
     assert all(a >= 10 for a in answers[10:14])  # every inner column passes a carry on
     assert sc.result_json(inst, state, answers) == "998001"
     assert sc.is_goal(inst, state)
+
+
+def test_a_zero_final_carry_is_still_written_as_the_leading_digit():
+    inst = inst_of(11, 2)
+    state, answers = run_oracle(inst)
+    assert answers == [2, 2]  # 1×2 + 0, 1×2 + 0: no carry anywhere
+    assert state.partials == ((2, 2, 0),)  # the final carry 0 leads the partial product: 022
+    assert sc.result_json(inst, state, answers) == "22" and sc.is_goal(inst, state)
 
 
 def test_one_digit_factor_has_no_column_sums():
@@ -88,13 +92,6 @@ def test_generator_gives_exact_digit_counts_deterministically():
     assert len(sc.steps(sc.generate(MultiplyParams(n=4, m=2), 0))) == 4 * 2 + 6
 
 
-def test_out_of_range_digits_are_a_one_line_error():
-    with pytest.raises(AgentloopError, match="parameter n"):
-        parse_params(sc, {"n": "0"})
-    res = CliRunner().invoke(app, ["run", "multiply", "-p", "m=21"])
-    assert res.exit_code == 2 and res.stderr.startswith("error: multiply: parameter m")
-
-
 @settings(max_examples=200, deadline=None)
 @given(value=st.integers(0, 9999))
 def test_parser_round_trips_and_accepts_a_label(value):
@@ -103,41 +100,10 @@ def test_parser_round_trips_and_accepts_a_label(value):
     assert sc.parse(f"answer: {value}.", step) == value
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(max_size=80))
-def test_parsers_raise_only_parse_errors(text):
-    inst = inst_of(12, 34)
-    try:
-        assert isinstance(sc.parse(text, sc.steps(inst)[0]), int)
-    except ParseError:
-        pass
-    try:
-        assert all(isinstance(v, int) for v in sc.parse_trajectory(inst, text))
-    except ParseError:
-        pass
-
-
 def test_parser_rejects_near_misses():
     step = sc.steps(inst_of(12, 34))[0]
-    for bad in ("", "5 6", "56 carry 5", "-4", "fifty-six", "12345", "٥٦"):
+    for bad in ("", "5 6", "56 carry 5", "-4", "+4", "fifty-six", "12345", "٥٦", "5²"):
         with pytest.raises(ParseError):
             sc.parse(bad, step)
 
 
-@pytest.mark.parametrize("condition", ["oneshot", "tape", "vote", "verify"])
-def test_noisy_simulated_runs_end_to_end(condition):
-    records = [
-        run_episode("multiply", {"n": 4, "m": 3}, condition=condition, model="scripted/noisy",
-                    model_args={"error": 0.1, "seed": 1}, seed=seed)
-        for seed in range(4)
-    ]
-    for r in records:
-        assert r.simulated and r.steps_total == 4 * 3 + 7
-        json.dumps(r.model_dump())
-    if condition == "verify":
-        assert all(r.success and r.answer == r.expected for r in records)
-        assert sum(r.calls for r in records) > sum(r.steps_total for r in records)
-    elif condition == "vote":  # ahead-by-3 voting needs at least three samples a step
-        assert all(r.calls >= 3 * r.steps_total for r in records)
-    else:
-        assert not all(r.success for r in records)

@@ -13,7 +13,8 @@ from agentloop.conditions import PRESETS
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.scenarios import parse_params
-from agentloop.scenarios.sudoku import Sudoku, SudokuParams, candidates, count_solutions
+from agentloop.scenarios.sudoku import RULES, Sudoku, SudokuParams, candidates, count_solutions
+from agentloop.types import Step
 
 SC = Sudoku()
 
@@ -41,7 +42,7 @@ def test_counter_agrees_with_brute_force_on_4x4_puzzles_with_one_and_with_severa
     solved = grid("1234341221434321")
     rng, seen = random.Random(0), set()
     for _ in range(40):
-        holes = rng.sample(range(16), rng.randint(3, 7))
+        holes = rng.sample(range(16), rng.randint(3, 6))
         puzzle = tuple(0 if i in holes else v for i, v in enumerate(solved))
         brute = 0
         for digits in itertools.product(range(1, 5), repeat=len(holes)):
@@ -64,12 +65,6 @@ def test_generated_puzzles_have_one_solution_and_the_requested_givens(size, give
         n, sol = count_solutions(inst.puzzle, size)
         assert n == 1 and sol == inst.solution
         assert all(p in (0, s) for p, s in zip(inst.puzzle, inst.solution))
-
-
-def test_generator_is_deterministic_per_seed():
-    p = SudokuParams(size=9)
-    assert SC.generate(p, 11) == SC.generate(p, 11)
-    assert SC.generate(p, 11).puzzle != SC.generate(p, 12).puzzle
 
 
 @pytest.mark.parametrize(
@@ -97,6 +92,41 @@ def test_planner_takes_the_most_constrained_cell_first():
     assert SC.is_goal(inst, state)
 
 
+# --- the rules of a cell, one test each: a 4x4 grid where exactly that rule is broken -------------
+def _grid(cells: dict[tuple[int, int], int]) -> tuple[int, ...]:
+    g = [0] * 16
+    for (r, c), d in cells.items():
+        g[r * 4 + c] = d
+    return tuple(g)
+
+
+CELL_0 = Step(0, (0,), "row 1, column 1")  # top-left; its box is rows 1-2, columns 1-2
+
+
+@pytest.mark.parametrize(
+    ("grid", "answer", "rule", "words"),
+    [
+        (_grid({}), 5, "_not_a_digit", "not a digit from 1 to 4"),
+        (_grid({}), 0, "_not_a_digit", "not a digit from 1 to 4"),
+        (_grid({(0, 0): 1}), 2, "_filled", "already filled"),
+        (_grid({(0, 3): 3}), 3, "_in_row", "already in row 1"),  # same row, other column and box
+        (_grid({(3, 0): 3}), 3, "_in_column", "already in column 1"),  # same column, other row and box
+        (_grid({(1, 1): 3}), 3, "_in_box", "already in the box"),  # same box, other row and column
+    ],
+)
+def test_each_rule_alone_makes_a_digit_illegal(grid, answer, rule, words):
+    inst = SC.generate(SudokuParams(size=4), 0)
+    assert [r.__name__ for r in RULES if r(4, grid, 0, answer) is not None] == [rule]
+    v = SC.check(inst, grid, CELL_0, answer)
+    assert v.code == "illegal" and words in v.reason
+
+
+def test_a_digit_that_breaks_no_rule_is_legal_even_if_wrong():
+    inst = SC.generate(SudokuParams(size=4), 0)
+    grid = _grid({(0, 3): 3, (3, 0): 2, (1, 1): 1})
+    assert all(r(4, grid, 0, 4) is None for r in RULES) and SC.illegal(inst, grid, CELL_0, 4) is None
+
+
 def test_checker_separates_illegal_from_wrong_and_never_shows_the_answer():
     inst = SC.generate(SudokuParams(size=9), 0)
     step = SC.steps(inst)[0]
@@ -118,17 +148,6 @@ def test_checker_separates_illegal_from_wrong_and_never_shows_the_answer():
 def test_digit_parser(d, label):
     step = SC.steps(SC.generate(SudokuParams(), 0))[0]
     assert SC.parse(f"{label}{d}", step) == d
-
-
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.text(max_size=12))
-def test_digit_parser_rejects_everything_but_one_digit(text):
-    step = SC.steps(SC.generate(SudokuParams(), 0))[0]
-    try:
-        out = SC.parse(text, step)
-    except ParseError:
-        return
-    assert 0 <= out <= 9
 
 
 def test_trajectory_parser_reads_spaced_grids_and_stops_at_gaps():

@@ -1,4 +1,10 @@
-"""Contract tests over every registered scenario (they run for each new scenario automatically)."""
+"""Contract tests over every registered scenario (they run for each new scenario automatically).
+
+What every scenario must do lives here, once: the oracle passes its own checker, seeds give
+different puzzles, corrupted answers are rejected and still parse, answers survive the parser
+with harmless decoration and garbage does not, bad parameters are one-line errors, and the
+loop runs every condition. Each tests/test_scenario_*.py keeps only what is specific to its puzzle.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ import json
 import random
 
 import pytest
+from typer.testing import CliRunner
 
-from agentloop.conditions import PRESETS
+from agentloop.cli import app
+from agentloop.conditions import PRESETS, get_condition
+from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
-from agentloop.scenarios import describe_params, get_scenario, list_scenarios
+from agentloop.scenarios import describe_params, get_scenario, list_scenarios, parse_params
 
 # Small instances so that every condition runs quickly; scenarios not listed use their defaults.
 SMALL = {
@@ -28,20 +37,29 @@ def instance(name: str, seed: int = 7):
     return sc, sc.generate(params, seed)
 
 
+def oracle_run(sc, inst):
+    """(step, state before it, the oracle's answer) for every step."""
+    state, out = sc.initial_state(inst), []
+    for step in sc.steps(inst):
+        answer = sc.solve(inst, state, step)
+        out.append((step, state, answer))
+        state = sc.apply(inst, state, step, answer)
+    return out
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_oracle_passes_the_checker_at_every_step_and_reaches_the_goal(name):
     sc, inst = instance(name)
-    state = sc.initial_state(inst)
-    steps = list(sc.steps(inst))
-    assert steps, "a scenario must have at least one step"
-    for step in steps:
-        answer = sc.solve(inst, state, step)
+    run = oracle_run(sc, inst)
+    assert run, "a scenario must have at least one step"
+    for step, state, answer in run:
         verdict = sc.check(inst, state, step, answer)
         assert verdict.ok, (step, verdict)
-        state = sc.apply(inst, state, step, answer)
-    assert sc.is_goal(inst, state)
+    step, state, answer = run[-1]
+    assert sc.is_goal(inst, sc.apply(inst, state, step, answer))
 
 
+# --- instances ----------------------------------------------------------------------------------
 # Parameters for the distinct-instances test: the defaults, except where noted.
 DISTINCT = {"hanoi": {"disks": 4}}
 # Where the parameter space does not allow 20 distinct instances, and why.
@@ -72,33 +90,99 @@ def test_instances_fixed_by_their_parameters_ignore_the_seed(key):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_corrupted_answers_are_rejected_and_the_simulator_is_pure(name):
+def test_corrupted_answers_are_rejected_and_parse_and_the_simulator_is_pure(name):
     sc, inst = instance(name)
-    state = sc.initial_state(inst)
     rng = random.Random(0)
-    for step in list(sc.steps(inst))[:12]:
-        answer = sc.solve(inst, state, step)
+    for step, state, answer in oracle_run(sc, inst)[:12]:
         wrong = sc.corrupt(inst, state, step, answer, rng)
         assert wrong != answer
         assert not sc.check(inst, state, step, wrong).ok
+        # simulated models send corrupted answers as replies: they must read back, or a
+        # simulated slip would become a format failure
+        assert sc.parse(sc.format_answer(wrong), step) == wrong
         before = copy.deepcopy(state)
-        nxt = sc.apply(inst, state, step, answer)
+        sc.apply(inst, state, step, answer)
         assert state == before, "apply() must not mutate its input"
-        state = nxt
+
+
+# --- answers through the parser -----------------------------------------------------------------
+def step_variants(text: str) -> list[str]:
+    """How a model may decorate a right answer without making it another answer."""
+    return [text, f"  {text}  ", f"\n{text}\n", f"{text}.", f"```\n{text}\n```", f"```text\n{text}\n```",
+            text.upper(), text.lower()]
+
+
+def trajectory_variants(text: str) -> list[str]:
+    return [text, f"\n\n{text}\n\n", f"```\n{text}\n```", f"```text\n{text}\n```", text.replace("\n", "\r\n"),
+            "\n".join(f"{line}  " for line in text.splitlines()), text.replace("\n", "\n\n")]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_answers_and_trajectories_round_trip_through_the_parser(name):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_oracle_answer_and_trajectory_round_trips_with_harmless_decoration(name, seed):
+    sc, inst = instance(name, seed)
+    run = oracle_run(sc, inst)
+    for step, _, answer in run:
+        for text in step_variants(sc.format_answer(answer)):
+            assert sc.parse(text, step) == answer, (step, text)
+    answers = [a for _, _, a in run]
+    for text in trajectory_variants(sc.format_trajectory(inst, answers)):
+        assert sc.parse_trajectory(inst, text) == answers, text[:80]
+    for cut in (1, len(answers) // 2):  # a reply that stops early gives a prefix, never shifted answers
+        try:
+            got = sc.parse_trajectory(inst, sc.format_trajectory(inst, answers[:cut]))
+        except ParseError:
+            continue  # a grid cut inside a row cannot be read
+        assert 0 < len(got) <= cut and got == answers[: len(got)]
+
+
+BAD_STEP_REPLIES = ["", "   ", "\n\n", "```\n```", "?", "answer:", "0.5", "1 2 3 4 5 6 7 8 9 10", "2 + 2",
+                    "I don't know, sorry!", "Let me think step by step.\nFirst, the rule says"]
+BAD_TRAJECTORIES = ["", "\n \n", "```\n```", "I cannot solve this, sorry!", "?\n?\n?"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_garbage_is_a_parse_error_for_steps_and_whole_tasks(name):
     sc, inst = instance(name)
-    state, answers = sc.initial_state(inst), []
-    for step in sc.steps(inst):
-        a = sc.solve(inst, state, step)
-        assert sc.parse(sc.format_answer(a), step) == a
-        answers.append(a)
-        state = sc.apply(inst, state, step, a)
-    assert sc.parse_trajectory(inst, sc.format_trajectory(inst, answers)) == answers
+    step = sc.steps(inst)[0]
+    for text in BAD_STEP_REPLIES:
+        with pytest.raises(ParseError):
+            sc.parse(text, step)
+    for text in BAD_TRAJECTORIES:
+        with pytest.raises(ParseError):
+            sc.parse_trajectory(inst, text)
 
 
+# --- parameters ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_params_are_described_with_defaults(name):
+    described = describe_params(get_scenario(name))
+    assert described and all("default" in p and p["name"] for p in described)
+
+
+def _out_of_range(name: str) -> tuple[str, str]:
+    """A parameter of `name` and a value (as the CLI would pass it) outside its allowed range."""
+    for p in describe_params(get_scenario(name)):
+        if "maximum" in p:
+            return p["name"], str(p["maximum"] + 1)
+        if "minimum" in p:
+            return p["name"], str(p["minimum"] - 1)
+    raise AssertionError(f"{name} has no bounded parameter")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_range_parameters_are_one_line_errors_in_python_and_on_the_cli(name):
+    field, value = _out_of_range(name)
+    with pytest.raises(AgentloopError) as exc:
+        parse_params(get_scenario(name), {field: value})
+    msg = str(exc.value)
+    assert msg.startswith(f"{name}: parameter {field}") and "parameters:" in msg and "\n" not in msg
+    res = CliRunner().invoke(app, ["run", name, "-p", f"{field}={value}"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith(f"error: {name}: parameter {field}") and res.stderr.count("\n") == 1
+
+
+# --- the loop -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("condition", list(PRESETS))
 def test_oracle_succeeds_under_every_condition(name, condition):
@@ -110,6 +194,16 @@ def test_oracle_succeeds_under_every_condition(name, condition):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_params_are_described_with_defaults(name):
-    described = describe_params(get_scenario(name))
-    assert described and all("default" in p and p["name"] for p in described)
+def test_noisy_slips_show_without_a_checker_and_verify_repairs_them(name):
+    """Simulated slips are visible under `tape`, and `verify` (with room to re-ask) fixes them all."""
+    noisy = {"model": "scripted/noisy", "model_args": {"error": 0.3, "seed": 1}}
+    tape = [run_episode(name, SMALL.get(name, {}), condition="tape", seed=s, **noisy) for s in range(3)]
+    assert not all(all(r.step_ok) and r.success for r in tape)
+    for r in tape:
+        assert r.simulated and r.status in ("solved", "failed") and len(r.step_ok) == len(r.steps) <= r.steps_total
+        json.dumps(r.model_dump())
+    verify = get_condition("verify", max_retries=8)
+    fixed = [run_episode(name, SMALL.get(name, {}), condition=verify, seed=s, **noisy) for s in range(3)]
+    for r in fixed:
+        assert r.success and r.answer == r.expected, (r.status, r.error)
+    assert sum(r.calls for r in fixed) > sum(r.steps_total for r in fixed)  # the repairs were paid for

@@ -129,7 +129,8 @@ def megabyte(rng, text):
     unit = text or " "
     return rng.choice((
         unit * (MB // len(unit) + 1), text + " " * MB, text + "\n" * MB, "A# " * (MB // 3) + text,
-        "a line of prose\n" * (MB // 16) + text, text + "\n1" * (MB // 2),
+        "a line of prose\n" * (MB // 16) + text, text + "\n1" * (MB // 2), "```\n" * (MB // 4) + text,
+        text + "\ngeneration 1:" * (MB // 14), "...\n" * (MB // 4) + text,
     ))
 
 

@@ -152,28 +152,36 @@ _FENCE = re.compile(r"`{3,}[A-Za-z0-9_+-]*")
 _ASCII_DIGIT = re.compile(r"[0-9]")
 # The line breaks of str.splitlines, as the body of a regex character class.
 _BREAKS = r"\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
-# A non-blank line, from its first non-space character to its end. The regex engine finds them,
-# so a megabyte of blank lines costs no Python loop.
+# A line with content, from its first non-space character to its end. The regex engine skips
+# blank lines, so a megabyte of them costs no Python loop.
 _LINE = re.compile(rf"\S[^{_BREAKS}]*")
 
 
-def nonblank_lines(text: str) -> Iterator[str]:
-    """The lines of `text` that are not blank, without their leading whitespace."""
-    return (m[0] for m in _LINE.finditer(text))
+def content_lines(text: str) -> Iterator[str]:
+    """The lines of `text` that are neither blank nor code fences, without leading whitespace."""
+    for m in _LINE.finditer(text):
+        line = m[0]
+        if not (line[0] == "`" and _FENCE.fullmatch(line.rstrip())):
+            yield line
 
 
 _OTHER_BREAKS = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
-def lines_with(pattern: re.Pattern[str], text: str) -> Iterator[str]:
-    """The lines of `text` in which `pattern` matches, for parsers that skip all other lines.
+def lines_with(pattern: re.Pattern[str], text: str, at_most: int | None = None) -> Iterator[str]:
+    """The lines of `text` in which `pattern` matches, for parsers that skip all other lines;
+    ParseError when there are more than `at_most`.
 
     The regex engine jumps from match to match, so the other lines (a reply may be a megabyte
-    of prose) cost no Python loop. Line breaks are those of str.splitlines.
+    of prose) cost no Python loop, and `at_most` bounds the loop over the matching ones. Line
+    breaks are those of str.splitlines.
     """
     text = _OTHER_BREAKS.sub("\n", text)
-    pos = 0
+    pos, seen = 0, 0
     while (m := pattern.search(text, pos)) is not None:
+        seen += 1
+        if at_most is not None and seen > at_most:
+            raise ParseError(f"more than {at_most} lines that could be rows; no answer has that many")
         start = max(text.rfind("\n", pos, m.start()) + 1, pos)
         end = text.find("\n", m.end())
         end = len(text) if end < 0 else end
@@ -201,12 +209,14 @@ def parse_lines(text: str, parse_line: Callable[[str], A], what: str, limit: int
     Reading stops after `limit` answers (the plan's length): later lines could never be scored,
     and stopping keeps a huge reply as cheap as a correct one.
     """
+    # Even fencing every answer on its own takes two fences per answer; a reply with far more is
+    # not an answer, and refusing it at once (str.count is one C loop) spares a Python loop over
+    # up to 250,000 fence lines in a megabyte.
+    if limit is not None and text.count("```") > 2 * limit + 8:
+        raise ParseError(f"more code fences than {what}")
     out: list[A] = []
-    for raw in nonblank_lines(text):
-        line = strip_reply(raw)
-        if not line or _FENCE.fullmatch(raw.rstrip()):
-            continue
-        out.append(parse_line(line))
+    for line in content_lines(text):
+        out.append(parse_line(strip_reply(line)))  # a line of dots ("...") is unreadable, not skipped
         if limit is not None and len(out) >= limit:
             break
     if not out:
@@ -231,10 +241,12 @@ def parse_bit_rows(text: str, width: int, limit: int | None = None) -> list[list
     """Lines of 0/1 digits (spaces allowed, an optional `label:` prefix) → rows of `width` bits.
 
     Lines that contain no (ASCII) digit are ignored; a line of the wrong width is a ParseError.
-    Reading stops after `limit` rows, as in `parse_lines`.
+    Reading stops after `limit` rows, as in `parse_lines`. Other lines with digits are skipped
+    when the digits are all in a label (`generation 2:`), but only a few more of them than rows:
+    more cannot be a grid, and reading them all would loop over a megabyte line by line.
     """
     rows: list[list[int]] = []
-    for line in lines_with(_ASCII_DIGIT, text):
+    for line in lines_with(_ASCII_DIGIT, text, at_most=None if limit is None else 2 * limit + 8):
         body = line.rpartition(":")[2] if ":" in line else line
         body = body.replace(" ", "").replace(",", "").strip().strip("`[]")
         if not body:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
@@ -147,6 +147,38 @@ def _label(n: int, cell: int) -> str:
     return f"row {r + 1}, column {c + 1}"
 
 
+# --- the rules of a filled cell, one function each; `illegal` reports the first one broken ------
+def _not_a_digit(n: int, grid: Grid, cell: int, answer: int) -> str | None:
+    return None if 1 <= answer <= n else f"{answer} is not a digit from 1 to {n}"
+
+
+def _filled(n: int, grid: Grid, cell: int, answer: int) -> str | None:
+    return f"{_label(n, cell)} is already filled" if grid[cell] != 0 else None
+
+
+# In the three unit rules, `answer and`: 0 marks an empty cell, so 0 is in no unit (it breaks
+# only the first rule).
+def _in_row(n: int, grid: Grid, cell: int, answer: int) -> str | None:
+    r = cell // n
+    return f"{answer} is already in row {r + 1}" if answer and answer in grid[r * n : (r + 1) * n] else None
+
+
+def _in_column(n: int, grid: Grid, cell: int, answer: int) -> str | None:
+    c = cell % n
+    return f"{answer} is already in column {c + 1}" if answer and answer in grid[c::n] else None
+
+
+def _in_box(n: int, grid: Grid, cell: int, answer: int) -> str | None:
+    b, (r, c) = _box(n), divmod(cell, n)
+    br, bc = r - r % b, c - c % b
+    if answer and any(grid[(br + i) * n + bc + j] == answer for i in range(b) for j in range(b)):
+        return f"{answer} is already in the box of {_label(n, cell)}"
+    return None
+
+
+RULES: tuple[Callable[[int, Grid, int, int], str | None], ...] = (_not_a_digit, _filled, _in_row, _in_column, _in_box)
+
+
 def _parse_digit(text: str) -> int:
     t = strip_reply(text)
     if ":" in t or "=" in t:
@@ -158,9 +190,10 @@ def _parse_digit(text: str) -> int:
 
 def _grid_rows(text: str, n: int) -> list[list[int]]:
     """The rows of a written grid: lines with n cells (ASCII digits or dots; 0 and . are empty),
-    an optional `label:` prefix; lines without any cell are skipped. ParseError otherwise."""
+    an optional `label:` prefix; lines without any cell are skipped (a few more than the grid's
+    rows when their cells are all in the label, as in `parse_bit_rows`). ParseError otherwise."""
     rows: list[list[int]] = []
-    for line in lines_with(_CELL, text):
+    for line in lines_with(_CELL, text, at_most=2 * n + 8):
         body = line.rpartition(":")[2] if ":" in line else line
         # Not str.isdigit(): it takes '²', which int() refuses. One cell past n is enough to
         # reject the row, so a megabyte of digits is not read into a list.
@@ -226,20 +259,10 @@ class Sudoku(Scenario[SudokuInstance, Grid, int]):
         return inst.solution[step.key[0]]
 
     def illegal(self, inst: SudokuInstance, state: Grid, step: Step, answer: int) -> str | None:
-        n, cell = inst.n, step.key[0]
-        if not 1 <= answer <= n:
-            return f"{answer} is not a digit from 1 to {n}"
-        if state[cell] != 0:
-            return f"{step.label} is already filled"
-        r, c = divmod(cell, n)
-        b = _box(n)
-        if answer in state[r * n : (r + 1) * n]:
-            return f"{answer} is already in row {r + 1}"
-        if answer in state[c::n]:
-            return f"{answer} is already in column {c + 1}"
-        br, bc = r - r % b, c - c % b
-        if any(state[(br + i) * n + bc + j] == answer for i in range(b) for j in range(b)):
-            return f"{answer} is already in the box of {step.label}"
+        for rule in RULES:
+            why = rule(inst.n, state, step.key[0], answer)
+            if why is not None:
+                return why
         return None
 
     def apply(self, inst: SudokuInstance, state: Grid, step: Step, answer: int) -> Grid:
