@@ -16,7 +16,7 @@ from agentloop.scenarios._base import parse_lines, strip_reply
 
 LENGTHS = (3, 4, 5)
 _FILE = "scowl-small-3to5.txt"
-_MAX_PARTS = 32  # a word written with its letters apart has fewer parts than this
+_MAX_LETTERS = 32  # longer than any English word a puzzle asks for; longer "words" are not read
 
 
 @lru_cache(maxsize=1)
@@ -59,10 +59,10 @@ def parse_word(text: str) -> str:
     if ":" in t:
         t = t.rpartition(":")[2]
     t = t.strip().strip("\"'`*").strip()
-    parts = t.split(maxsplit=_MAX_PARTS)  # no further: a megabyte of words is not worth a list
+    parts = t.split(maxsplit=_MAX_LETTERS)  # no further: a megabyte of words is not worth a list
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         parts = ["".join(parts)]
-    if len(parts) != 1 or not parts[0].isascii() or not parts[0].isalpha():
+    if len(parts) != 1 or len(parts[0]) > _MAX_LETTERS or not parts[0].isascii() or not parts[0].isalpha():
         raise ParseError(f"expected one word of letters, got {text[:40]!r}")
     return parts[0].lower()
 

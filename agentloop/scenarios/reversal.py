@@ -32,7 +32,8 @@ DIRECTIONS = ("forward", "backward")
 Answers = tuple[str, ...]
 
 _MAX_WORDS = 4
-_NAME = re.compile(rf"[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*){{0,{_MAX_WORDS - 1}}}")
+_WORD = r"[A-Za-z][A-Za-z'-]{0,39}"  # bounded, so a megabyte of letters is not taken for a name
+_NAME = re.compile(rf"{_WORD}(?: {_WORD}){{0,{_MAX_WORDS - 1}}}")
 _LABEL = re.compile(r"^(?:answer|name|parent|child)\s*:\s*", re.IGNORECASE)
 _LINE_LABEL = re.compile(r"^(?:(?:forward|backward)?\s*(?:question\s*)?[0-9]+[.):]?)\s*", re.IGNORECASE)
 
