@@ -17,24 +17,36 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "get_condition",
-    "get_model",
-    "get_scenario",
-    "list_scenarios",
-    "run_episode",
-    "run_experiment",
-]
-
+# name -> the module that defines it; each loads on first use.
 _LAZY = {
+    # running episodes and experiments
+    "run_episode": "agentloop.loop",
+    "run_experiment": "agentloop.experiment",
     "get_condition": "agentloop.conditions",
     "get_model": "agentloop.models",
     "get_scenario": "agentloop.scenarios",
     "list_scenarios": "agentloop.scenarios",
-    "run_episode": "agentloop.loop",
-    "run_experiment": "agentloop.experiment",
+    # the supports as building blocks, usable with no scenario
+    "vote": "agentloop.supports",
+    "avote": "agentloop.supports",
+    "verify": "agentloop.supports",
+    "averify": "agentloop.supports",
+    "RedFlag": "agentloop.supports",
+    "VoteResult": "agentloop.supports",
+    "VerifyResult": "agentloop.supports",
+    "Tape": "agentloop.tape",
+    # the vocabulary
+    "Verdict": "agentloop.types",
+    "EpisodeRecord": "agentloop.types",
+    "StepRecord": "agentloop.types",
+    "Limits": "agentloop.types",
+    "Condition": "agentloop.conditions",
+    "Scenario": "agentloop.scenarios",
+    "Model": "agentloop.models",
+    "AgentloopError": "agentloop.errors",
 }
+
+__all__ = ["__version__", *_LAZY]
 
 logging.getLogger("agentloop").addHandler(logging.NullHandler())
 
