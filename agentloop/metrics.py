@@ -528,23 +528,28 @@ def _accuracy_by_tokens(tokens: Sequence[int], ok: Sequence[int], episode: Seque
 # --- the projection --------------------------------------------------------------------------------
 
 
-def _vote_accuracy(p: float, k: int) -> float:
-    """MAKER: per-step success of first-to-ahead-by-k voting on independent samples of accuracy p."""
+def _log_vote_accuracy(p: float, k: int) -> float:
+    """log p_k, MAKER's per-step success of first-to-ahead-by-k voting on independent samples of
+    accuracy p: p_k = 1 / (1 + ((1 − p)/p)^k) = expit(k · logit p), in logs so that a p near 0
+    (the low end of an interval from few steps) cannot overflow."""
     if p <= 0:
-        return 0.0
+        return -math.inf
     if p >= 1:
-        return 1.0
-    return 1.0 / (1.0 + ((1 - p) / p) ** k)
+        return 0.0
+    z = k * (math.log(p) - math.log1p(-p))
+    return -math.log1p(math.exp(-z)) if z > 0 else z - math.log1p(math.exp(z))
+
+
+def _vote_accuracy(p: float, k: int) -> float:
+    return math.exp(_log_vote_accuracy(p, k))
 
 
 def _steps_at_99(p: float, k: int = 1) -> float | None:
     """Steps s with p_k^s = 0.99 (None: unbounded, p_k = 1)."""
-    if p <= 0:
-        return 0.0
-    pk = _vote_accuracy(p, k)
-    if pk >= 1:
+    log_pk = _log_vote_accuracy(p, k)
+    if log_pk == 0:
         return None
-    return math.log(TARGET) / math.log(pk)
+    return math.log(TARGET) / log_pk
 
 
 def _k_min(p: float, steps: int, target: float = TARGET) -> int | None:

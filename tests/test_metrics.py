@@ -358,6 +358,10 @@ def test_projection_follows_the_maker_formula():
     pk = 1 / (1 + ((1 - p) / p) ** 3)
     assert _steps_at_99(p, 3) == pytest.approx(math.log(0.99) / math.log(pk))
     assert _steps_at_99(1.0) is None and _steps_at_99(0.0) == 0.0
+    # the low end of an interval from a few wrong steps can be tiny: no overflow in ((1-p)/p)^k
+    assert 0 < _steps_at_99(1e-300, 5) < 1e-5 and _vote_accuracy(1e-300, 5) == 0.0
+    g = summarize(records_from(np.zeros((2, 3), dtype=bool)), condition="tape")
+    assert g.projection.p == 0.0 and g.projection.steps_at_99["vote_k5"] == 0.0
 
 
 @pytest.mark.parametrize("p, steps", [(0.9, 10), (0.99, 1000), (0.7, 50), (0.995, 1_000_000), (0.51, 20)])

@@ -9,7 +9,7 @@ on one seed, as `scripted/noisy` shares them (its randomness is keyed by the ins
 is unreadable with probability `format`; like the loop, an unreadable reply is re-asked twice
 and a step still unreadable stops the episode (status `format`); a wrong answer is committed
 and the episode goes on (eca). Records are built directly, in the shape `run_episode` gives
-for `eca` on `scripted/noisy` — hundreds of times faster; `--check-loop` compares the two.
+for `eca` on `scripted/noisy`, about 20 times faster; `--check-loop` compares the two.
 
 Designs:
   grid       40 episodes × 32 steps, format 0.2 (so ≈ 23% of episodes stop unreadable)
