@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import pytest
 
 from agentloop.conditions import Condition, get_condition
@@ -299,3 +301,35 @@ def test_samples_sent_in_a_round_that_fails_are_still_counted():
     r = run_episode("eca", ECA, condition="vote", model=m, seed=0)
     assert r.status == "error" and m.sent == 3
     assert r.calls == 2 and r.tokens_in == 10  # the two replies that came back are paid for
+
+
+class Parent(TypedDict, total=False):
+    """A LangGraph application's state: it shares the subgraph's keys and adds its own."""
+
+    task: dict[str, Any]
+    tape: list
+    verdicts: list
+    record: dict
+    summary: str
+
+
+def test_a_langgraph_parent_graph_embeds_the_loop():
+    from langgraph.graph import END, START, StateGraph
+
+    from agentloop.loop import episode_graph
+
+    def summarise(state: Parent) -> Parent:
+        return {"summary": f"{state['record']['status']} in {len(state['tape'])} moves"}
+
+    g = StateGraph(Parent)
+    g.add_node("agent", episode_graph())
+    g.add_node("summarise", summarise)
+    g.add_edge(START, "agent")
+    g.add_edge("agent", "summarise")
+    g.add_edge("summarise", END)
+    task = {"scenario": "hanoi", "params": {"disks": 3, "start": "classic"}, "condition": "verify",
+            "model": "scripted/noisy", "model_args": {"error": 0.2}, "seed": 1}
+    out = g.compile().invoke({"task": task})
+    assert out["summary"] == "solved in 7 moves" and out["tape"][0] == [1, 0, 2]
+    assert len(out["verdicts"]) == 7 and all(v["ok"] for v in out["verdicts"])
+    assert out["record"]["calls"] > 7  # verify re-asked the slips

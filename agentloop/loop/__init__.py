@@ -14,7 +14,14 @@ from agentloop.types import EpisodeRecord, Limits
 if TYPE_CHECKING:
     from agentloop.loop._episode import Sink
 
-__all__ = ["run_episode"]
+__all__ = ["episode_graph", "run_episode"]
+
+
+def episode_graph():
+    """The loop as a compiled LangGraph subgraph (state: task → tape, verdicts, record); see `_subgraph`."""
+    from agentloop.loop._subgraph import episode_graph as build
+
+    return build()
 
 
 def run_episode(
