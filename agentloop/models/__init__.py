@@ -6,10 +6,11 @@ every other provider goes through litellm (imported only when such a model is us
 
 from __future__ import annotations
 
-from importlib import import_module
+from collections.abc import Callable
 from typing import Any
 
 from agentloop._kv import redact_args
+from agentloop._plugins import Registry, resolve
 from agentloop.errors import AgentloopError
 from agentloop.models._protocol import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
 from agentloop.models._retry import DEFAULT_ATTEMPTS, RetryingModel
@@ -24,15 +25,35 @@ __all__ = [
     "get_model",
     "parse_model_args",
     "redact_args",
+    "register_provider",
     "request_seed",
 ]
 
-# provider prefix -> module with `make(rest_of_name, args)`; anything else goes to litellm.
-_PROVIDERS: dict[str, str] = {
-    "scripted": "agentloop.models.scripted",
-    "local": "agentloop.models.local",
+# provider prefix -> its factory `make(rest_of_name, args) -> Model`, as an import path
+# "module:function" (imported on first use) or the function itself (`register_provider`);
+# installed packages add theirs through entry points. Any other prefix goes to litellm.
+_BUILTIN: dict[str, str] = {
+    "scripted": "agentloop.models.scripted:make",
+    "local": "agentloop.models.local:make",
 }
-_LITELLM = "agentloop.models._litellm"
+_PROVIDERS = Registry("model provider", "agentloop.models", _BUILTIN)
+_LITELLM = "agentloop.models._litellm:make"
+
+Factory = Callable[[str, dict[str, Any]], Model]
+
+
+def register_provider(prefix: str, factory: Factory | str) -> None:
+    """Make `get_model("prefix/rest", **args)` call `factory(rest, args)`, which returns a `Model`.
+
+    `factory` is a function or an import path "package.module:function" (imported on first
+    use). Installed packages can declare one as an entry point in the group `agentloop.models`
+    instead. The built-in prefixes (scripted, local) cannot be replaced.
+    """
+    if not prefix or "/" in prefix or ":" in prefix:
+        raise AgentloopError(f"a provider prefix is a plain word (the part before '/'), got {prefix!r}")
+    if not isinstance(factory, str) and not callable(factory):
+        raise AgentloopError(f"provider {prefix!r}: the factory must be a function make(rest, args) -> Model")
+    _PROVIDERS.add(prefix, factory)
 
 
 def get_model(name: str, **args: Any) -> Model:
@@ -47,15 +68,22 @@ def get_model(name: str, **args: Any) -> Model:
         raise AgentloopError(f"model names are provider/model (e.g. scripted/oracle, openai/gpt-4o-mini), got {name!r}")
     attempts = _coerce_int(args.pop("retries", DEFAULT_ATTEMPTS), "retries")
     wait = args.pop("retry_wait", None)
-    if provider in _PROVIDERS:
-        inner = import_module(_PROVIDERS[provider]).make(rest, args)
+    target = _PROVIDERS.get(provider)
+    if target is None:  # litellm takes the whole name: its providers are its own business
+        inner = _factory(_LITELLM, "litellm")(name, args)
     else:
-        inner = import_module(_LITELLM).make(name, args)
+        inner = _factory(target, provider)(rest, args)
+        if not isinstance(inner, Model):
+            raise AgentloopError(f"provider {provider!r} returned {type(inner).__name__}, which is not an agentloop Model")
     if wait is None:
         wait = getattr(inner, "retry_wait", 1.0)
     elif not isinstance(wait, (int, float)) or wait < 0:
         raise AgentloopError(f"model argument retry_wait={wait!r} must be a number of seconds >= 0")
     return RetryingModel(inner, attempts=attempts, wait=float(wait))
+
+
+def _factory(target: Factory | str, provider: str) -> Factory:
+    return resolve(target, f"model provider {provider!r}") if isinstance(target, str) else target
 
 
 def _coerce_int(value: Any, name: str) -> int:

@@ -1,22 +1,34 @@
-"""Scenarios: the puzzles, one file each, registered in one readable dict.
+"""Scenarios: the puzzles, one file each, and the registry that names them.
 
-To add one, write `agentloop/scenarios/<name>.py` with a `Scenario` subclass (see `eca.py`)
-and add a line to `_REGISTRY`; the contract tests in `tests/test_scenarios_contract.py` then
-check it.
+The ten built-in scenarios are the readable dict `_BUILTIN`. A user's own scenario joins them
+with `register_scenario(MyTask)`, or, from a pip-installed package, through an entry point in
+the group `agentloop.scenarios` (name = "package.module:Class"); `get_scenario` also takes an
+import path "package.module:Class" directly. The contract tests in
+`tests/test_scenarios_contract.py` check every registered scenario.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from typing import Any, TypeVar
 
+from agentloop._plugins import Registry, resolve
 from agentloop.errors import AgentloopError
-from agentloop.scenarios._base import Params, Scenario
+from agentloop.scenarios._base import Instance, Params, Scenario
 
-__all__ = ["Params", "Scenario", "allowed_values", "describe_params", "get_scenario", "list_scenarios", "parse_params"]
+__all__ = [
+    "Instance",
+    "Params",
+    "Scenario",
+    "allowed_values",
+    "describe_params",
+    "get_scenario",
+    "list_scenarios",
+    "parse_params",
+    "register_scenario",
+]
 
 # name -> "module:Class"; modules are imported only when the scenario is used.
-_REGISTRY: dict[str, str] = {
+_BUILTIN: dict[str, str] = {
     "eca": "agentloop.scenarios.eca:Eca",
     "life": "agentloop.scenarios.life:Life",
     "hanoi": "agentloop.scenarios.hanoi:Hanoi",
@@ -28,20 +40,72 @@ _REGISTRY: dict[str, str] = {
     "sudoku": "agentloop.scenarios.sudoku:Sudoku",
     "wordle": "agentloop.scenarios.wordle:Wordle",
 }
+_SCENARIOS = Registry("scenario", "agentloop.scenarios", _BUILTIN)
+
+T = TypeVar("T", type[Scenario], Scenario, str)
+
+
+def register_scenario(scenario: T, name: str | None = None) -> T:
+    """Make a scenario available by name to `get_scenario`, `run_episode`, experiment files and
+    the CLI; returns its argument, so it also works as a class decorator.
+
+    `scenario` is a Scenario subclass, an instance, or an import path "package.module:Class"
+    (imported when first used). `name` defaults to the scenario's `name`. Built-in names cannot
+    be replaced; registering a name again replaces the earlier scenario.
+    """
+    if isinstance(scenario, str):
+        if name is None:
+            raise AgentloopError(f"register_scenario({scenario!r}): give the name to register an import path under")
+        key = name
+    else:
+        _check_scenario(scenario)
+        key = scenario.name if name is None else name
+    if not key or "/" in key or ":" in key:
+        raise AgentloopError(f"scenario names are plain words, got {key!r}")
+    _SCENARIOS.add(key, scenario)
+    return scenario
 
 
 def list_scenarios() -> list[str]:
-    return list(_REGISTRY)
+    """The registered names: the built-ins, then registered and installed (entry-point) ones."""
+    return _SCENARIOS.names()
 
 
 def get_scenario(name: str) -> Scenario:
-    """The scenario registered as `name`; AgentloopError naming the choices otherwise."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise AgentloopError(f"unknown scenario {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
-    module, _, cls = target.partition(":")
-    return getattr(import_module(module), cls)()
+    """The scenario registered as `name`, or named by an import path "package.module:Class";
+    AgentloopError naming the choices otherwise."""
+    target = _SCENARIOS.get(name)
+    if target is None and ":" in name:
+        target = name
+    if target is None:
+        raise AgentloopError(
+            f"unknown scenario {name!r}; choose one of: {', '.join(_SCENARIOS.names())} "
+            "(or an import path package.module:Class)"
+        )
+    return _build(target, name)
+
+
+def _build(target: Any, name: str) -> Scenario:
+    """A scenario object from a registry target: an instance as it is, a class instantiated."""
+    if isinstance(target, str):
+        target = resolve(target, "scenario")
+    _check_scenario(target, name)
+    if isinstance(target, Scenario):
+        return target
+    sc = target()
+    if ":" not in name and sc.name != name:
+        sc.name = name  # records say the name it was run by, so it can be run again by it
+    return sc
+
+
+def _check_scenario(obj: Any, name: str | None = None) -> None:
+    cls = obj if isinstance(obj, type) else type(obj)
+    label = name or getattr(cls, "__name__", repr(obj))
+    if not issubclass(cls, Scenario):
+        raise AgentloopError(f"scenario {label!r} is {obj!r}, not a subclass of agentloop.Scenario")
+    missing = cls.missing_methods()
+    if missing:
+        raise AgentloopError(f"scenario {label!r} cannot run: it does not define {', '.join(missing)}")
 
 
 def describe_params(scenario: Scenario) -> list[dict[str, Any]]:

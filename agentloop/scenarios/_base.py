@@ -1,16 +1,27 @@
-"""The shape every scenario has. A scenario knows nothing of models, tapes or graphs."""
+"""The shape every scenario has. A scenario knows nothing of models, tapes or graphs.
+
+A built-in scenario defines every method (see `eca.py`). A user's own task needs only the
+required ones: `initial_state`, `steps`, `step_prompt`, `parse`, `apply`, and `solve` (the right
+answer to a step) or `check` (a verdict on an answer). Everything else has a default, and what
+a default cannot do says so with an AgentloopError naming the method to define: `oneshot`
+needs `oneshot_format`, `parse_trajectory` and `format_trajectory`; simulated models that make
+mistakes (`scripted/noisy`, `scripted/faulty`) need `corrupt`.
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
 import random
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from agentloop.errors import ParseError
+from agentloop.errors import AgentloopError, ParseError
 from agentloop.types import CheckerKind, Step, Verdict
 
 I = TypeVar("I")  # instance
@@ -24,23 +35,49 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+@dataclass(frozen=True)
+class Instance:
+    """The default instance: the parameters and the seed (for tasks fixed by their parameters,
+    or that draw their randomness from `seed` in `initial_state`)."""
+
+    params: Any
+    seed: int
+
+
 class Scenario(ABC, Generic[I, S, A]):
     """A family of puzzles: generator, simulator, decomposer, prompts, parser, corrupter.
 
     States and instances are immutable; `apply` returns a new state and never mutates its input.
+    `name` defaults to the class name in lower case and `summary` to the docstring's first line.
     """
 
     name: ClassVar[str]
-    summary: ClassVar[str]
-    Params: ClassVar[type[Params]]
+    summary: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params  # no parameters
     checker: ClassVar[CheckerKind] = "simulator"
     # Votes longer than this are red-flagged (MAKER: long answers signal confusion).
     max_answer_chars: ClassVar[int] = 64
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "name", None):
+            cls.name = cls.__name__.lower()
+        if not cls.summary and cls.__doc__:
+            cls.summary = inspect.cleandoc(cls.__doc__).partition("\n")[0]
+
+    @classmethod
+    def missing_methods(cls) -> list[str]:
+        """The required methods this class does not define (empty: it can run)."""
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if not _defines(cls, "solve") and not _defines(cls, "check"):
+            missing.append("solve or check")
+        return missing
+
     # --- instance and simulator -------------------------------------------------------
-    @abstractmethod
     def generate(self, params: Any, seed: int) -> I:
-        """The instance for (params, seed); the same pair always gives the same instance."""
+        """The instance for (params, seed); the same pair always gives the same instance.
+        Default: `Instance(params, seed)`."""
+        return Instance(params, seed)  # type: ignore[return-value]
 
     @abstractmethod
     def initial_state(self, inst: I) -> S: ...
@@ -49,9 +86,9 @@ class Scenario(ABC, Generic[I, S, A]):
     def steps(self, inst: I) -> Sequence[Step]:
         """The decomposer: the ordered atomic steps of the whole task."""
 
-    @abstractmethod
     def solve(self, inst: I, state: S, step: Step) -> A:
         """The right answer to `step` from `state` (the oracle; for rules scenarios, one right answer)."""
+        raise self._lacks("solve", "the right answer to a step, which this needs")
 
     @abstractmethod
     def apply(self, inst: I, state: S, step: Step, answer: A) -> S:
@@ -80,29 +117,43 @@ class Scenario(ABC, Generic[I, S, A]):
         """Whether the agent's committed state is still the true one."""
         return state == true_state
 
-    @abstractmethod
-    def is_goal(self, inst: I, state: S) -> bool: ...
+    def is_goal(self, inst: I, state: S) -> bool:
+        """Whether the task is done. Default: the state is the simulator's final state."""
+        return state == self.true_final_state(inst)
 
-    @abstractmethod
+    def true_final_state(self, inst: I) -> S:
+        """The state after every step answered by `solve`."""
+        state = self.initial_state(inst)
+        for step in self.steps(inst):
+            state = self.apply(inst, state, step, self.solve(inst, state, step))
+        return state
+
     def corrupt(self, inst: I, state: S, step: Step, answer: A, rng: random.Random) -> A:
         """A plausible wrong answer (used by simulated models); must differ from `answer`."""
+        raise self._lacks(
+            "corrupt", "a plausible wrong answer, which simulated models that make mistakes "
+            "(scripted/noisy, scripted/faulty) need; scripted/oracle and real models run without it"
+        )
 
     # --- prompts -------------------------------------------------------------------------
-    @abstractmethod
     def rules(self, inst: I) -> str:
-        """What the task is and how one step works; the system message of every condition."""
+        """What the task is and how one step works; the system message of every condition.
+        Default: the class docstring."""
+        doc = type(self).__doc__
+        return inspect.cleandoc(doc) if doc else self.summary or f"Task {self.name}: answer each question exactly as asked."
 
-    @abstractmethod
     def show_initial(self, inst: I) -> str:
         """The initial state, written out (used when there is no tape to read it from)."""
+        return as_text(self.initial_state(inst))
 
-    @abstractmethod
     def oneshot_format(self, inst: I) -> str:
         """How to write the whole trajectory in one reply."""
+        raise self._lacks("oneshot_format", _ONESHOT)
 
-    @abstractmethod
     def window(self, inst: I, state: S, step: Step) -> str:
-        """The small part of the committed state that `step` needs, read from the tape."""
+        """The small part of the committed state that `step` needs, read from the tape.
+        Default: the whole state, written out."""
+        return as_text(state)
 
     @abstractmethod
     def step_prompt(self, inst: I, step: Step, window: str | None) -> str:
@@ -121,30 +172,55 @@ class Scenario(ABC, Generic[I, S, A]):
     def parse(self, text: str, step: Step) -> A:
         """Model text → answer; raises ParseError on anything that is not exactly one answer."""
 
-    @abstractmethod
     def format_answer(self, answer: A) -> str:
-        """Answer → the reply text the parser accepts (what a perfect model would write)."""
+        """Answer → the reply text the parser accepts (what a perfect model would write).
+        Default: `str(answer)`."""
+        return str(answer)
 
-    @abstractmethod
     def parse_trajectory(self, inst: I, text: str) -> list[A]:
         """A whole-task reply → its atomic answers in step order (may be shorter than the plan)."""
+        raise self._lacks("parse_trajectory", _ONESHOT)
 
-    @abstractmethod
-    def format_trajectory(self, inst: I, answers: Sequence[A]) -> str: ...
+    def format_trajectory(self, inst: I, answers: Sequence[A]) -> str:
+        raise self._lacks("format_trajectory", _ONESHOT)
 
     # --- JSON views for records -----------------------------------------------------------
     def to_json_answer(self, answer: A) -> Any:
         return answer
 
-    @abstractmethod
-    def initial_json(self, inst: I) -> Any: ...
+    def initial_json(self, inst: I) -> Any:
+        return as_json(self.initial_state(inst))
 
-    @abstractmethod
     def result_json(self, inst: I, state: S, answers: Sequence[A]) -> Any:
         """The agent's final result (`answer` in the record), from its state and committed answers."""
+        return as_json(state)
 
-    @abstractmethod
-    def expected_json(self, inst: I) -> Any: ...
+    def expected_json(self, inst: I) -> Any:
+        return as_json(self.true_final_state(inst))
+
+    def _lacks(self, method: str, why: str) -> AgentloopError:
+        return AgentloopError(f"scenario {self.name!r} does not define {method}: {why}")
+
+
+_ONESHOT = "the oneshot condition needs oneshot_format, parse_trajectory and format_trajectory"
+
+
+def _defines(cls: type, method: str) -> bool:
+    """Whether `cls` overrides `method` of the base Scenario."""
+    return getattr(cls, method) is not getattr(Scenario, method)
+
+
+def as_json(value: Any) -> Any:
+    """A JSON-friendly copy of a state or answer (tuples → lists, dataclasses and pydantic
+    models → dicts, anything else unknown → its str)."""
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=str)
+
+
+def as_text(value: Any) -> str:
+    """A state written out for a prompt: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(as_json(value), ensure_ascii=False)
 
 
 # A code-fence line: three or more backticks and an optional info string (```json, ```text).
