@@ -26,6 +26,12 @@ _LAZY = {
     "get_model": "agentloop.models",
     "get_scenario": "agentloop.scenarios",
     "list_scenarios": "agentloop.scenarios",
+    # open registries: your own tasks and model providers
+    "register_scenario": "agentloop.scenarios",
+    "register_provider": "agentloop.models",
+    # reading results (a notebook never needs the store)
+    "load_results": "agentloop.results",
+    "summarise": "agentloop.results",
     # the supports as building blocks, usable with no scenario
     "vote": "agentloop.supports",
     "avote": "agentloop.supports",
@@ -42,6 +48,9 @@ _LAZY = {
     "Limits": "agentloop.types",
     "Condition": "agentloop.conditions",
     "Scenario": "agentloop.scenarios",
+    "Params": "agentloop.scenarios",
+    "Step": "agentloop.types",
+    "ParseError": "agentloop.errors",
     "Model": "agentloop.models",
     "AgentloopError": "agentloop.errors",
 }
