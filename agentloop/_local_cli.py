@@ -32,7 +32,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 
 def demo(
     model: Annotated[Optional[str], typer.Option(help="model to run (default: the default local model)")] = None,
-    seeds: Annotated[int, typer.Option(min=1, max=50, help="instances per condition")] = 8,
+    seeds: Annotated[int, typer.Option(min=1, max=50, help="instances per condition")] = 6,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the per-condition summary as JSON")] = False,
     out: Annotated[Optional[str], typer.Option(help="also store the records in DIR/results.sqlite and write DIR/report.html")] = None,

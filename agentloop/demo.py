@@ -31,7 +31,7 @@ class DemoConfig(BaseModel):
     scenario: str = "eca"
     params: dict[str, Any] = Field(default_factory=lambda: {"rule": 110, "width": 8, "steps": 3})
     conditions: tuple[str, ...] = ("oneshot", "stepwise", "tape", "vote", "verify")
-    seeds: tuple[int, ...] = tuple(range(8))
+    seeds: tuple[int, ...] = tuple(range(6))
     model: str = Field(default_factory=_default_model)
     model_args: dict[str, Any] = Field(default_factory=dict)
 

@@ -473,3 +473,15 @@ def test_demo_cli_rejects_a_bad_model_on_one_line():
     res = CliRunner().invoke(app, ["demo", "--model", "scripted/nope"])
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == ["error: unknown scripted model 'nope'; choose one of: oracle, noisy, faulty"]
+
+
+def test_a_stepwise_conversation_is_answered_on_one_line():
+    # Without a one-line stop a base model writes the next questions and answers itself: 256
+    # tokens a step instead of one, and a reply no parser can read.
+    sc, inst, seen = _real_messages("eca", {"rule": 110, "width": 4, "steps": 1}, condition="stepwise",
+                                    replies=["1"] * 8)
+    for msgs in seen:
+        r = render(msgs, "completion", 256)
+        assert r.kind == "generic" and r.stop == ("\n",) and r.max_tokens <= 32
+    oneshot = render(_real_messages("hanoi", {}, condition="oneshot")[2][0], "completion", 256)
+    assert oneshot.stop == ("\n\n",) and oneshot.max_tokens == 256  # a whole trajectory keeps its room

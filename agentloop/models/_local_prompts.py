@@ -137,5 +137,20 @@ def _generic(messages: list[Message], style: str, max_tokens: int) -> Rendered:
         else:
             parts.append(m["content"])
     prompt = "\n\n".join(parts) + "\nAnswer:"
+    if _one_step_at_a_time(messages):
+        # A step of a growing conversation is answered on one line: without this stop a base
+        # model writes the next questions and answers itself, hundreds of tokens a step.
+        return Rendered("generic", prompt, max_tokens=min(max_tokens, _STEP_TOKENS), stop=("\n",))
     # A blank line ends the answer (a trajectory is several lines, so one newline may not).
     return Rendered("generic", prompt, max_tokens=max_tokens, stop=("\n\n",))
+
+
+_STEP_TOKENS = 24
+
+
+def _one_step_at_a_time(messages: list[Message]) -> bool:
+    """The `stepwise` conversation: earlier answers in it, or its opening says so (the loop's
+    worker opens it with "We go one step at a time.")."""
+    return any(m["role"] == "assistant" for m in messages) or (
+        bool(messages) and messages[0]["content"].rstrip().endswith("We go one step at a time.")
+    )
