@@ -60,9 +60,11 @@ class Scenario(ABC, Generic[I, S, A]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not getattr(cls, "name", None):
+        # Each class its own name (a subclass is another task in the records); the summary is
+        # the class's own docstring's first line, or what it inherited.
+        if "name" not in vars(cls):
             cls.name = cls.__name__.lower()
-        if not cls.summary and cls.__doc__:
+        if "summary" not in vars(cls) and cls.__doc__:
             cls.summary = inspect.cleandoc(cls.__doc__).partition("\n")[0]
 
     @classmethod

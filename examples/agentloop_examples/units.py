@@ -62,11 +62,11 @@ class Units(Scenario):
         have = f"You have {window}. " if window is not None else "Take the length you have now. "
         return f"{have}Step {step.index + 1}: {step.label}. Reply with the number only."
 
-    def parse(self, text, step):
-        number = text.strip().strip("`.").removesuffix(UNITS[step.key[0]]).strip()
-        if not re.fullmatch(r"[0-9]{1,15}(\.[0-9]{1,15})?", number):
+    def parse(self, text, step):  # a number, perhaps followed by its unit ("292 inches.")
+        m = re.fullmatch(r"([0-9]{1,15}(\.[0-9]{1,15})?)( [a-z ]{1,20})?", text.strip().strip("`.").lower())
+        if m is None:
             raise ParseError(f"expected a number, got {text[:40]!r}")
-        return Decimal(number)
+        return Decimal(m[1])
 
     def corrupt(self, inst, state, step, answer, rng):  # for scripted/noisy: the decimal point slips
         return answer * Decimal(rng.choice(("10", "0.1")))
