@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import random
+import re
+import shlex
 import subprocess
 import sys
 
@@ -163,3 +165,49 @@ def test_each_task_runs_on_the_local_model(name, condition):
     rec = run_episode(name, params, condition=condition, model=f"local/{DEFAULT}", seed=1, limits=Limits(max_calls=4))
     assert not rec.simulated and rec.error is None and rec.status in ("solved", "failed", "format", "budget")
     assert 1 <= rec.calls <= 4 and rec.tokens_out >= rec.calls
+
+
+# --- docs/library.md: every snippet runs -------------------------------------------------------------
+
+DOC = EXAMPLES.parent / "docs" / "library.md"
+
+
+def _snippets() -> list[tuple[str, str]]:
+    return re.findall(r"```(\w+)\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def _run_shell_line(line: str, cwd, env) -> None:
+    """One documented command; `pip install` is what the `site` fixture did already, and a
+    command documented with `# error: ...` must fail with that one line and exit code 2."""
+    command, _, comment = line.partition("#")
+    args = shlex.split(command)
+    if not args or args[:2] == ["pip", "install"]:
+        return
+    assert args[0] == "agentloop", line
+    res = subprocess.run([sys.executable, "-m", "agentloop.cli", *args[1:]], cwd=cwd, env=env, capture_output=True, text=True)
+    if comment.strip().startswith("error:"):
+        expected = comment.strip().removeprefix("error:").split("...")[1].strip(" ,")
+        assert res.returncode == 2 and expected in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    else:
+        assert res.returncode == 0, (line, res.stderr[-2000:])
+
+
+def test_every_snippet_of_the_library_guide_runs(site, tmp_path):
+    (tmp_path / "examples").symlink_to(EXAMPLES)  # the guide's commands run from the repository root
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    kinds = []
+    for lang, body in _snippets():
+        kinds.append(lang)
+        if lang == "toml":  # the entry points shown are the example package's own
+            assert body.strip() in (EXAMPLES / "pyproject.toml").read_text()
+        elif lang == "python" and body.startswith("# mytask.py"):
+            (tmp_path / "mytask.py").write_text(body)
+        elif lang == "python":
+            res = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert res.returncode == 0, (body[:200], res.stderr[-2000:])
+            assert res.stdout.strip(), body[:200]  # each snippet shows its result
+        else:
+            assert lang == "sh", lang
+            for line in body.splitlines():
+                _run_shell_line(line, tmp_path, env)
+    assert kinds.count("python") >= 7 and kinds.count("sh") == 2

@@ -105,12 +105,13 @@ def test_a_conversation_for_a_chat_model_goes_through_its_chat_template(engine):
     assert c.text == "" and c.tokens_in == 71
 
 
-def test_a_conversation_for_a_base_model_is_a_transcript_that_stops_at_a_blank_line(engine):
+def test_a_conversation_for_a_base_model_is_sent_as_a_transcript_with_its_bounds(engine):
     m = model(max_tokens=21)
     m.complete(CHAT)
     ((kind, prompt, kw),) = engine.made[0].calls
-    assert kind == "completion" and prompt == "Say hello.\nAnswer: hello\n\nAgain.\nAnswer:"
-    assert kw["max_tokens"] == 21 and kw["stop"] == ["\n\n"]
+    r = m.render(CHAT)
+    assert kind == "completion" and prompt == r.prompt == "Say hello.\nAnswer: hello\n\nAgain.\nAnswer:"
+    assert kw["max_tokens"] == r.max_tokens <= 21 and kw["stop"] == list(r.stop) and r.stop
 
 
 def test_a_prompt_too_long_for_the_context_is_a_model_error_naming_the_model(engine):
@@ -180,3 +181,31 @@ def test_only_a_first_answer_without_feedback_is_greedy():
         out = m._sampling(_rendered(feedback=feedback), sample, 9)
         assert out["temperature"] == 0.5 and set(out) == {"temperature", "seed"}
     assert model(temperature=0.0)._sampling(_rendered(feedback=True), 5, 9) == greedy  # temperature 0: always greedy
+
+
+def test_a_sampled_chat_request_carries_the_requests_own_seed(engine):
+    m = model("smollm2-135m", temperature=0.6)
+    m.complete(CHAT, sample=1, seed=5)
+    m.complete(CHAT, sample=1, seed=6)
+    m.complete(CHAT, sample=1, seed=5)
+    (_, _, a), (_, _, b), (_, _, c) = engine.made[0].calls
+    assert a["temperature"] == b["temperature"] == 0.6
+    assert a["seed"] != b["seed"] and a == c  # the request's seed decides the draw, and replays
+
+
+def test_another_model_with_the_same_settings_loads_its_own_weights(engine, tmp_path):
+    model("gemma3-270m").complete(ECA_STEP)
+    model("smollm2-135m").complete(CHAT)
+    first, second = engine.made
+    assert first.kw["model_path"] == str(tmp_path / "gemma3-270m.gguf") and first.closed
+    assert second.kw["model_path"] == str(tmp_path / "smollm2-135m.gguf") and not second.closed
+    assert engine.checked == ["gemma3-270m", "smollm2-135m"]
+
+
+@pytest.mark.parametrize("name", ["gemma3-270m", "smollm2-135m"])
+def test_make_builds_the_named_model_when_its_weights_are_installed(monkeypatch, name):
+    asked = []
+    monkeypatch.setattr(local, "part_paths", lambda w: asked.append(w.name) or ["part"])
+    m = local.make(name, {"temperature": 0.3})
+    assert asked == [name] and m.weights is CATALOGUE[name] and m.name == f"local/{name}"
+    assert m.args == {"temperature": 0.3}
