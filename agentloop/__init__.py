@@ -50,6 +50,7 @@ _LAZY = {
     "Scenario": "agentloop.scenarios",
     "Params": "agentloop.scenarios",
     "Step": "agentloop.types",
+    "Completion": "agentloop.types",
     "ParseError": "agentloop.errors",
     "Model": "agentloop.models",
     "AgentloopError": "agentloop.errors",
