@@ -130,23 +130,25 @@ def _print_table(cfg, rows, simulated: bool) -> None:
 
 
 def _print_pairs(pairs) -> None:
-    """The demo's conclusion, with its uncertainty: each support against the growing conversation."""
+    """The demo's conclusion, with its uncertainty: each support against the growing conversation,
+    on the same instances — in solved episodes, and in how far an episode gets before its first
+    error (the share of steps right from the start)."""
     from rich.console import Console
 
     con = Console(width=None if sys.stdout.isatty() else 120)
     for c in pairs:
-        ci = c.success_diff_ci
-        if ci is None:
-            continue
-        if ci[0] > 0:
-            verdict = "better"
-        elif ci[1] < 0:
-            verdict = "worse"
-        else:
-            verdict = "no difference shown"
-        p = "" if c.mcnemar_p is None else f", McNemar p = {c.mcnemar_p:.3g}"
-        con.print(
-            f"{c.condition} vs {c.baseline}: success {100 * c.success_diff:+.0f} points "
-            f"[{100 * ci[0]:+.0f}, {100 * ci[1]:+.0f}] on {c.pairs} paired instances{p}: {verdict}",
-            markup=False,
-        )
+        parts = []
+        for what, diff, ci in (("solved", c.success_diff, c.success_diff_ci),
+                               ("steps before the first error", c.steps_share_diff, c.steps_share_diff_ci)):
+            if ci is not None:
+                parts.append(f"{what} {100 * diff:+.0f} points [{100 * ci[0]:+.0f}, {100 * ci[1]:+.0f}] ({_direction(ci)})")
+        if parts:
+            con.print(f"{c.condition} vs {c.baseline} on {c.pairs} paired instances: " + "; ".join(parts), markup=False)
+
+
+def _direction(ci) -> str:
+    if ci[0] > 0:
+        return "better"
+    if ci[1] < 0:
+        return "worse"
+    return "no difference shown"

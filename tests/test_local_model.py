@@ -461,7 +461,7 @@ def test_demo_cli_labels_simulated_results_and_writes_the_store_and_report(tmp_p
     assert "SIMULATED" in res.output and "scripted/noisy" in res.output
     for cond in ("oneshot", "stepwise", "tape", "vote", "verify"):
         assert cond in res.output
-    assert "vs stepwise: success" in res.output and "[95% CI]" in res.output
+    assert "vs stepwise on 1 paired instances: solved" in res.output and "[95% CI]" in res.output
     assert (tmp_path / "d" / "results.sqlite").is_file() and (tmp_path / "d" / "report.html").is_file()
 
 
