@@ -153,10 +153,17 @@ def test_a_task_with_only_a_checker_needs_no_solve():
 
             return Verdict.accept(answer) if answer % 2 == 0 else Verdict.reject("wrong", "odd")
 
-    assert Checked.missing_methods() == []
-    sc = Checked()
+    assert Checked.missing_methods() == ["is_goal (without solve)"]  # nothing to compare the end with
+
+    class Done(Checked):
+        def is_goal(self, inst, state):
+            return state % 2 == 0
+
+    assert Done.missing_methods() == []
+    sc = Done()
     assert sc.check(None, 0, None, 4).ok and not sc.check(None, 0, None, 3).ok
-    with pytest.raises(AgentloopError, match="does not define solve"):
+    assert sc.expected_json(None) is None  # no right answer is known
+    with pytest.raises(AgentloopError, match="does not define solve: the right answer to a step"):
         sc.solve(None, 0, None)
 
 

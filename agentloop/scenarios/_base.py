@@ -2,10 +2,12 @@
 
 A built-in scenario defines every method (see `eca.py`). A user's own task needs only the
 required ones: `initial_state`, `steps`, `step_prompt`, `parse`, `apply`, and `solve` (the right
-answer to a step) or `check` (a verdict on an answer). Everything else has a default, and what
-a default cannot do says so with an AgentloopError naming the method to define: `oneshot`
-needs `oneshot_format`, `parse_trajectory` and `format_trajectory`; simulated models that make
-mistakes (`scripted/noisy`, `scripted/faulty`) need `corrupt`.
+answer to a step; a task whose steps have several right answers overrides `check` too).
+Everything else has a default, and what a default cannot do says so with an AgentloopError
+naming the method to define: `oneshot` needs `oneshot_format`, `parse_trajectory` and
+`format_trajectory`; simulated models that make mistakes (`scripted/noisy`, `scripted/faulty`)
+need `corrupt`. A class with `check` and no `solve` must define `is_goal`; the loop still calls
+`solve` to follow the true state.
 """
 
 from __future__ import annotations
@@ -71,8 +73,11 @@ class Scenario(ABC, Generic[I, S, A]):
     def missing_methods(cls) -> list[str]:
         """The required methods this class does not define (empty: it can run)."""
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
-        if not _defines(cls, "solve") and not _defines(cls, "check"):
-            missing.append("solve or check")
+        if not _defines(cls, "solve"):
+            if not _defines(cls, "check"):
+                missing.append("solve or check")
+            elif not _defines(cls, "is_goal"):  # the default compares with the state solve reaches
+                missing.append("is_goal (without solve)")
         return missing
 
     # --- instance and simulator -------------------------------------------------------
@@ -90,7 +95,10 @@ class Scenario(ABC, Generic[I, S, A]):
 
     def solve(self, inst: I, state: S, step: Step) -> A:
         """The right answer to `step` from `state` (the oracle; for rules scenarios, one right answer)."""
-        raise self._lacks("solve", "the right answer to a step, which this needs")
+        raise self._lacks(
+            "solve", "the right answer to a step from a state, with which the loop follows the true state "
+            "and simulated models answer"
+        )
 
     @abstractmethod
     def apply(self, inst: I, state: S, step: Step, answer: A) -> S:
@@ -198,7 +206,8 @@ class Scenario(ABC, Generic[I, S, A]):
         return as_json(state)
 
     def expected_json(self, inst: I) -> Any:
-        return as_json(self.true_final_state(inst))
+        """The right final result for the record; default: the state `solve` reaches (None without solve)."""
+        return as_json(self.true_final_state(inst)) if _defines(type(self), "solve") else None
 
     def _lacks(self, method: str, why: str) -> AgentloopError:
         return AgentloopError(f"scenario {self.name!r} does not define {method}: {why}")
