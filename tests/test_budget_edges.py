@@ -1,0 +1,79 @@
+"""A budget's edges, one limit at a time: exhausted exactly when the next one-token call would be
+refused, never one call or one token early or late (in-memory `Budget`; the ledger in the store
+is pinned in tests/test_budget.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentloop.budget import Budget, BudgetExceeded, refusal
+from agentloop.types import Completion, Limits
+
+
+def spend(b: Budget, tokens: int, cost: float = 0.0) -> None:
+    b.settle(b.reserve(tokens, tokens), Completion(text="x", tokens_in=tokens, tokens_out=0, cost=cost))
+
+
+def test_calls_edge():
+    b = Budget(Limits(max_calls=2))
+    spend(b, 1)
+    assert not b.exhausted()
+    spend(b, 1)
+    assert b.exhausted()
+    with pytest.raises(BudgetExceeded, match="^episode budget of 2 calls reached$"):
+        b.reserve(1, 1)
+
+
+def test_tokens_edge_one_token_left_is_not_exhausted():
+    b = Budget(Limits(max_tokens=10), "experiment")
+    spend(b, 9)
+    assert not b.exhausted()  # a call needing one token still fits
+    with pytest.raises(BudgetExceeded, match="^experiment budget of 10 tokens reached$"):
+        b.reserve(2, 2)
+    spend(b, 1)
+    assert b.exhausted() and b.tokens == 10
+
+
+def test_cost_edge_is_reached_at_the_limit_itself():
+    b = Budget(Limits(max_cost=0.05))
+    spend(b, 1, cost=0.04)
+    assert not b.exhausted()
+    spend(b, 1, cost=0.01)
+    assert b.exhausted() and b.cost == pytest.approx(0.05)
+    with pytest.raises(BudgetExceeded, match=r"^episode budget of \$0.05 reached$"):
+        b.reserve(1, 1)
+
+
+def test_no_limits_never_refuse():
+    b = Budget(None)
+    for _ in range(50):
+        spend(b, 1000, cost=10.0)
+    assert not b.exhausted() and b.calls == 50
+
+
+@pytest.mark.parametrize(
+    ("limits", "calls", "tokens", "cost", "need", "why"),
+    [
+        (Limits(max_calls=3), 2, 0, 0.0, 1, None),
+        (Limits(max_calls=3), 3, 0, 0.0, 1, "x budget of 3 calls reached"),
+        (Limits(max_tokens=100), 0, 60, 0.0, 40, None),
+        (Limits(max_tokens=100), 0, 60, 0.0, 41, "x budget of 100 tokens reached"),
+        (Limits(max_cost=1.0), 0, 0, 0.999, 1, None),
+        (Limits(max_cost=1.0), 0, 0, 1.0, 1, "x budget of $1.0 reached"),
+        (Limits(max_calls=1, max_tokens=5, max_cost=1.0), 1, 9, 2.0, 1, "x budget of 1 calls reached"),
+        (Limits(max_calls=5, max_tokens=5, max_cost=1.0), 1, 9, 2.0, 1, "x budget of 5 tokens reached"),
+    ],
+)
+def test_refusal_names_the_first_limit_passed(limits, calls, tokens, cost, need, why):
+    assert refusal(limits, "x", calls, tokens, cost, need) == why
+
+
+def test_a_settled_reply_replaces_the_reservation_with_what_it_cost():
+    b = Budget(Limits(max_tokens=1000))
+    hold = b.reserve(300, 100)  # the prompt and a bound on the reply
+    assert (b.calls, b.tokens) == (1, 300)
+    b.settle(hold, Completion(text="x", tokens_in=100, tokens_out=20, cost=0.25))
+    assert (b.calls, b.tokens, b.cost) == (1, 120, 0.25)
+    hold = b.reserve(50, 50)
+    b.release(hold)  # never sent
+    assert (b.calls, b.tokens, b.cost) == (1, 120, 0.25)
