@@ -76,5 +76,5 @@ def request_seed(episode: str, step: int, attempt: int, sample: int) -> int:
     seed that depended on the sample index alone would make sample i draw the same random
     number at every step), and the same request of the same episode always gets the same one.
     """
-    digest = hashlib.sha256(f"{episode}:{step}:{attempt}:{sample}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") >> 1
+    digest = hashlib.blake2b(f"{episode}:{step}:{attempt}:{sample}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") >> 1
