@@ -9,6 +9,7 @@ import pytest
 from agentloop import AgentloopError, ParseError, Scenario, Step, run_episode
 from agentloop.scenarios import Instance, Params, get_scenario, list_scenarios, parse_params
 from agentloop.scenarios._base import _defines
+from plugin_pkg.install import fresh_registries  # noqa: F401  (fixture)
 
 SUPPORTS = ["tape", "vote", "verify", "stepwise", "full"]
 
@@ -178,6 +179,3 @@ def test_builtin_scenarios_define_every_optional_part(name):
     cls = type(get_scenario(name))
     assert [m for m in OPTIONAL if not _defines(cls, m)] == []
     assert cls.Params is not Params and cls.summary and cls.missing_methods() == []
-
-
-from plugin_pkg.install import fresh_registries  # noqa: E402,F401  (fixture)

@@ -42,7 +42,7 @@ _BUILTIN: dict[str, str] = {
 }
 _SCENARIOS = Registry("scenario", "agentloop.scenarios", _BUILTIN)
 
-T = TypeVar("T", type[Scenario], Scenario, str)
+T = TypeVar("T", bound="type[Scenario] | Scenario | str")
 
 
 def register_scenario(scenario: T, name: str | None = None) -> T:
@@ -74,9 +74,7 @@ def list_scenarios() -> list[str]:
 def get_scenario(name: str) -> Scenario:
     """The scenario registered as `name`, or named by an import path "package.module:Class";
     AgentloopError naming the choices otherwise."""
-    target = _SCENARIOS.get(name)
-    if target is None and ":" in name:
-        target = name
+    target = name if ":" in name else _SCENARIOS.get(name)  # registered names never hold ':'
     if target is None:
         raise AgentloopError(
             f"unknown scenario {name!r}; choose one of: {', '.join(_SCENARIOS.names())} "
