@@ -23,6 +23,7 @@ prints one as a diff).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tokenize
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -84,12 +86,63 @@ def load_equivalent() -> dict[str, str]:
     return out
 
 
+SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|WITH|REPLACE)\b", re.I)
+SQL_CASE_SENSITIVE = re.compile(r"'[^']*'|:\w+|\{[^}]*\}")  # string literals, named parameters, f-string fields
+SQL_CASE_REASON = "SQL keywords and identifiers are case-insensitive in SQLite (literals unchanged)"
+
+
+def _strings(line: str) -> list[str]:
+    try:
+        return [t.string for t in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline)
+                if t.type == tokenize.STRING or t.type == getattr(tokenize, "FSTRING_MIDDLE", -1)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return []
+
+
+def sql_case_only(diff: str) -> bool:
+    """The mutant only changes the letter case of a SQL statement, outside its string literals,
+    named parameters and f-string fields: SQLite reads it exactly as before."""
+    lines = diff.splitlines()
+    minus = [ln[1:] for ln in lines if ln.startswith("-") and not ln.startswith("---")]
+    plus = [ln[1:] for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
+    if len(minus) != 1 or len(plus) != 1 or minus[0] == plus[0] or minus[0].lower() != plus[0].lower():
+        return False
+    before, after = _strings(minus[0]), _strings(plus[0])
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    if len(before) != len(after) or len(changed) != 1:
+        return False
+    a, b = (x.lstrip("rbfuRBFU").strip("\"'") for x in changed[0])
+    return bool(SQL_START.match(a)) and SQL_CASE_SENSITIVE.findall(a) == SQL_CASE_SENSITIVE.findall(b)
+
+
+def auto_equivalent(names: list[str]) -> dict[str, str]:
+    """Survivors that a sound rule shows equivalent (for now: SQL letter case)."""
+    if not names:
+        return {}
+    try:
+        from mutmut.mutation.diff_apply import get_diff_for_mutant
+    except ImportError:
+        return {}
+    out = {}
+    for name in names:
+        path = Path(*name.split(".x")[0].split(".")).with_suffix(".py")
+        try:
+            diff = get_diff_for_mutant(name, path=path)
+        except Exception:  # a mutant mutmut cannot show is simply not classified
+            continue
+        if sql_case_only(diff):
+            out[name] = SQL_CASE_REASON
+    return out
+
+
 def summarise(wanted: list[str], fail_under: float | None) -> int:
     results = load_results()
     if not results:
         print("no results in mutants/: run tools/mutation.py first")
         return 1
     equivalent = load_equivalent()
+    equivalent.update(auto_equivalent([n for n, code in results.items() if code in SURVIVED and n not in equivalent
+                                       and selected(module_of(n), wanted)]))
     rows: dict[str, Counter] = defaultdict(Counter)
     survivors: dict[str, list[str]] = defaultdict(list)
     stale = [m for m in equivalent if m not in results]
