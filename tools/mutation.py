@@ -4,6 +4,7 @@
     .venv/bin/python tools/mutation.py [--fresh] [--children N] [--fail-under PCT] [module ...]
     .venv/bin/python tools/mutation.py --summary [module ...]     # the last results, no run
     .venv/bin/python tools/mutation.py --survivors [module ...]   # re-test only the last survivors
+    .venv/bin/python tools/mutation.py --pending [module ...]     # only mutants not tested yet
 
 `module` is a module of the core, as in `agentloop.<module>`: loop, loop._worker, tape,
 conditions, scenarios, scenarios.eca, metrics, budget, store, models.local (default: the whole
@@ -12,7 +13,8 @@ scope configured in `[tool.mutmut]` in pyproject.toml). mutmut copies the projec
 for each mutant only the tests that reach its function. Results are kept in `mutants/`: a
 later run tests only mutants without a result (new, or in functions whose code changed);
 naming modules re-tests all of theirs, `--survivors` only those that survived (after new tests),
-`--fresh` starts over.
+`--pending` only those not tested yet (to resume an interrupted run module by module), `--fresh`
+starts over.
 
 It prints, per module and overall, killed / (total - equivalent): a mutant listed in
 tools/mutation-equivalent.txt behaves exactly like the original (no test can tell them apart)
@@ -208,6 +210,7 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="discard mutants/ and its results first")
     ap.add_argument("--summary", action="store_true", help="only print the last results")
     ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
+    ap.add_argument("--pending", action="store_true", help="test only the mutants without a result yet")
     ap.add_argument("--fail-under", type=float, default=None, help="exit 2 when the overall score is below this")
     a = ap.parse_args()
     wanted = [m.removeprefix("agentloop.").removesuffix(".py").replace("/", ".") for m in a.modules]
@@ -217,12 +220,13 @@ def main() -> int:
         if a.fresh:
             shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         globs = [f"agentloop.{m}.*" for m in wanted]
-        if a.survivors:
+        if a.survivors or a.pending:
             equivalent = load_equivalent()
+            todo = {None} if a.pending else set(SURVIVED)
             globs = sorted(n for n, code in load_results().items()
-                           if code in SURVIVED and n not in equivalent and selected(module_of(n), wanted))
+                           if code in todo and n not in equivalent and selected(module_of(n), wanted))
             if not globs:
-                print("no survivors to re-test")
+                print("nothing to test")
                 return summarise(wanted, a.fail_under)
         started = time.monotonic()
         rc = subprocess.run([str(mutmut), "run", "--max-children", str(a.children), *globs]).returncode
