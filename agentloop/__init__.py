@@ -21,6 +21,8 @@ __version__ = "0.1.0"
 _LAZY = {
     # running episodes and experiments
     "run_episode": "agentloop.loop",
+    "arun_episode": "agentloop.loop",
+    "episode_graph": "agentloop.loop",
     "run_experiment": "agentloop.experiment",
     "get_condition": "agentloop.conditions",
     "get_model": "agentloop.models",

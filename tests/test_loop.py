@@ -333,3 +333,57 @@ def test_a_langgraph_parent_graph_embeds_the_loop():
     assert out["summary"] == "solved in 7 moves" and out["tape"][0] == [1, 0, 2]
     assert len(out["verdicts"]) == 7 and all(v["ok"] for v in out["verdicts"])
     assert out["record"]["calls"] > 7  # verify re-asked the slips
+
+
+class Replies:
+    """A real-model stand-in answering from a fixed list of texts."""
+
+    name, args, simulated = "test/replies", {}, False
+
+    def __init__(self, texts):
+        self.texts = list(texts)
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        return Completion(text=self.texts.pop(0), tokens_in=5, tokens_out=1)
+
+    async def acomplete(self, messages, **kw):
+        return self.complete(messages, **kw)
+
+
+def test_a_task_with_a_checker_and_no_oracle_runs_under_verify():
+    from agentloop import Scenario, Verdict
+    from agentloop.types import Step
+
+    class EvenSteps(Scenario):
+        """Write an even number at each of three steps."""
+
+        checker = "rules"
+
+        def initial_state(self, inst): return ()
+        def steps(self, inst): return [Step(i, (i,), f"number {i}") for i in range(3)]
+        def apply(self, inst, state, step, answer): return (*state, answer)
+        def step_prompt(self, inst, step, window): return "An even number?"
+        def parse(self, text, step): return int(text)
+        def is_goal(self, inst, state): return len(state) == 3
+
+        def check(self, inst, state, step, answer):
+            return Verdict.accept(answer) if answer % 2 == 0 else Verdict.reject("wrong", "odd")
+
+    r = run_episode(EvenSteps(), condition="verify", model=Replies(["2", "3", "4", "6"]), seed=0)
+    assert r.success and r.answer is not None and r.calls == 4
+    assert [s.on_track for s in r.steps] == [True, True, True] and not r.steps[1].first_ok
+    tape = run_episode(EvenSteps(), condition="tape", model=Replies(["2", "3", "4"]), seed=0)
+    assert tape.status == "failed" or not tape.steps[1].on_track
+
+
+def test_arun_episode_gives_the_same_record_from_asyncio():
+    import asyncio
+
+    from agentloop import arun_episode
+
+    async def both():
+        return await asyncio.gather(*(arun_episode("eca", ECA, condition="vote", model="scripted/noisy",
+                                                   model_args={"error": 0.2}, seed=s) for s in (1, 2)))
+
+    a, b = asyncio.run(both())
+    assert a.step_ok == noisy("vote", seed=1, error=0.2).step_ok and b.seed == 2

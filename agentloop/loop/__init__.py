@@ -14,7 +14,7 @@ from agentloop.types import EpisodeRecord, Limits
 if TYPE_CHECKING:
     from agentloop.loop._episode import Sink
 
-__all__ = ["episode_graph", "run_episode"]
+__all__ = ["arun_episode", "episode_graph", "run_episode"]
 
 
 def episode_graph():
@@ -118,3 +118,11 @@ def run_episode(
         prompts=ep.prompts,
         agentloop_version=__version__,
     )
+
+
+async def arun_episode(*args: Any, **kwargs: Any) -> EpisodeRecord:
+    """`run_episode` for asyncio applications: the loop runs in a worker thread, so the event
+    loop stays free while the model is asked (the same arguments and record)."""
+    import asyncio
+
+    return await asyncio.to_thread(run_episode, *args, **kwargs)

@@ -71,6 +71,7 @@ class Episode:
     sink: Sink | None = None  # takes the step records each quantum; None: keep them in `records`
     started: float = field(default_factory=time.perf_counter)
     rules: str = field(init=False)
+    oracle: bool = field(init=False)  # the scenario can solve a step (a task may only check)
     transcript: list[Message] = field(default_factory=list)  # the turns so far (stepwise)
     observation: str | None = None  # what the environment revealed after the last step (stepwise)
     step_ok: list[bool] = field(default_factory=list)  # one per recorded step, kept to the end
@@ -97,6 +98,7 @@ class Episode:
     def __post_init__(self) -> None:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
         self.key = self.key or self.hint_key
+        self.oracle = type(self.scenario).can_solve()
 
     # --- requests ------------------------------------------------------------------------
     def call(self, messages: list[Message], hint: Hint | None, sample: int, *, step: int, attempt: int) -> Completion:

@@ -56,8 +56,11 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]]) ->
     committed = v.ok or (v.code == "wrong" and not ep.condition.verify)
     if committed:
         ep.tape.commit(step, p.answer, v.code)
-        ep.true_state = sc.apply(inst, ep.true_state, step, sc.solve(inst, ep.true_state, step))
-        ep.on_track = ep.on_track and sc.on_track(inst, ep.tape.state, ep.true_state)
+        if ep.oracle:
+            ep.true_state = sc.apply(inst, ep.true_state, step, sc.solve(inst, ep.true_state, step))
+            ep.on_track = ep.on_track and sc.on_track(inst, ep.tape.state, ep.true_state)
+        else:  # no oracle to follow: on track while every committed answer was accepted
+            ep.on_track = ep.on_track and v.ok
         if ep.condition.decompose and not ep.condition.tape:
             ep.transcript.append({"role": "user", "content": stepwise_question(ep, step)})
             ep.transcript.append({"role": "assistant", "content": p.text or sc.format_answer(p.answer)})

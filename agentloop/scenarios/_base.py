@@ -70,6 +70,11 @@ class Scenario(ABC, Generic[I, S, A]):
             cls.summary = inspect.cleandoc(cls.__doc__).partition("\n")[0]
 
     @classmethod
+    def can_solve(cls) -> bool:
+        """Whether the task has an oracle (`solve`); without one the loop judges by `check` alone."""
+        return _defines(cls, "solve")
+
+    @classmethod
     def missing_methods(cls) -> list[str]:
         """The required methods this class does not define (empty: it can run)."""
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
