@@ -455,6 +455,20 @@ def test_survival_horizons_and_hazard_on_known_first_errors():
     assert g.success_rate == 0.25 and g.calls_per_step == 1.0 and g.calls_per_solved == 20.0
 
 
+def test_survival_band_is_clopper_pearson_on_greenwoods_effective_sample():
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    recs = [make_record([True] * k + [False] + [True] * (9 - k), seed=k) for k in (0, 2, 2, 5, 7)]
+    recs += [make_record([True] * 10, seed=s) for s in range(10, 17)]
+    g = summarize(recs, condition="tape")
+    sf = SurvfuncRight(np.array([1, 3, 3, 6, 8] + [10] * 7), np.array([1] * 5 + [0] * 7))
+    for t, s_t, se in zip(sf.surv_times, sf.surv_prob, sf.surv_prob_se):
+        i = g.survival.t.index(int(t))
+        n_eff = s_t * (1 - s_t) / se**2
+        assert g.survival.s[i] == pytest.approx(s_t)
+        assert (g.survival.lo[i], g.survival.hi[i]) == pytest.approx(clopper_pearson(s_t * n_eff, n_eff), abs=1e-9)
+
+
 def test_survival_band_before_the_first_error_is_not_a_point():
     recs = [make_record([True] * 10, seed=s) for s in range(12)] + [make_record([True] * 8 + [False, True], seed=99)]
     g = summarize(recs, condition="tape")
