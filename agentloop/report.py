@@ -277,7 +277,8 @@ def _interaction_rows(m: Metrics) -> list[list[str]]:
 
 
 _INTERACTION_HEAD = [
-    "scenario", "params", "model", "comparison", "logistic slope per step: baseline → condition", "condition × position"
+    "scenario", "params", "model", "comparison", "logistic slope per step: baseline → condition",
+    "condition × position",
 ]
 
 
@@ -561,9 +562,10 @@ _DRIFT_NOTE = (
     "Drift: does the error grow along the episode? The p-value is a permutation test that shuffles each "
     "episode's errors among its committed steps (exact under no drift, at any error count); with fewer than "
     "5 such errors no test is run. The slope (log-odds per step) and its interval come from the same "
-    "within-episode score, so they agree with the test. H50/H90: first step at which the share of episodes still error-free "
-    "is below 50%/90% (&gt;N: not reached within N steps). Format stops: episodes stopped because a reply "
-    "stayed unreadable after its re-asks (format is not drift; such steps are left out of the accuracies)."
+    "within-episode score, so they agree with the test. H50/H90: first step at which the share of episodes "
+    "still error-free is below 50%/90% (&gt;N: not reached within N steps). Format stops: episodes stopped "
+    "because a reply stayed unreadable after its re-asks (format is not drift; such steps are left out of "
+    "the accuracies)."
 )
 
 

@@ -387,7 +387,8 @@ def test_projection_bound_comes_from_the_low_end_of_p():
 def vote_step(i: int, first_sample_right: bool) -> StepRecord:
     replies = [Reply(sample=0, text="x", answer=1 if first_sample_right else 0)]
     replies += [Reply(sample=j, text="x", answer=1) for j in (1, 2, 3)]
-    att = Attempt(replies=replies, verdict=Verdict.accept(), votes={"1": 3 + first_sample_right, "0": 1 - first_sample_right})
+    votes = {"1": 3 + first_sample_right, "0": 1 - first_sample_right}
+    att = Attempt(replies=replies, verdict=Verdict.accept(), votes=votes)
     return StepRecord(index=i, label=f"s{i}", answer=1, code="ok", ok=True, first_ok=True, on_track=True,
                       committed=True, attempts=[att], votes=att.votes, samples=4, calls=4)
 

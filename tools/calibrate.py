@@ -216,7 +216,8 @@ def check(design: Design, error: float, rng: np.random.Generator, true: dict[str
         if h50 is not None and not design.concentration and g.h50_ci is not None:
             res[f"H50 {name}"] = _covers((g.h50_ci[0] or 0.0, g.h50_ci[1] or math.inf), h50)
         res[f"drift test {name} (p < .05)"] = None if g.drift_p is None else g.drift_p < 0.05
-        res[f"drift slope CI {name} excludes 0"] = None if g.drift_slope_ci is None else not _covers(g.drift_slope_ci, 0.0)
+        ci = g.drift_slope_ci
+        res[f"drift slope CI {name} excludes 0"] = None if ci is None else not _covers(ci, 0.0)
         if name == "stepwise":
             res["token test stepwise (p < .05)"] = None if g.drift_tokens_p is None else g.drift_tokens_p < 0.05
     (pc,) = M.paired_comparisons(step + tape)
