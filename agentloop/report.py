@@ -29,10 +29,42 @@ __all__ = ["ReportData", "load_report", "print_report", "report_json", "write_ht
 SIMULATED_NOTE = "simulated: produced by scripted models (test doubles), not measurements of a real model"
 
 
+class FailedEpisode(BaseModel):
+    """A failed episode, with the transcript of the step where it went wrong."""
+
+    key: str
+    label: str
+    status: str
+    step: int | None
+    transcript: str
+
+
 class ReportData(BaseModel):
     out_dir: str
     runs: list[dict[str, Any]]
     metrics: Metrics
+    failures: list[FailedEpisode] = []
+    failures_total: int = 0
+
+
+# Failed episodes whose transcripts the HTML report shows (the rest: `agentloop show`).
+MAX_FAILURES_SHOWN = 40
+
+
+def _failures(episodes) -> tuple[list[FailedEpisode], int]:
+    from agentloop.transcript import render_transcript
+
+    failed = [(k, r) for k, r in episodes if not r.success]
+    shown = []
+    for key, r in failed[:MAX_FAILURES_SHOWN]:
+        # The step that went wrong: the first locally wrong one, else the last (budget, format, error).
+        step = r.first_error_step if r.first_error_step is not None else (r.steps[-1].index if r.steps else None)
+        params = " ".join(f"{k}={v}" for k, v in r.params.items())
+        shown.append(FailedEpisode(
+            key=key, label=f"{r.scenario} {params} · {r.condition} · {r.model} · seed {r.seed}", status=r.status,
+            step=step, transcript=render_transcript(r, step=step),
+        ))
+    return shown, len(failed)
 
 
 def load_report(out_dir: str | Path, *, baseline: str | None = None) -> ReportData:
@@ -44,11 +76,13 @@ def load_report(out_dir: str | Path, *, baseline: str | None = None) -> ReportDa
     if not out.is_dir():
         raise AgentloopError(f"no experiment directory {out}")
     with ResultsStore(out / "results.sqlite", create=False) as store:
-        records = [r for _, r in store.episodes()]
+        episodes = store.episodes()
         runs = store.runs()
-    if not records:
+    if not episodes:
         raise AgentloopError(f"{out}/results.sqlite holds no finished episodes yet")
-    return ReportData(out_dir=str(out), runs=runs, metrics=compute_metrics(records, baseline=baseline))
+    failures, total = _failures(episodes)
+    return ReportData(out_dir=str(out), runs=runs, metrics=compute_metrics([r for _, r in episodes], baseline=baseline),
+                      failures=failures, failures_total=total)
 
 
 # --- formatting ---------------------------------------------------------------------------------
@@ -616,9 +650,30 @@ def render_html(data: ReportData) -> str:
         "(the cautious bound); – means unbounded by the data. k_min: the smallest k with p_k^s ≥ 0.99 for the "
         "cell's s steps.</p>" + _table(_DETAIL_HEAD, _detail_rows(data))
     )
+    parts.append(_failures_html(data))
     spec = data.runs[-1]["spec"] if data.runs else {}
     parts.append(f"<h2>Experiment spec</h2><pre>{html.escape(json.dumps(spec, indent=2))}</pre></body></html>")
     return "".join(parts)
+
+
+def _failures_html(data: ReportData) -> str:
+    """Each failed episode, linked to the transcript of the step where it went wrong."""
+    if not data.failures:
+        return ""
+    more = data.failures_total - len(data.failures)
+    out = [
+        f"<h2 id='failures'>Failed episodes ({data.failures_total})</h2><p class='prov'>The step where each went "
+        "wrong, with every reply, verdict and vote; the whole transcript: <code>agentloop show "
+        f"{html.escape(data.out_dir)} KEY</code>{f' ({more} more not shown here)' if more else ''}.</p><ul>"
+    ]
+    out += [f"<li><a href='#ep-{f.key}'>{html.escape(f.label)}</a> — {html.escape(f.status)}</li>" for f in data.failures]
+    out.append("</ul>")
+    for f in data.failures:
+        out.append(
+            f"<details id='ep-{f.key}'><summary>{html.escape(f.label)} · key <code>{f.key}</code></summary>"
+            f"<pre>{html.escape(f.transcript)}</pre></details>"
+        )
+    return "".join(out)
 
 
 def write_html_report(out_dir: str | Path, path: str | Path, *, data: ReportData | None = None) -> Path:

@@ -46,3 +46,19 @@ def test_show_an_unknown_episode_is_one_error_line(tmp_path):
     assert out.exit_code == 2 and out.output.count("\n") == 1 and out.output.startswith("error: ")
     missing = runner.invoke(app, ["show", str(tmp_path / "nowhere"), "abc"])
     assert missing.exit_code == 2 and "error: " in missing.output
+
+
+def test_the_html_report_links_each_failed_episode_to_its_transcript(tmp_path):
+    from agentloop.report import load_report, render_html
+
+    for seed in range(3):
+        rec = run_episode("eca", {"rule": 110, "width": 6, "steps": 2}, condition="tape", model="scripted/noisy",
+                          model_args={"error": 0.3}, seed=seed)
+        with ResultsStore(tmp_path / "results.sqlite") as store:
+            store.add_episode(f"key{seed}", rec, store.begin_run({"name": "t"}, {}))
+    data = load_report(tmp_path)
+    assert data.failures_total == len(data.failures) >= 1
+    html = render_html(data)
+    for f in data.failures:
+        assert f"href='#ep-{f.key}'" in html and f"id='ep-{f.key}'" in html
+        assert f"step {f.step} ·" in f.transcript and "reply 0:" in f.transcript
