@@ -1,0 +1,127 @@
+"""The loop at its edges: records handed to a sink as the episode runs, the cost budget at its
+limit, what a `format` verdict keeps of an unreadable reply, a whole-task reply that stops early,
+and the warning a parser bug leaves in the log."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agentloop.conditions import get_condition
+from agentloop.loop import run_episode
+from agentloop.scenarios import get_scenario
+from agentloop.types import Completion, Limits
+
+ECA = {"rule": 110, "width": 4, "steps": 3}
+
+
+class Fixed:
+    """A simulated model that answers right (from the hint) or with a fixed text, at a fixed cost."""
+
+    name, args, simulated = "test/fixed", {}, True
+
+    def __init__(self, text=None, cost=None, tokens_in=7):
+        self.text, self.cost, self.tokens_in, self.sent = text, cost, tokens_in, 0
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        self.sent += 1
+        text = self.text if self.text is not None else hint.render(hint.answers)
+        return Completion(text=text, tokens_in=self.tokens_in, tokens_out=1, cost=self.cost)
+
+    async def acomplete(self, messages, **kw):
+        return self.complete(messages, **kw)
+
+
+def _without_timing(records):
+    return [r.model_dump(exclude={"latency_s"}) for r in records]
+
+
+@pytest.mark.parametrize("condition", ["tape", "full", "stepwise"])
+def test_a_sink_receives_every_step_record_in_order_and_the_record_keeps_the_totals(condition):
+    batches = []
+    kw = dict(condition=condition, model="scripted/noisy", model_args={"error": 0.2}, seed=3)
+    plain = run_episode("eca", ECA, **kw)
+    sunk = run_episode("eca", ECA, sink=lambda recs, prompts: batches.append((list(recs), dict(prompts))), **kw)
+    records = [r for recs, _ in batches for r in recs]
+    assert batches and all(recs for recs, _ in batches)
+    assert _without_timing(records) == _without_timing(plain.steps)
+    assert [r.index for r in records] == list(range(len(plain.steps)))
+    # every request a record names came in the batch that carried it (or an earlier one)
+    seen: dict = {}
+    for recs, prompts in batches:
+        seen.update(prompts)
+        assert all(a.prompt in seen for r in recs for a in r.attempts)
+    assert seen == plain.prompts
+    # the returned record keeps the totals and the per-step outcome, not the steps
+    assert sunk.steps == [] and sunk.prompts == {}
+    assert (sunk.step_ok, sunk.calls, sunk.status, sunk.steps_correct, sunk.first_error_step) == (
+        plain.step_ok, plain.calls, plain.status, plain.steps_correct, plain.first_error_step)
+
+
+def test_without_a_sink_the_record_keeps_every_step():
+    r = run_episode("eca", ECA, condition="tape", model="scripted/oracle", seed=0)
+    assert len(r.steps) == r.steps_total == 12 and r.prompts
+
+
+@pytest.mark.parametrize(("cost", "calls"), [(0.25, 4), (0.3, 4), (0.5, 2), (1.0, 1)])
+def test_the_cost_budget_stops_once_the_spend_reaches_the_limit(cost, calls):
+    m = Fixed(cost=cost)
+    r = run_episode("eca", ECA, condition="tape", model=m, seed=0, limits=Limits(max_cost=1.0))
+    assert r.status == "budget" and r.calls == m.sent == calls
+    assert r.cost == pytest.approx(cost * calls) and r.cost >= 1.0
+
+
+def test_no_cost_reported_means_no_cost_and_no_cost_budget_spent():
+    m = Fixed(cost=None)
+    r = run_episode("eca", ECA, condition="tape", model=m, seed=0, limits=Limits(max_cost=0.01))
+    assert r.success and r.cost is None and r.calls == 12
+
+
+def test_a_call_budget_is_exact():
+    m = Fixed()
+    r = run_episode("eca", ECA, condition="tape", model=m, seed=0, limits=Limits(max_calls=5))
+    assert r.status == "budget" and r.calls == m.sent == 5 and len(r.steps) == 5
+    r = run_episode("eca", ECA, condition="tape", model=Fixed(), seed=0, limits=Limits(max_calls=12))
+    assert r.success and r.calls == 12  # exactly enough is enough
+
+
+@pytest.mark.parametrize(("text", "observed"), [("x" * 300, "x" * 200), ("", None), ("maybe", "maybe")])
+def test_a_format_verdict_keeps_at_most_200_characters_of_the_reply(text, observed):
+    cond = get_condition("tape", format_retries=0)
+    r = run_episode("eca", ECA, condition=cond, model=Fixed(text=text), seed=0)
+    assert r.status == "format"
+    v = r.steps[0].attempts[-1].verdict
+    assert v.code == "format" and v.observed == observed and v.reason.startswith("could not read an answer (")
+
+
+def test_a_whole_task_reply_that_stops_early_leaves_the_next_step_unanswered():
+    sc = get_scenario("eca")
+    inst = sc.generate(sc.Params(**ECA), 0)
+    state, first_row = sc.initial_state(inst), []
+    for step in sc.steps(inst)[:4]:
+        first_row.append(sc.solve(inst, state, step))
+        state = sc.apply(inst, state, step, first_row[-1])
+    m = Fixed(text=sc.format_trajectory(inst, first_row))  # generation 1 only
+    r = run_episode("eca", ECA, condition="oneshot", model=m, seed=0)
+    assert m.sent == 1 and r.calls == 1
+    assert r.step_ok == [True] * 4 + [False] and r.status == "format"
+    gap = r.steps[4]
+    assert gap.code == "format" and not gap.committed and "the reply ends before this step" in gap.attempts[-1].verdict.reason
+    assert {s.prompt_tokens for s in r.steps} == {7}  # every step was answered in the whole-task context
+
+
+def test_a_parser_bug_is_logged_once_per_reply_as_a_warning(monkeypatch, caplog):
+    sc = get_scenario("eca")
+
+    def broken(text, step):
+        raise KeyError("a parser bug")
+
+    monkeypatch.setattr(sc, "parse", broken)
+    with caplog.at_level(logging.WARNING, logger="agentloop.loop"):
+        r = run_episode(sc, ECA, condition="tape", model="scripted/oracle", seed=0)
+    assert r.status == "format" and r.steps[0].attempts[-1].replies[0].problem == "the parser failed (KeyError)"
+    warnings = [rec for rec in caplog.records if rec.name == "agentloop.loop" and rec.levelno == logging.WARNING]
+    assert len(warnings) == 3  # the reply and its two format re-asks
+    assert all("parser.failed" in w.getMessage() and "scenario='eca'" in w.getMessage()
+               and "KeyError: 'a parser bug'" in w.getMessage() for w in warnings)
