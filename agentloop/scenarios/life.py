@@ -1,4 +1,5 @@
-"""Conway's Game of Life on a bounded board (cells beyond the edge are dead).
+"""Conway's Game of Life on a bounded board: cells beyond the edge are dead, or (parameter
+`topology=torus`, as reasoning-gym's game_of_life plays it) the board wraps around.
 
 Atomic step: one cell of one generation. Its context is the cell's 3×3 neighbourhood, read
 from the tape, plus the rules.
@@ -9,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
@@ -25,6 +26,18 @@ class LifeParams(Params):
     cols: int = Field(default=6, ge=3, le=64, description="board width")
     steps: int = Field(default=1, ge=1, le=200, description="generations to compute")
     density: float = Field(default=0.35, gt=0, lt=1, description="share of live cells at the start")
+    topology: Literal["dead", "torus"] = Field(
+        default="dead", description="dead: cells beyond the edge are dead; torus: the board wraps around"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_topology(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The default is left out of the dump, so records and episode keys of dead-border boards
+        # stay what they were before the parameter existed (stored experiments resume as they are).
+        out = handler(self)
+        if out.get("topology") == "dead":
+            del out["topology"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -39,8 +52,12 @@ class LifeState(NamedTuple):
     partial: tuple[int, ...]  # cells of the generation being written, row-major
 
 
-def live_neighbours(board: Board, r: int, c: int) -> int:
+def live_neighbours(board: Board, r: int, c: int, torus: bool = False) -> int:
     n_rows, n_cols = len(board), len(board[0])
+    if torus:  # the 8 neighbours modulo the board's size (on a 3-wide board some coincide, as on any torus)
+        return sum(
+            board[(r + dr) % n_rows][(c + dc) % n_cols] for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc
+        )
     return sum(
         board[rr][cc]
         for rr in range(max(r - 1, 0), min(r + 2, n_rows))
@@ -49,14 +66,18 @@ def live_neighbours(board: Board, r: int, c: int) -> int:
     )
 
 
-def next_cell(board: Board, r: int, c: int) -> int:
-    n = live_neighbours(board, r, c)
+def next_cell(board: Board, r: int, c: int, torus: bool = False) -> int:
+    n = live_neighbours(board, r, c, torus)
     return int(n == 3 or (n == 2 and board[r][c] == 1))
 
 
-def next_board(board: Board) -> Board:
-    """One generation of the simulator, dead boundary. Pure."""
-    return tuple(tuple(next_cell(board, r, c) for c in range(len(board[0]))) for r in range(len(board)))
+def next_board(board: Board, torus: bool = False) -> Board:
+    """One generation of the simulator: dead boundary, or wrapping around with `torus`. Pure."""
+    return tuple(tuple(next_cell(board, r, c, torus) for c in range(len(board[0]))) for r in range(len(board)))
+
+
+def _torus(inst: LifeInstance) -> bool:
+    return inst.params.topology == "torus"
 
 
 class Life(Scenario[LifeInstance, LifeState, int]):
@@ -87,7 +108,7 @@ class Life(Scenario[LifeInstance, LifeState, int]):
 
     def solve(self, inst: LifeInstance, state: LifeState, step: Step) -> int:
         _, r, c = step.key
-        return next_cell(state.boards[-1], r, c)
+        return next_cell(state.boards[-1], r, c, _torus(inst))
 
     def apply(self, inst: LifeInstance, state: LifeState, step: Step, answer: int) -> LifeState:
         partial = state.partial + (answer,)
@@ -106,14 +127,18 @@ class Life(Scenario[LifeInstance, LifeState, int]):
     def _expected(self, inst: LifeInstance) -> Board:
         board = inst.initial
         for _ in range(inst.params.steps):
-            board = next_board(board)
+            board = next_board(board, _torus(inst))
         return board
 
     # --- prompts ----------------------------------------------------------------------------
     def rules(self, inst: LifeInstance) -> str:
         p = inst.params
+        edge = (
+            "the board wraps around: the row above the top row is the bottom row, and the column left of "
+            "the first column is the last column" if _torus(inst) else "cells beyond the edge are dead"
+        )
         return (
-            f"Conway's Game of Life on a {p.rows}x{p.cols} board; cells beyond the edge are dead. "
+            f"Conway's Game of Life on a {p.rows}x{p.cols} board; {edge}. "
             "1 is a live cell, 0 a dead one. Count the live cells among the 8 neighbours of a cell:\n"
             "- a live cell with 2 or 3 live neighbours stays alive (1), otherwise it dies (0);\n"
             "- a dead cell with exactly 3 live neighbours becomes alive (1), otherwise it stays dead (0)."
@@ -133,6 +158,10 @@ class Life(Scenario[LifeInstance, LifeState, int]):
         board = state.boards[-1]
         _, r, c = step.key
         n_rows, n_cols = len(board), len(board[0])
+        if _torus(inst):
+            return "\n".join(
+                bits(board[rr % n_rows][cc % n_cols] for cc in range(c - 1, c + 2)) for rr in range(r - 1, r + 2)
+            )
         return "\n".join(
             bits(board[rr][cc] if 0 <= rr < n_rows and 0 <= cc < n_cols else 0 for cc in range(c - 1, c + 2))
             for rr in range(r - 1, r + 2)
