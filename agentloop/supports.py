@@ -122,6 +122,18 @@ class _Tally(Generic[T]):
             return True
         return False
 
+    def count_round(self, batch: range, outcomes) -> None:
+        """Count a round's (answer, problem, exception) outcomes in sample order; then raise the
+        first exception, if any (the samples that came back are counted first)."""
+        failure = None
+        for i, (answer, problem, exc) in zip(batch, outcomes):
+            if exc is not None:
+                failure = failure or exc
+            elif self.winner is None:
+                self.add(i, answer, problem)
+        if failure is not None:
+            raise failure
+
     def result(self) -> VoteResult[T]:
         decided = self.winner is not None
         top = self.winner if decided else (self.votes.most_common(1)[0][0] if self.votes else None)
@@ -161,14 +173,7 @@ def vote(
                 if executor is None:
                     executor = own = ThreadPoolExecutor(max_workers=k, thread_name_prefix="agentloop-vote")
                 outcomes = list(executor.map(lambda i: _outcome(ask, i), batch))
-            failure = None
-            for i, (answer, problem, exc) in zip(batch, outcomes):
-                if exc is not None:
-                    failure = failure or exc
-                elif tally.winner is None:
-                    tally.add(i, answer, problem)
-            if failure is not None:
-                raise failure
+            tally.count_round(batch, outcomes)
     finally:
         if own is not None:
             own.shutdown(wait=False)
@@ -219,20 +224,12 @@ async def avote(
             return await ask(i), None, None
         except RedFlag as flag:
             return None, str(flag) or "red-flagged", None
-        except Exception as exc:
+        except Exception as exc:  # raised after the round, like the sync vote
             return None, None, exc
 
     while tally.winner is None and len(tally.samples) < max_samples:
         batch = tally.next_round()
-        outcomes = await asyncio.gather(*(one(i) for i in batch))
-        failure = None
-        for i, (answer, problem, exc) in zip(batch, outcomes):
-            if exc is not None:
-                failure = failure or exc
-            elif tally.winner is None:
-                tally.add(i, answer, problem)
-        if failure is not None:
-            raise failure
+        tally.count_round(batch, await asyncio.gather(*(one(i) for i in batch)))
     return tally.result()
 
 
