@@ -265,6 +265,21 @@ def show(
     typer.echo(render_transcript(rec, step=step, prompts=prompts))
 
 
+@app.command()
+def export(
+    out_dir: Annotated[str, typer.Argument(help="experiment directory (holding results.sqlite)")],
+    fmt: Annotated[str, typer.Option("--format", help="inspect: one inspect_ai log per cell (the [inspect] extra)")] = "inspect",
+    dest: Annotated[Optional[str], typer.Option("--dest", help="directory to write to [default: DIR/inspect]")] = None,
+) -> None:
+    """Write an experiment's stored episodes in another tool's format; prints the files written."""
+    from agentloop.interop._export import export_episodes
+
+    with user_errors():
+        paths = export_episodes(out_dir, format=fmt, dest=dest)
+    for path in paths:
+        typer.echo(str(path))
+
+
 # `agentloop learn` lives in its own module; it imports only typer here, torch when a study runs.
 from agentloop.learn._cli import learn as _learn  # noqa: E402
 
