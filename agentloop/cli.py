@@ -29,7 +29,9 @@ class _OneLineErrors(TyperGroup):
     """Usage errors (a flag's bad value, an unknown option or command) are one `error:` line and
     exit code 2 like every other bad input, not click's framed box."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -101,7 +103,8 @@ def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-read
 # How big a run may be (see agentloop.experiment.Sizes for the defaults and why).
 _MaxSteps = Annotated[Optional[int], typer.Option(min=1, help="refuse episodes of more steps [default: 100000]")]
 _MaxPromptTokens = Annotated[
-    Optional[int], typer.Option(min=1, help="refuse episodes whose largest request is estimated larger [default: 1000000]")
+    Optional[int],
+    typer.Option(min=1, help="refuse episodes whose largest request is estimated larger [default: 1000000]"),
 ]
 
 

@@ -378,7 +378,8 @@ def check_episode_size(sc, params, conditions: list[Condition], seed: int, sizes
     what = f"{sc.name} {' '.join(f'{k}={v}' for k, v in params.model_dump().items())}"
     if len(steps) > sizes.max_steps:
         raise AgentloopError(
-            f"{what}: an episode has {len(steps):,} steps, more than --max-steps {sizes.max_steps:,} (raise it to run it)"
+            f"{what}: an episode has {len(steps):,} steps, more than --max-steps {sizes.max_steps:,} "
+            "(raise it to run it)"
         )
     if not steps:
         return
@@ -541,7 +542,9 @@ def _lock_dir(out: Path) -> Iterator[None]:
             f.seek(0)
             holder = f.read().strip()
             by = f" (pid {holder})" if holder.isdigit() else ""
-            raise AgentloopError(f"--out {out} is in use by another agentloop process{by}; wait for it or use another --out")
+            raise AgentloopError(
+                f"--out {out} is in use by another agentloop process{by}; wait for it or use another --out"
+            )
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))

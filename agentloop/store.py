@@ -235,7 +235,9 @@ class ResultsStore:
         try:
             with con:
                 con.executescript(_SCHEMA)
-                con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                con.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
         except BaseException:
             con.close()
             raise
