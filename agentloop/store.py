@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agentloop._kv import redact_argv
+from agentloop._kv import identity_args, redact_argv
 from agentloop.budget import BudgetExceeded, Hold, refusal
 from agentloop.errors import AgentloopError
 from agentloop.models import Hint, Message, Model, ModelWrapper
@@ -611,7 +611,8 @@ class CachingModel(ModelWrapper):
     def _lookup(
         self, messages: list[Message], hint: Hint | None, sample: int, seed: int | None
     ) -> tuple[str, Completion | None]:
-        key = cache_key(self.name, self.args, messages, sample, seed, hint.key if hint is not None else None)
+        # Credentials are not part of a request's identity: a rotated key still hits the cache.
+        key = cache_key(self.name, identity_args(self.args), messages, sample, seed, hint.key if hint is not None else None)
         hit = self.cache.get(key)
         return key, (dataclasses.replace(hit, latency_s=0.0, retries=0) if hit is not None else None)
 

@@ -82,3 +82,25 @@ def test_a_cached_experiment_replays_exactly(tmp_path):
     again = run_experiment(spec, tmp_path / "b", progress=False)
     assert again.cache_misses == 0 and again.cache_hits == first.cache_misses
     assert _records(tmp_path / "a") == _records(tmp_path / "b")
+
+
+def test_a_rotated_key_still_hits_the_cache(tmp_path):
+    from agentloop.store import cache_key
+    from agentloop._kv import identity_args
+
+    msgs = [{"role": "user", "content": "q"}]
+    a = cache_key("openai/x", identity_args({"api_key": "sk-OLD", "temperature": 1}), msgs, 0, 7, None)
+    b = cache_key("openai/x", identity_args({"api_key": "sk-NEW", "temperature": 1}), msgs, 0, 7, None)
+    assert a == b
+
+    class Keyed(Sampler):
+        def __init__(self, key):
+            super().__init__()
+            self.args = {"api_key": key}
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    run_episode("eca", {"width": 6, "steps": 1}, condition="tape", model=CachingModel(Keyed("sk-OLD"), cache), seed=0)
+    rotated = Keyed("sk-NEW")
+    run_episode("eca", {"width": 6, "steps": 1}, condition="tape", model=CachingModel(rotated, cache), seed=0)
+    assert rotated.sent == 0 and cache.hits == 6
+    cache.close()
