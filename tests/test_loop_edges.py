@@ -125,3 +125,118 @@ def test_a_parser_bug_is_logged_once_per_reply_as_a_warning(monkeypatch, caplog)
     assert len(warnings) == 3  # the reply and its two format re-asks
     assert all("parser.failed" in w.getMessage() and "scenario='eca'" in w.getMessage()
                and "KeyError: 'a parser bug'" in w.getMessage() for w in warnings)
+
+
+# --- oneshot ------------------------------------------------------------------------------------
+
+
+def test_oneshot_counts_its_one_call_at_the_first_step_and_keeps_the_parsed_reply():
+    r = run_episode("eca", ECA, condition="oneshot", model="scripted/oracle", seed=0)
+    assert r.success and r.calls == 1
+    assert [s.samples for s in r.steps] == [1] + [0] * 11 and sum(s.calls for s in r.steps) == 1
+    (reply,) = r.steps[0].attempts[0].replies
+    assert reply.problem is None and reply.answer == [s.answer for s in r.steps]  # the whole trajectory, as JSON
+
+
+def test_oneshot_noise_is_drawn_per_instance_and_slips_are_plausible():
+    # scripted/noisy corrupts whole-task answers from the true state of each step
+    kw = dict(condition="oneshot", model="scripted/noisy", model_args={"error": 0.3})
+    patterns = {tuple(run_episode("eca", ECA, seed=s, **kw).step_ok) for s in range(4)}
+    assert len(patterns) > 1  # a different instance, different draws
+    r = run_episode("multiply", {"n": 3, "m": 2}, seed=1, **kw)  # multiply's slips read the state and the step
+    assert r.calls == 1 and not all(r.step_ok) and r.status in ("failed", "solved")
+    assert all(s.code in ("ok", "wrong") for s in r.steps)
+
+
+def test_a_whole_task_parser_bug_is_an_unreadable_reply(monkeypatch, caplog):
+    sc = get_scenario("eca")
+
+    def broken(inst, text):
+        raise IndexError("a parser bug")
+
+    monkeypatch.setattr(sc, "parse_trajectory", broken)
+    with caplog.at_level(logging.WARNING, logger="agentloop.loop"):
+        r = run_episode(sc, ECA, condition="oneshot", model="scripted/oracle", seed=0)
+    assert r.status == "format" and r.calls == 3  # the reply and two format re-asks
+    assert r.steps[0].attempts[-1].verdict.reason == "could not read an answer (the parser failed (IndexError))"
+    assert sum("parser.failed" in rec.getMessage() for rec in caplog.records) == 3
+
+
+# --- stepwise -----------------------------------------------------------------------------------
+
+
+class Recorder(Fixed):
+    def __init__(self):
+        super().__init__()
+        self.requests = []
+
+    def complete(self, messages, **kw):
+        self.requests.append([dict(m) for m in messages])
+        return super().complete(messages, **kw)
+
+
+def test_a_stepwise_question_is_the_bare_step_prompt_when_nothing_was_revealed():
+    sc = get_scenario("eca")
+    inst = sc.generate(sc.Params(**ECA), 0)
+    m = Recorder()
+    run_episode("eca", ECA, condition="stepwise", model=m, seed=0)
+    steps = sc.steps(inst)
+    for i, request in enumerate(m.requests):
+        assert request[-1] == {"role": "user", "content": sc.step_prompt(inst, steps[i], None)}
+
+
+# --- the subgraph -------------------------------------------------------------------------------
+
+
+def test_the_subgraph_takes_limits_as_a_dict_and_reports_each_steps_verdict():
+    from agentloop.loop import episode_graph
+
+    task = {"scenario": "eca", "params": ECA, "condition": "tape", "model": "scripted/noisy",
+            "model_args": {"error": 0.5}, "seed": 2, "limits": {"max_calls": 6}}
+    out = episode_graph().invoke({"task": task})
+    rec = out["record"]
+    assert rec["status"] == "budget" and rec["calls"] == 6 and len(out["verdicts"]) == 6
+    assert [set(v) for v in out["verdicts"]] == [{"index", "ok", "code", "reason"}] * 6
+    assert [v["index"] for v in out["verdicts"]] == list(range(6))
+    for v, s in zip(out["verdicts"], rec["steps"]):
+        assert (v["ok"], v["code"]) == (s["ok"], s["code"])
+        assert v["reason"] == ("" if s["ok"] else f"{s['answer']} is not the correct answer for {s['label']}")
+    assert not all(v["ok"] for v in out["verdicts"])
+    assert out["tape"] == [s["answer"] for s in rec["steps"] if s["committed"]]
+
+
+def test_the_subgraphs_record_is_plain_json_even_for_tuple_answers():
+    import json
+
+    from agentloop import Scenario, Verdict
+    from agentloop.loop import episode_graph
+    from agentloop.types import Step
+
+    class Pairs(Scenario):
+        """Write (i, i) at step i; answers are tuples, and so are their JSON views."""
+
+        name = "test-pairs-json"
+        checker = "rules"
+
+        def initial_state(self, inst): return ()
+        def steps(self, inst): return [Step(i, (i,), f"pair {i}") for i in range(2)]
+        def apply(self, inst, state, step, answer): return (*state, answer)
+        def step_prompt(self, inst, step, window): return "A pair?"
+        def parse(self, text, step): return tuple(int(x) for x in text.split(","))
+        def to_json_answer(self, answer): return tuple(answer)
+        def is_goal(self, inst, state): return len(state) == 2
+        def check(self, inst, state, step, answer): return Verdict.accept(answer)
+
+    class Pair:
+        name, args, simulated = "test/pair", {}, False
+
+        def complete(self, messages, **kw):
+            return Completion(text="1,1", tokens_in=3, tokens_out=1)
+
+        async def acomplete(self, messages, **kw):
+            return self.complete(messages)
+
+    out = episode_graph().invoke({"task": {"scenario": Pairs(), "model": Pair(), "condition": "tape"}})
+    rec = out["record"]
+    assert rec["status"] == "solved" and rec["steps"][0]["answer"] == [1, 1]
+    assert json.loads(json.dumps(rec)) == rec  # lists, not tuples: what a JSON reader gets back
