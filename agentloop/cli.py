@@ -114,6 +114,10 @@ def _sizes(**given: Optional[int]):
     return Sizes(**{k: v for k, v in given.items() if v is not None})
 
 
+# `run` keeps every step's record (and transcript) for episodes up to this many steps.
+STEPS_KEPT = 10_000
+
+
 @app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario name (see `agentloop scenarios`)")],
@@ -124,6 +128,11 @@ def run(
     seed: Annotated[int, typer.Option(help="instance seed (0 to 2^63 - 1)")] = 0,
     max_steps: _MaxSteps = None,
     max_prompt_tokens: _MaxPromptTokens = None,
+    steps: Annotated[
+        Optional[bool],
+        typer.Option("--steps/--no-steps", help=f"keep every step's record and transcript in the output (default: "
+                     f"when the episode has at most {STEPS_KEPT:,} steps; beyond, only totals and step_ok, in bounded memory)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the EpisodeRecord as JSON")] = False,
 ) -> None:
     """Run one episode and print its record (exit code 1 if a provider error ended it)."""
@@ -143,7 +152,13 @@ def run(
         check_episode_size(sc, params, [cond], seed, _sizes(max_steps=max_steps, max_prompt_tokens=max_prompt_tokens))
         args = parse_model_args(model_arg or [])
         m = get_model(model, **args)
-        record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed)
+        if steps is None:
+            steps = len(sc.steps(sc.generate(params, seed))) <= STEPS_KEPT
+        # Without the step records the loop hands them to a sink that drops them: a million-step
+        # episode then holds only its totals and step_ok in memory.
+        drop = None if steps else (lambda records, prompts: None)
+        record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed, sink=drop,
+                             transcripts=steps)
     if as_json:
         typer.echo(record.model_dump_json())
     else:

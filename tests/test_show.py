@@ -62,3 +62,13 @@ def test_the_html_report_links_each_failed_episode_to_its_transcript(tmp_path):
     for f in data.failures:
         assert f"href='#ep-{f.key}'" in html and f"id='ep-{f.key}'" in html
         assert f"step {f.step} ·" in f.transcript and "reply 0:" in f.transcript
+
+
+def test_run_prints_step_records_for_small_episodes_and_totals_only_for_huge_ones():
+    small = json.loads(runner.invoke(app, ["run", "hanoi", "-p", "disks=3", "--json"]).output)
+    assert len(small["steps"]) == len(small["step_ok"]) == small["steps_total"] == 7
+    assert small["steps"][0]["attempts"][0]["replies"][0]["text"]
+    bare = json.loads(runner.invoke(app, ["run", "hanoi", "-p", "disks=3", "--no-steps", "--json"]).output)
+    assert bare["steps"] == [] and bare["prompts"] == {} and bare["step_ok"] == small["step_ok"]
+    big = json.loads(runner.invoke(app, ["run", "hanoi", "-p", "disks=14", "-p", "start=classic", "--json"]).output)
+    assert big["success"] and big["steps"] == [] and len(big["step_ok"]) == 16383
