@@ -22,13 +22,13 @@ says so. reasoning_gym is imported on the first instance, never at `import agent
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib.util
 import json
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
@@ -72,15 +72,27 @@ def task_names() -> list[str]:
     return sorted(_rg().factory.DATASETS)
 
 
-@lru_cache(maxsize=512)
-def _dataset(task: str, config: str, seed: int) -> Any:
-    """reasoning-gym's dataset of one item for (task, config as JSON, seed); its item 0 is the
-    instance (reasoning-gym seeds item i with `seed + i`)."""
-    rg = _rg()
-    try:
-        return rg.create_dataset(task, seed=seed, size=1, **json.loads(config))
-    except AssertionError as exc:  # reasoning-gym validates its configs with asserts
-        raise AgentloopError(f"rg/{task}: reasoning-gym refuses the parameters: {exc}") from None
+_DATASETS: dict[tuple[str, str, int], Any] = {}
+
+
+def _dataset(task: str, config: dict[str, Any], seed: int) -> Any:
+    """reasoning-gym's dataset of one item for (task, config, seed), kept for its checker; its
+    item 0 is the instance (reasoning-gym seeds item i with `seed + i`)."""
+    key = (task, _config_key(config), seed)
+    if key not in _DATASETS:
+        rg = _rg()
+        try:
+            ds = rg.create_dataset(task, seed=seed, size=1, **config)
+        except (AssertionError, TypeError, ValueError) as exc:  # reasoning-gym validates with asserts
+            raise AgentloopError(f"rg/{task}: reasoning-gym refuses the parameters: {exc}") from None
+        if len(_DATASETS) >= 512:
+            _DATASETS.clear()
+        _DATASETS[key] = ds
+    return _DATASETS[key]
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -88,14 +100,14 @@ class RgItem:
     """reasoning-gym's item (question, answer, metadata) and how to draw it again."""
 
     task: str
-    config: str  # the dataset's config, as JSON
+    config: str  # the dataset's config, as JSON (identity)
     seed: int
     entry: dict[str, Any] = field(hash=False)
+    values: dict[str, Any] = field(hash=False, compare=False, repr=False)  # the config itself
 
     @classmethod
     def draw(cls, task: str, config: dict[str, Any], seed: int) -> RgItem:
-        text = json.dumps(config, sort_keys=True)
-        return cls(task, text, seed, _dataset(task, text, seed)[0])
+        return cls(task, _config_key(config), seed, _dataset(task, config, seed)[0], dict(config))
 
     @property
     def question(self) -> str:
@@ -109,7 +121,7 @@ class RgItem:
     def score(self, answer: str | None) -> float:
         """reasoning-gym's own score of `answer` (0 to 1; 0 also when its checker fails)."""
         try:
-            return float(_dataset(self.task, self.config, self.seed).score_answer(answer, self.entry))
+            return float(_dataset(self.task, self.values, self.seed).score_answer(answer, self.entry))
         except Exception:
             return 0.0
 
@@ -125,7 +137,7 @@ class _RgScenario:
 
     def rg_config(self, params: Params) -> dict[str, Any]:
         """The reasoning-gym config for these parameters (default: the parameters as they are)."""
-        return params.model_dump()
+        return dict(params)
 
     def item(self, params: Params, seed: int) -> RgItem:
         return RgItem.draw(self.rg_task, self.rg_config(params), seed)
@@ -574,7 +586,7 @@ def _params_model(task: str) -> type[Params]:
             default = f.default_factory()
         else:
             continue
-        kind = type(default) if isinstance(default, (bool, int, float, str)) else Any
+        kind = type(default) if isinstance(default, (bool, int, float, str, enum.Enum)) else Any
         fields[f.name] = (kind, Field(default=default, description=f"reasoning-gym's {f.name}"))
 
     def check(self: Params) -> Params:
