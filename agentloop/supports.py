@@ -77,7 +77,12 @@ def answer_key(answer: Any) -> Hashable:
 
 
 def _label(key: Hashable) -> str:
-    return key if isinstance(key, str) else json.dumps(key, ensure_ascii=False, default=str)
+    """An answer's key as the tally's text label: the string itself, else its JSON."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)  # what JSON would write, without the encoder (the commonest answers)
+    return json.dumps(key, ensure_ascii=False, default=str)
 
 
 class _Tally(Generic[T]):
