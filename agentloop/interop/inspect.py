@@ -16,6 +16,11 @@ experiment's stored episodes as inspect logs, one per cell, with inspect's own l
 
 inspect_ai finds this module through the entry point `inspect_ai: agentloop` (pyproject.toml);
 it imports inspect_ai, and nothing in agentloop imports it except on demand.
+
+Offline: inspect's default token estimator (used by `mockllm/model` for replies without usage)
+loads tiktoken's o200k_base, which tiktoken downloads on first use. `AGENTLOOP_INSPECT_TOKENS=chars`
+in the environment replaces it, when this module is loaded, with ≈4 characters a token
+(`chars_per_token`), so `inspect eval agentloop/... --model mockllm/model` runs with no network.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import concurrent.futures
 import contextvars
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -56,9 +62,11 @@ __all__ = [
     "agentloop_scorer",
     "agentloop_solver",
     "agentloop_task",
-    "episode_events",
+    "chars_per_token",
+    "emit_steps",
     "export_inspect",
     "record_score",
+    "use_offline_token_estimate",
 ]
 
 RECORD_KEY = "agentloop:record"  # the store entry with the episode's record (its steps apart)
@@ -69,6 +77,26 @@ TASK_PARAMS = (
     "condition", "k", "max_samples", "max_retries", "format_retries", "seeds", "first_seed",
     "agentloop_model", "model_args", "max_calls", "max_tokens", "max_cost", "transcripts",
 )
+
+
+TOKENS_ENV = "AGENTLOOP_INSPECT_TOKENS"
+
+
+def chars_per_token(text: str) -> int:
+    """A token estimate that needs no tokenizer file: ≈4 characters a token."""
+    return max(1, (len(text) + 3) // 4)
+
+
+def use_offline_token_estimate() -> None:
+    """Replace inspect's default token estimator (tiktoken's o200k_base, downloaded on first use)
+    with `chars_per_token`, in this process."""
+    import inspect_ai.model._model as model_module
+
+    model_module.count_text_tokens = chars_per_token
+
+
+if os.environ.get(TOKENS_ENV, "").strip().lower() == "chars":
+    use_offline_token_estimate()
 
 
 # --- the model: inspect's, behind agentloop's Model protocol --------------------------------------
@@ -381,16 +409,34 @@ def _task_factory(scenario: str) -> Callable[..., Task]:
     return factory
 
 
-@task(name="scenario")
 def scenario_task(scenario: str, **kwargs: Any) -> Task:
     """Any scenario, named by registry name or import path (-T scenario=package.module:Class)."""
     return agentloop_task(scenario, **kwargs)
 
 
+def _prefix() -> str:
+    """What to put before a task's name so that inspect registers it as `agentloop/<name>`.
+
+    inspect prefixes the names of tasks defined in an installed package itself. Run from a
+    source checkout, the checkout's agentloop.egg-info (a build artefact that setuptools writes
+    there) is found before the installed metadata and says nothing of the editable install, so
+    inspect sees no package: the prefix is then ours to add.
+    """
+    try:
+        from inspect_ai._util.package import get_installed_package_name
+
+        return "" if get_installed_package_name(_task_factory) == "agentloop" else "agentloop/"
+    except Exception:  # a later inspect without this helper: it prefixes installed packages
+        return ""
+
+
 def _register_tasks() -> None:
-    """An inspect task `agentloop/<name>` for every registered scenario (plugins included)."""
+    """An inspect task `agentloop/<name>` for every registered scenario (plugins included), and
+    `agentloop/scenario` for any other."""
+    prefix = _prefix()
+    task(name=f"{prefix}scenario")(scenario_task)
     for name in list_scenarios():
-        task(name=name)(_task_factory(name))
+        task(name=f"{prefix}{name}")(_task_factory(name))
 
 
 _register_tasks()
