@@ -97,7 +97,7 @@ def test_life_on_a_torus_agrees_with_reasoning_gym_on_200_instances_and_dead_bor
             torus, dead = next_board(torus, torus=True), next_board(dead)
         assert json.dumps([list(r) for r in torus], separators=(",", ":")) == entry["answer"], seed
         differ += dead != torus
-    assert differ > 20  # the topology matters: agentloop's default (dead borders) is another puzzle
+    assert differ > 100  # 116: the topology matters: agentloop's default (dead borders) is another puzzle
 
 
 @needs_gym
