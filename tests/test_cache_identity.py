@@ -67,3 +67,27 @@ def test_cache_keys_ignore_argument_order_and_take_values_json_cannot():
     assert path == cache_key("m", {"grammar": Path("/tmp/g.gbnf")}, MSGS, 0, 1, None)
     assert path != cache_key("m", {"grammar": Path("/tmp/other.gbnf")}, MSGS, 0, 1, None)
     assert len({cache_key("m", {}, MSGS, s, random.Random(s).randrange(99), None) for s in range(50)}) == 50
+
+
+def test_a_cache_in_a_directory_not_made_yet_is_created(tmp_path):
+    c = ResponseCache(tmp_path / "runs" / "deep" / "cache.sqlite")
+    assert c.get("k") is None and (tmp_path / "runs" / "deep" / "cache.sqlite").is_file()
+    c.close()
+
+
+def test_a_closed_cache_opens_again_on_use(cache):
+    m = CachingModel(named("test/a"), cache)
+    m.complete(MSGS, sample=0, seed=1)
+    cache.close()
+    assert m.complete(MSGS, sample=0, seed=1).text == "reply 0" and len(m.inner.sent) == 1  # a hit, after reopening
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_one_thread_keeps_one_connection_however_many_lookups(cache):
+    import os
+
+    cache.get("warm-up")
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(100):
+        cache.get(f"k{i}")
+    assert len(os.listdir("/proc/self/fd")) <= before  # no file opened per lookup

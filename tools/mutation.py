@@ -88,7 +88,8 @@ def load_equivalent() -> dict[str, str]:
     return out
 
 
-SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|WITH|REPLACE)\b", re.I)
+SQL_MODULES = {"store"}  # the modules of the core that hold SQL (the rule is applied there only)
+SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|WITH|REPLACE|WHERE)\b", re.I)
 SQL_CASE_SENSITIVE = re.compile(r"'[^']*'|:\w+|\{[^}]*\}")  # string literals, named parameters, f-string fields
 SQL_CASE_REASON = "SQL keywords and identifiers are case-insensitive in SQLite (literals unchanged)"
 
@@ -118,7 +119,8 @@ def sql_case_only(diff: str) -> bool:
 
 
 def auto_equivalent(names: list[str]) -> dict[str, str]:
-    """Survivors that a sound rule shows equivalent (for now: SQL letter case)."""
+    """Survivors that a sound rule shows equivalent (for now: SQL letter case, in the SQL modules)."""
+    names = [n for n in names if module_of(n) in SQL_MODULES]
     if not names:
         return {}
     try:
