@@ -99,3 +99,75 @@ def test_multiply_slips_are_the_typical_ones():
     col = MUL.steps(inst)[4]
     assert MUL.solve(inst, state, col) == 1
     assert slips(MUL, inst, state, col, 1) == {0, 2, 11}  # 1 - carry 0 = 1 is the answer itself
+
+
+# --- ledger -------------------------------------------------------------------------------------
+
+from agentloop.errors import ParseError  # noqa: E402
+from agentloop.scenarios.ledger import LedgerInstance, LedgerParams, LedgerState  # noqa: E402
+
+LED = get_scenario("ledger")
+
+
+def ledger(table, order) -> LedgerInstance:
+    return LedgerInstance(LedgerParams(size=len(table), steps=len(order)), 0, tuple(table), tuple(order))
+
+
+def test_ledger_slips_are_not_adding_subtracting_and_off_by_one_or_ten():
+    inst = ledger([("bo", 7), ("ka", -3)], [0, 1])
+    state = LedgerState(20, 1)
+    step = LED.steps(inst)[1]  # the total 20, the key ka = -3: the answer is 17
+    assert LED.solve(inst, state, step) == 17
+    assert slips(LED, inst, state, step, 17) == {20, 23, 18, 16, 27, 7}
+
+
+def test_ledger_whole_task_text_and_records():
+    inst = ledger([("bo", 7), ("ka", -3), ("mi", 5)], [2, 0, 1])
+    assert LED.format_trajectory(inst, [5, 12, 9]) == "step 1: 5\nstep 2: 12\nstep 3: 9"
+    assert LED.initial_json(inst) == {"table": {"bo": 7, "ka": -3, "mi": 5}, "keys": ["mi", "bo", "ka"]}
+    assert LED.expected_json(inst) == 9
+    # a line with several colons is read from its last field
+    assert LED.parse_trajectory(inst, "step 1: total: 5\nstep 2: 12\n9") == [5, 12, 9]
+    with pytest.raises(ParseError, match="^no totals found$"):
+        LED.parse_trajectory(inst, "\n\n")
+
+
+# --- life ---------------------------------------------------------------------------------------
+
+from agentloop.scenarios.life import LifeInstance, LifeParams  # noqa: E402
+
+LIFE = get_scenario("life")
+
+
+def blinker() -> LifeInstance:
+    board = ((0, 0, 0), (1, 1, 1), (0, 0, 0))  # a blinker: vertical after one generation, back after two
+    return LifeInstance(LifeParams(rows=3, cols=3, steps=2), 0, board)
+
+
+def oracle_answers(sc, inst):
+    state, answers = sc.initial_state(inst), []
+    for step in sc.steps(inst):
+        answers.append(sc.solve(inst, state, step))
+        state = sc.apply(inst, state, step, answers[-1])
+    return state, answers
+
+
+def test_life_runs_two_generations_and_records_the_last_board():
+    inst = blinker()
+    state, answers = oracle_answers(LIFE, inst)
+    assert answers[:9] == [0, 1, 0, 0, 1, 0, 0, 1, 0] and answers[9:] == [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert len(state.boards) == 3 and LIFE.is_goal(inst, state)
+    assert LIFE.result_json(inst, state, answers) == [[0, 0, 0], [1, 1, 1], [0, 0, 0]] == LIFE.expected_json(inst)
+    # a wrong second generation, written out whole, is not the goal
+    wrong = run(LIFE, inst, answers[:9] + [1] * 9)
+    assert not wrong.partial and not LIFE.is_goal(inst, wrong)
+    assert LIFE.result_json(inst, wrong, []) == [[1, 1, 1]] * 3
+    # half a generation is not the goal either, even on the right board
+    assert not LIFE.is_goal(inst, run(LIFE, inst, answers[:13]))
+
+
+def test_life_whole_task_text_labels_every_generation():
+    inst = blinker()
+    _, answers = oracle_answers(LIFE, inst)
+    assert LIFE.format_trajectory(inst, answers) == "generation 1:\n010\n010\n010\ngeneration 2:\n000\n111\n000"
+    assert LIFE.parse_trajectory(inst, LIFE.format_trajectory(inst, answers)) == answers
