@@ -35,7 +35,7 @@ from pydantic import Field, ValidationInfo, create_model, field_validator, model
 
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
-from agentloop.scenarios.ab import Ab, AbInstance, fmt_seq, normal_form, redexes
+from agentloop.scenarios.ab import Ab, AbInstance, fmt_seq, normal_form
 from agentloop.scenarios.hanoi import optimal_move
 from agentloop.scenarios.life import Life, LifeInstance, LifeParams
 from agentloop.scenarios.sudoku import Sudoku, SudokuInstance, SudokuParams, _plan
