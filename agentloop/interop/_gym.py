@@ -134,6 +134,10 @@ class _RgScenario:
     """What every rg/ scenario shares: its reasoning-gym task and item."""
 
     rg_task: ClassVar[str]
+    # The optional extra these scenarios need, and whether it is installed: what a registry-wide
+    # test needs to skip them without it (and fail under CI), as tests/conftest.py's requires_extra does.
+    extra: ClassVar[str] = "gym"
+    extra_available: ClassVar[bool] = available()
 
     def rg_config(self, params: Params) -> dict[str, Any]:
         """The reasoning-gym config for these parameters (default: the parameters as they are)."""
