@@ -84,9 +84,10 @@ def scenarios(as_json: Annotated[bool, typer.Option("--json", help="machine-read
     from agentloop.scenarios import allowed_values, describe_params, get_scenario, list_scenarios
 
     items = []
-    for name in list_scenarios():
-        sc = get_scenario(name)
-        items.append({"name": name, "summary": sc.summary, "checker": sc.checker, "params": describe_params(sc)})
+    with user_errors():  # a plugin that fails to load is one error line, not a traceback
+        for name in list_scenarios():
+            sc = get_scenario(name)
+            items.append({"name": name, "summary": sc.summary, "checker": sc.checker, "params": describe_params(sc)})
     if as_json:
         typer.echo(json.dumps(items, indent=2))
         return

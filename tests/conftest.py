@@ -125,3 +125,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except (OSError, ValueError, KeyError):
         return
     items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+
+
+# --- scenarios from an extra: registry-wide tests need the extra for those ----------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test parametrized over the registry (`name` = a scenario) that lands on a scenario from an
+    optional extra (reasoning-gym's `rg/*`) needs that extra: skipped without it, failed under CI."""
+    from agentloop.scenarios import get_scenario, list_scenarios
+
+    needs = {}
+    for name in list_scenarios():
+        sc = get_scenario(name)
+        if getattr(sc, "extra", None) and not getattr(sc, "extra_available", True):
+            needs[name] = sc.extra
+    if not needs:
+        return
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        hit = next((v for v in params.values() if isinstance(v, str) and v in needs), None)
+        if hit is not None:
+            item.add_marker(requires_extra(needs[hit], False, f"scenario {hit}"))

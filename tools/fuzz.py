@@ -209,9 +209,14 @@ class Report:
         return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
 
 
+def installed() -> list[str]:
+    """The registered scenarios that can run here (those from an optional extra need it)."""
+    return [n for n in list_scenarios() if getattr(get_scenario(n), "extra_available", True)]
+
+
 def run(replies: int, seed: int = 0, names: list[str] | None = None) -> Report:
     rng = random.Random(seed)
-    cases = [Case.of(name, s) for name in (names or list_scenarios()) for s in SEEDS]
+    cases = [Case.of(name, s) for name in (names or installed()) for s in SEEDS]
     report = Report()
     for n in range(replies):
         case = cases[n % len(cases)]
