@@ -5,6 +5,7 @@
     .venv/bin/python tools/mutation.py --summary [module ...]     # the last results, no run
     .venv/bin/python tools/mutation.py --survivors [module ...]   # re-test only the last survivors
     .venv/bin/python tools/mutation.py --pending [module ...]     # only mutants not tested yet
+    .venv/bin/python tools/mutation.py --sample 0.25 [module ...] # a random quarter of those (an estimate)
 
 `module` is a module of the core, as in `agentloop.<module>`: loop, loop._worker, tape,
 conditions, scenarios, scenarios.eca, metrics, budget, store, models.local (default: the whole
@@ -13,8 +14,9 @@ scope configured in `[tool.mutmut]` in pyproject.toml). mutmut copies the projec
 for each mutant only the tests that reach its function. Results are kept in `mutants/`: a
 later run tests only mutants without a result (new, or in functions whose code changed);
 naming modules re-tests all of theirs, `--survivors` only those that survived (after new tests),
-`--pending` only those not tested yet (to resume an interrupted run module by module), `--fresh`
-starts over.
+`--pending` only those not tested yet (to resume an interrupted run module by module),
+`--sample F` a uniform random fraction F of those in each module (the score is then an estimate,
+printed with its 95% Wilson interval), `--fresh` starts over.
 
 It prints, per module and overall, killed / (total - equivalent): a mutant listed in
 tools/mutation-equivalent.txt behaves exactly like the original (no test can tell them apart)
@@ -185,6 +187,30 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
     return 0
 
 
+def sample_per_module(names: list[str], fraction: float, seed: int) -> list[str]:
+    """A uniform random `fraction` of each module's names (at least one), reproducible by seed."""
+    import math
+    import random
+
+    by_module: dict[str, list[str]] = defaultdict(list)
+    for n in names:
+        by_module[module_of(n)].append(n)
+    out = []
+    for mod, ns in sorted(by_module.items()):
+        k = min(len(ns), max(1, math.ceil(fraction * len(ns))))
+        out += random.Random(f"{seed}:{mod}").sample(sorted(ns), k)
+    return sorted(out)
+
+
+def _wilson(killed: int, n: int) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 100.0
+    z, p = 1.959964, killed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
 def _score(c: Counter) -> float | None:
     judged = c["killed"] + c["survived"] + c["suspicious"]
     return 100.0 * c["killed"] / judged if judged else None
@@ -196,8 +222,13 @@ def _pct(score: float | None) -> str:
 
 def _row(name: str, c: Counter) -> str:
     n = sum(c.values())
+    judged = c["killed"] + c["survived"] + c["suspicious"]
+    ci = ""
+    if c["not run"] and judged:  # a part of the module: an estimate (unbiased only for --sample)
+        lo, hi = _wilson(c["killed"], judged)
+        ci = f"  (partial; if a random sample: 95% CI {lo:.0f}-{hi:.0f}%)"
     return (f"{name:<24}{n:>8}{c['killed']:>8}{c['survived'] + c['suspicious']:>9}{c['equivalent']:>7}"
-            f"{c['not run']:>8}{_pct(_score(c)):>9}")
+            f"{c['not run']:>8}{_pct(_score(c)):>9}{ci}")
 
 
 def _natural(s: str):
@@ -213,6 +244,9 @@ def main() -> int:
     ap.add_argument("--summary", action="store_true", help="only print the last results")
     ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
     ap.add_argument("--pending", action="store_true", help="test only the mutants without a result yet")
+    ap.add_argument("--sample", type=float, default=None,
+                    help="test a uniform random fraction (0-1) of each module's pending mutants (implies --pending)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
     ap.add_argument("--fail-under", type=float, default=None, help="exit 2 when the overall score is below this")
     a = ap.parse_args()
     wanted = [m.removeprefix("agentloop.").removesuffix(".py").replace("/", ".") for m in a.modules]
@@ -222,11 +256,13 @@ def main() -> int:
         if a.fresh:
             shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         globs = [f"agentloop.{m}.*" for m in wanted]
-        if a.survivors or a.pending:
+        if a.survivors or a.pending or a.sample is not None:
             equivalent = load_equivalent()
-            todo = {None} if a.pending else set(SURVIVED)
+            todo = set(SURVIVED) if a.survivors else {None}
             globs = sorted(n for n, code in load_results().items()
                            if code in todo and n not in equivalent and selected(module_of(n), wanted))
+            if a.sample is not None:
+                globs = sample_per_module(globs, a.sample, a.seed)
             if not globs:
                 print("nothing to test")
                 return summarise(wanted, a.fail_under)
