@@ -73,6 +73,27 @@ def test_a_guarded_call_is_reserved_before_and_settled_to_what_it_cost(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_guarded_call_passes_sample_and_seed_through_and_defaults_to_sample_0(mode):
+    inner = Inner()
+    g = GuardedModel(inner, [Budget(None)])
+    call(g, mode)
+    call(g, mode, sample=2, seed=8)
+    assert inner.sent == [(0, None), (2, 8)]
+
+
+@pytest.mark.parametrize(("max_tokens", "held"), [(1, 1), (None, 0), (0, 0), ("9", 0)])
+@pytest.mark.parametrize("mode", MODES)
+def test_only_a_positive_integer_max_tokens_is_held_for_the_reply(mode, max_tokens, held):
+    inner = Inner({} if max_tokens is None else {"max_tokens": max_tokens})
+    exact = Budget(Limits(max_tokens=PROMPT + held))  # room for the prompt and the held reply, no more
+    call(GuardedModel(inner, [exact]), mode)
+    assert len(inner.sent) == 1
+    if held:
+        with pytest.raises(BudgetExceeded):
+            call(GuardedModel(inner, [Budget(Limits(max_tokens=PROMPT + held - 1))]), mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_reply_bound_is_held_with_the_prompt(mode):
     # max_tokens=7: the request needs PROMPT + 7 tokens before it is sent.
     inner = Inner({"max_tokens": 7})

@@ -77,3 +77,10 @@ def test_a_settled_reply_replaces_the_reservation_with_what_it_cost():
     hold = b.reserve(50, 50)
     b.release(hold)  # never sent
     assert (b.calls, b.tokens, b.cost) == (1, 120, 0.25)
+
+
+def test_a_reply_without_a_cost_costs_nothing():
+    b = Budget(Limits(max_cost=1.0))
+    b.settle(b.reserve(5, 5), Completion(text="x", tokens_in=5, tokens_out=1, cost=None))
+    b.settle(b.reserve(5, 5), Completion(text="x", tokens_in=5, tokens_out=1, cost=0.0))
+    assert b.cost == 0.0 and not b.exhausted()

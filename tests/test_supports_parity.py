@@ -267,3 +267,30 @@ def test_verify_with_no_retries_asks_once(mode):
 def test_verify_accepting_at_once_asks_once(mode):
     r, seen = run_verify(mode, ["p", "q"], lambda a: True, max_retries=3)
     assert seen == [(0, None)] and r.ok and r.answer == "p" and r.attempts == [("p", Verdict.accept("p"))]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_k1_keeps_every_sample_in_order_with_its_red_flag(mode):
+    r, asked = run_vote(mode, [Flag("too long"), Flag(""), "z", "y"], k=1, max_samples=5)
+    assert asked == [0, 1, 2]
+    assert samples(r) == [(0, None, "too long"), (1, None, "red-flagged"), (2, "z", None)]
+    assert (r.answer, r.votes, r.decided, r.first, r.red_flags) == ("z", {"z": 1}, True, 2, 2)
+    r, _ = run_vote(mode, [Flag("a"), Flag("b")], k=1, max_samples=2)
+    assert samples(r) == [(0, None, "a"), (1, None, "b")]
+    assert (r.answer, r.votes, r.decided, r.first, r.problem) == (None, {}, False, None, "b")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_k1_applies_the_red_flag_function_and_the_key(mode):
+    r, asked = run_vote(mode, ["far too long", "Ok", "ok"], k=1, max_samples=5,
+                        red_flag=lambda a: "too long" if len(a) > 5 else None, key=str.lower)
+    assert asked == [0, 1] and samples(r) == [(0, None, "too long"), (1, "Ok", None)]
+    assert (r.answer, r.votes, r.first) == ("Ok", {"ok": 1}, 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_k1_with_one_sample_asks_once_and_no_sample_is_refused(mode):
+    r, asked = run_vote(mode, ["a", "b"], k=1, max_samples=1)
+    assert asked == [0] and (r.answer, r.decided) == ("a", True)
+    with pytest.raises(ValueError, match="^k and max_samples must be at least 1$"):
+        run_vote(mode, ["a"], k=1, max_samples=0)
