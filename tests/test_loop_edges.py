@@ -240,3 +240,56 @@ def test_the_subgraphs_record_is_plain_json_even_for_tuple_answers():
     rec = out["record"]
     assert rec["status"] == "solved" and rec["steps"][0]["answer"] == [1, 1]
     assert json.loads(json.dumps(rec)) == rec  # lists, not tuples: what a JSON reader gets back
+
+
+# --- usage accounting ---------------------------------------------------------------------------
+
+
+class Metered:
+    """Answers right; sample i of a request reports 10 + i prompt tokens, 2 reply tokens, 0.5 s,
+    i retries and a cost of 0.01 (or none)."""
+
+    name, args, simulated = "test/metered", {}, True
+
+    def __init__(self, cost=0.01, wrong_first=False):
+        self.cost, self.wrong_first = cost, wrong_first
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        right = hint.answers[0]
+        reask = "was rejected" in messages[-1]["content"]
+        answer = 1 - right if self.wrong_first and not reask else right
+        return Completion(text=str(answer), tokens_in=10 + sample, tokens_out=2, latency_s=0.5, cost=self.cost,
+                          retries=sample)
+
+    async def acomplete(self, messages, **kw):
+        return self.complete(messages, **kw)
+
+
+def test_a_steps_usage_is_the_sum_of_its_requests_and_its_prompt_the_largest():
+    cond = get_condition("full", k=3)
+    r = run_episode("eca", ECA, condition=cond, model=Metered(wrong_first=True), seed=0)
+    assert r.success
+    for s in r.steps:  # two attempts of a unanimous vote: samples 0, 1, 2 twice
+        assert s.samples == s.calls == 6 and len(s.attempts) == 2
+        assert s.prompt_tokens == 12 and s.tokens_out == 12 and s.latency_s == pytest.approx(3.0)
+    assert r.calls == 72 and r.tokens_in == 12 * (10 + 11 + 12) * 2 and r.tokens_out == 144
+    assert r.retries == 12 * (0 + 1 + 2) * 2 and r.cost == pytest.approx(0.72)
+
+
+def test_an_episode_without_reported_costs_has_no_cost():
+    r = run_episode("eca", ECA, condition="vote", model=Metered(cost=None), seed=0)
+    assert r.success and r.cost is None and r.calls == 36
+
+
+def test_a_stepwise_conversation_keeps_the_models_own_reply_text():
+    class Labelled(Recorder):
+        def complete(self, messages, **kw):
+            out = super().complete(messages, **kw)
+            return Completion(text=f"answer: {out.text}", tokens_in=5, tokens_out=2)
+
+    m = Labelled()
+    r = run_episode("eca", ECA, condition="stepwise", model=m, seed=0)
+    assert r.success
+    last = m.requests[-1]
+    answers = [msg["content"] for msg in last if msg["role"] == "assistant"]
+    assert len(answers) == 11 and all(a in ("answer: 0", "answer: 1") for a in answers)  # verbatim, not reformatted
