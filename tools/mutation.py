@@ -91,7 +91,7 @@ def load_equivalent() -> dict[str, str]:
 
 
 SQL_MODULES = {"store"}  # the modules of the core that hold SQL (the rule is applied there only)
-SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|WITH|REPLACE|WHERE)\b", re.I)
+SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|WITH|REPLACE|WHERE)\b", re.I)
 SQL_CASE_SENSITIVE = re.compile(r"'[^']*'|:\w+|\{[^}]*\}")  # string literals, named parameters, f-string fields
 SQL_CASE_REASON = "SQL keywords and identifiers are case-insensitive in SQLite (literals unchanged)"
 
