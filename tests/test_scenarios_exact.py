@@ -171,3 +171,82 @@ def test_life_whole_task_text_labels_every_generation():
     _, answers = oracle_answers(LIFE, inst)
     assert LIFE.format_trajectory(inst, answers) == "generation 1:\n010\n010\n010\ngeneration 2:\n000\n111\n000"
     assert LIFE.parse_trajectory(inst, LIFE.format_trajectory(inst, answers)) == answers
+
+
+# --- ab -----------------------------------------------------------------------------------------
+
+from agentloop.scenarios.ab import AbInstance, AbParams, rewrite  # noqa: E402
+
+AB = get_scenario("ab")
+
+
+def ab(seq: str) -> AbInstance:
+    toks = tuple(seq.split())
+    return AbInstance(AbParams(length=max(2, len(toks))), 0, toks)
+
+
+def seq(s: str) -> tuple:
+    return tuple(s.split())
+
+
+def test_ab_slips_rewrite_another_redex_first():
+    inst = ab("A# #A B# #B")  # two redexes: the leftmost (0) is right, the other (2) a legal slip
+    state, step = inst.initial, AB.steps(inst)[0]
+    answer = AB.solve(inst, state, step)
+    assert answer == seq("B# #B")
+    assert slips(AB, inst, state, step, answer) == {seq("A# #A")}
+    assert AB.illegal(inst, state, step, seq("A# #A")) is None  # legal, but wrong
+    assert AB.check(inst, state, step, seq("A# #A")).code == "wrong"
+
+
+@pytest.mark.parametrize(("start", "slip"), [
+    ("#B A# #A B#", "#B #A A# B#"),  # the only redex annihilates: the slip swaps it instead
+    ("#B A# #B #A", "#B #A"),  # the only redex swaps: the slip annihilates it
+])
+def test_ab_slips_confuse_the_rules_when_there_is_one_redex(start, slip):
+    inst = ab(start)
+    state, step = inst.initial, AB.steps(inst)[0]
+    answer = AB.solve(inst, state, step)
+    assert slips(AB, inst, state, step, answer) == {seq(slip)}
+    assert AB.illegal(inst, state, step, seq(slip)) == "no single rewrite of the current sequence gives that sequence"
+
+
+def test_ab_slips_in_normal_form_drop_a_token_or_invent_one():
+    inst = ab("#A B#")
+    state = seq("#A B#")  # no redex: the answer is the sequence itself
+    step = AB.steps(ab("A# #A"))[0]
+    assert slips(AB, inst, state, step, state) == {seq("B#")}
+    assert slips(AB, inst, (), step, ()) == {("A#",)}
+    assert AB.illegal(inst, state, step, state) is None
+    assert AB.illegal(inst, state, step, seq("B#")) == "the sequence is already in normal form; copy it unchanged"
+
+
+def test_ab_whole_task_text_and_records():
+    inst = ab("A# #B B# #A")
+    answers = [rewrite(inst.initial, 0)]
+    assert AB.format_trajectory(inst, [seq("#B A# B# #A"), seq("#B A# #A B#"), ()]) == (
+        "rewrite 1: #B A# B# #A\nrewrite 2: #B A# #A B#\nrewrite 3: empty")
+    assert AB.initial_json(inst) == "A# #B B# #A" and AB.to_json_answer(answers[0]) == "#B A# B# #A"
+    with pytest.raises(ParseError, match="^no sequences found$"):
+        AB.parse_trajectory(inst, "\n```\n```\n")
+
+
+# --- hanoi --------------------------------------------------------------------------------------
+
+from agentloop.scenarios.hanoi import HanoiState, maker_move  # noqa: E402
+
+
+@pytest.mark.parametrize(("n", "peg", "to"), [(3, 2, 1), (4, 2, 0), (1, 0, 2)])
+def test_hanoi_strategy_moves_disk_1_again_when_it_is_alone_with_every_disk(n, peg, to):
+    pegs = [(), (), ()]
+    pegs[peg] = tuple(range(n, 0, -1))
+    state = HanoiState(tuple(pegs), (1, (peg + 1) % 3, peg))  # disk 1 moved last, nothing else can move
+    assert maker_move(n, state) == (1, peg, to)
+
+
+def test_hanoi_strategy_needs_disk_1_on_top_of_some_peg():
+    state = HanoiState(((3, 2), (), (1,)), None)
+    assert maker_move(3, state)[0] == 1
+    broken = HanoiState(((1, 2), (3,), ()), None)  # disk 1 under disk 2: no legal play gets here
+    with pytest.raises(ValueError, match=r"^no peg has disk 1 on top: \(\(1, 2\), \(3,\), \(\)\)$"):
+        maker_move(3, broken)
