@@ -26,8 +26,8 @@ HAVE_ARENA = importlib.util.find_spec("textarena") is not None
 needs_arena = requires_extra("arena", HAVE_ARENA, "textarena==0.7.4")
 
 HANOI = "agentloop.interop.ta:TowerOfHanoi-v0"
-SUDOKU = "agentloop.interop.ta:Sudoku-v0"
-CROSSWORDS = "agentloop.interop.ta:Crosswords-v0"
+SUDOKU = "ta/Sudoku-v0"  # registered by name (they have an oracle: TextArena's hidden solution)
+CROSSWORDS = "ta/Crosswords-v0"
 MINES = "agentloop.interop.ta:Minesweeper-v0"
 OPTIMAL_3 = ["[A C]", "[A B]", "[C B]", "[A C]", "[B A]", "[B C]", "[A C]"]
 
@@ -74,7 +74,8 @@ def _crossword_moves(seed: int) -> list[str]:
 
 # --- no import of textarena at import agentloop ---------------------------------------------------
 def test_importing_the_adapter_does_not_import_textarena():
-    code = "import sys, agentloop, agentloop.interop.ta as ta; ta.Crosswords.name; assert 'textarena' not in sys.modules"
+    code = ("import sys, agentloop, agentloop.interop.ta as ta; from agentloop.scenarios import get_scenario; "
+            "get_scenario('ta/Sudoku-v0').summary; ta.Crosswords.name; assert 'textarena' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -142,7 +143,7 @@ def test_sudoku_filled_from_its_solution_is_solved_and_a_wrong_digit_is_illegal(
     moves = _sudoku_moves(3)
     assert 10 < len(moves) < 40
     r = run_episode(SUDOKU, {}, condition="tape", model=Scripted(moves), seed=3)
-    assert r.success and r.steps_total == 100 and r.answer["moves"] == moves
+    assert r.success and r.steps_total == len(moves) and r.answer["moves"] == moves  # one turn per empty cell
     first = moves[0]
     wrong = first[:-2] + str(int(first[-2]) % 9 + 1) + "]"
     bad = run_episode(SUDOKU, {"max_turns": 5}, condition="tape", model=Scripted([wrong]), seed=3)
@@ -155,7 +156,7 @@ def test_crosswords_filled_letter_by_letter_is_solved_within_its_30_turns():
     assert 0 < len(moves) <= 30
     model = Scripted([m.lower() if i % 2 else m for i, m in enumerate(moves)])  # letters in either case
     r = run_episode(CROSSWORDS, {}, condition="stepwise", model=model, seed=1)
-    assert r.success and r.steps_total == 30
+    assert r.success and r.steps_total == len(moves)  # one turn per empty cell, within TextArena's 30
     assert "Here are the clues" in model.prompts[0][-1]["content"] or "clues" in model.prompts[0][0]["content"].lower()
 
 
@@ -261,3 +262,42 @@ def test_oneshot_plays_the_whole_reply_move_by_move():
 def test_hanoi_v0_is_one_fixed_game_and_the_record_says_so():
     sc = get_scenario(HANOI)
     assert len({str(sc.initial_json(sc.generate(sc.Params(), s))) for s in range(5)}) == 1
+
+
+def _without_textarena(*argv: str) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process in which textarena cannot be imported (as if not installed)."""
+    code = "import sys; sys.modules['textarena'] = None; sys.argv = ['agentloop', *sys.argv[1:]]; from agentloop.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+
+
+def test_scenarios_lists_the_ta_games_and_how_to_install_them_without_the_extra():
+    import json
+
+    listed = {s["name"]: s for s in json.loads(_without_textarena("scenarios", "--json").stdout)}
+    for name in (SUDOKU, CROSSWORDS):
+        assert "pip install 'agentloop[arena]'" in json.dumps(listed[name])
+    res = _without_textarena("run", SUDOKU)
+    assert res.returncode != 0 and res.stderr == "error: TextArena games need the [arena] extra: pip install 'agentloop[arena]'\n"
+
+
+@needs_arena
+def test_scenarios_lists_the_ta_games_with_the_extra():
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    res = CliRunner().invoke(app, ["scenarios", "--json"])
+    assert res.exit_code == 0 and '"ta/Crosswords-v0"' in res.stdout and '"ta/Sudoku-v0"' in res.stdout
+    assert "needs the [arena] extra" not in res.stdout
+
+
+@needs_arena
+def test_a_whole_reply_is_read_up_to_the_plan_never_past_it():
+    sc = get_scenario(SUDOKU)
+    inst = sc.generate(sc.Params(), 1)
+    moves = _sudoku_moves(1)
+    assert sc.parse_trajectory(inst, "\n".join(moves + moves[:3])) == moves  # the fuzzer's find
+    hanoi = get_scenario(HANOI)
+    h = hanoi.generate(hanoi.Params(max_turns=9), 0)
+    assert hanoi.parse_trajectory(h, "\n".join(OPTIMAL_3)) == OPTIMAL_3 + ["[A C]"] * 2  # won: no-ops to the end
+    assert hanoi.parse_trajectory(h, "[A B]\n[B A]") == ["[A B]", "[B A]"]  # not won: as written

@@ -2,9 +2,13 @@
 
 The game is TextArena's own environment: one step is one turn, the agent's reply is one move
 (`[A C]`, `[3 4 7]`, `[2 5 e]`), the environment's invalid-move signal is the `illegal` verdict
-(an illegal move is never committed), and its reward is success (`is_goal`: reward 1). There is
-no oracle: these scenarios `check` and do not `solve`, so an episode is on track while every
-committed move was accepted, and simulated models (`scripted/*`) cannot play them.
+(an illegal move is never committed), and its reward is success (`is_goal`: reward 1).
+
+Most games have no oracle: they `check` and do not `solve`, so an episode is on track while every
+committed move was accepted, and simulated models (`scripted/*`) cannot play them. Crosswords and
+Sudoku do (`_FillGame`): TextArena accepts only the right value in an empty cell, so the plan is
+one turn per empty cell and the environment's hidden solution answers each; they pass the
+registry-wide contract tests and are registered by name (`ta/Crosswords-v0`, `ta/Sudoku-v0`).
 
 State. A TextArena environment is a mutable object; a scenario's state must be an immutable
 value. The state here is the tuple of moves committed so far, and the environment is rebuilt by
@@ -13,7 +17,7 @@ after each prefix of moves and extends a copy of it, so a move costs one environ
 deep copy, and nothing a caller holds is ever mutated. TextArena seeds Python's global `random`
 on reset; every call into it saves and restores that state, so a game never disturbs the caller.
 
-The turn limit is the environment's own (`max_turns` of its registration), or the `max_turns`
+For the games without an oracle, the turn limit is the environment's own (`max_turns` of its registration), or the `max_turns`
 parameter when it is lower. (TextArena tests its limit before counting the move, so its own games
 would take one move more; the plan stops at the limit, and a game not won by then has failed.)
 The loop's plan has one step per turn and no early stop: once the
@@ -275,12 +279,13 @@ class ArenaGame(Scenario[ArenaInstance, Moves, str]):
     def parse_trajectory(self, inst: ArenaInstance, text: str) -> list[str]:
         """The moves, one a line; when they win the game before the turn limit, the turns left
         are filled with no-ops (the last move again), as the plan has a step for every turn."""
-        moves = parse_lines(text, lambda line: self.parse(line, _ANY_STEP), "moves", limit=inst.max_turns)
+        turns = len(self.steps(inst))
+        moves = parse_lines(text, lambda line: self.parse(line, _ANY_STEP), "moves", limit=turns)
         try:
             won = self._won(self._played(inst, tuple(moves)))
         except _Invalid:
             won = False
-        return moves + [moves[-1]] * (inst.max_turns - len(moves)) if won else moves
+        return moves + [moves[-1]] * (turns - len(moves)) if won else moves
 
     def format_trajectory(self, inst: ArenaInstance, answers: Sequence[str]) -> str:
         return "\n".join(answers)
@@ -294,7 +299,45 @@ class ArenaGame(Scenario[ArenaInstance, Moves, str]):
         return {"moves": list(state), "done": p.done, "reward": p.reward, "reason": p.reason}
 
 
-class Crosswords(ArenaGame):
+class _FillGame(ArenaGame):
+    """A game in which every legal move fills one empty cell with its right value (TextArena
+    rejects a wrong letter or digit, and a filled cell): the plan is one turn per empty cell
+    (capped by the turn limit), so the game is won exactly when every step was legal, and the
+    environment's hidden solution is an oracle (`solve`: the first empty cell, row by row)."""
+
+    def _cells(self, inst: ArenaInstance, moves: Moves) -> list[tuple[int, int, str]]:
+        """The empty cells after `moves`, row by row, each with its right value."""
+        raise NotImplementedError
+
+    def _move(self, r: int, c: int, value: str) -> str:
+        raise NotImplementedError
+
+    def _others(self, value: str) -> list[str]:
+        """The wrong values for a cell whose right value is `value`."""
+        raise NotImplementedError
+
+    def steps(self, inst: ArenaInstance) -> list[Step]:
+        n = min(len(self._cells(inst, ())), inst.max_turns)
+        return [Step(i, (i + 1,), f"turn {i + 1}") for i in range(n)]
+
+    def solve(self, inst: ArenaInstance, state: Moves, step: Step) -> str:
+        r, c, value = self._cells(inst, state)[0]
+        return self._move(r, c, value)
+
+    def on_track(self, inst: ArenaInstance, state: Moves, true_state: Moves) -> bool:
+        # Every committed move filled a cell rightly (the only legal moves); the order is free.
+        return True
+
+    def corrupt(self, inst: ArenaInstance, state: Moves, step: Step, answer: str, rng: random.Random) -> str:
+        """The same cell with a wrong value (TextArena rejects it)."""
+        r, c, value = next((r, c, v) for r, c, v in self._cells(inst, state) if self._move(r, c, v) == answer)
+        return self._move(r, c, rng.choice(self._others(value)))
+
+    def expected_json(self, inst: ArenaInstance) -> Any:
+        return self.result_json(inst, self.true_final_state(inst), ())
+
+
+class Crosswords(_FillGame):
     """TextArena's Crosswords-v0: fill the grid one letter per turn from the clues."""
 
     env_id = "Crosswords-v0"
@@ -306,8 +349,18 @@ class Crosswords(ArenaGame):
     def _norm(self, m: re.Match[str]) -> str:
         return f"[{int(m[1])} {int(m[2])} {m[3].upper()}]"
 
+    def _cells(self, inst: ArenaInstance, moves: Moves) -> list[tuple[int, int, str]]:
+        gs = _env_after(inst.env_id, inst.seed, inst.max_turns, moves).state.game_state
+        return [(r, c, gs["solution"][r][c].upper()) for r, row in enumerate(gs["board"]) for c, cell in enumerate(row) if cell == "_"]
 
-class Sudoku(ArenaGame):
+    def _move(self, r: int, c: int, value: str) -> str:
+        return f"[{r} {c} {value}]"
+
+    def _others(self, value: str) -> list[str]:
+        return [ch for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if ch != value]
+
+
+class Sudoku(_FillGame):
     """TextArena's Sudoku-v0: a 9x9 Sudoku, one cell per turn, judged by TextArena."""
 
     env_id = "Sudoku-v0"
@@ -318,6 +371,17 @@ class Sudoku(ArenaGame):
 
     def _norm(self, m: re.Match[str]) -> str:
         return f"[{m[1]} {m[2]} {m[3]}]"
+
+    def _cells(self, inst: ArenaInstance, moves: Moves) -> list[tuple[int, int, str]]:
+        env = _env_after(inst.env_id, inst.seed, inst.max_turns, moves)
+        board = env.state.game_state["board"]
+        return [(r + 1, c + 1, str(env.full_grid[r][c])) for r in range(9) for c in range(9) if board[r][c] == 0]
+
+    def _move(self, r: int, c: int, value: str) -> str:
+        return f"[{r} {c} {value}]"
+
+    def _others(self, value: str) -> list[str]:
+        return [d for d in "123456789" if d != value]
 
 
 class TowerOfHanoi(ArenaGame):

@@ -1,9 +1,10 @@
 """TextArena's single-player games as agentloop scenarios (`pip install 'agentloop[arena]'`; docs/interop.md).
 
-By import path (each game is TextArena's environment, one move per turn, judged by it):
+By name (entry points; their hidden solution is an oracle) `ta/Crosswords-v0` and `ta/Sudoku-v0`,
+and every game by import path (each is TextArena's environment, one move per turn, judged by it):
 
-    agentloop run agentloop.interop.ta:Crosswords-v0 --condition tape --model local/gemma3-270m
-    agentloop run agentloop.interop.ta:Sudoku-v0 -p max_turns=20 --condition verify --model local/gemma3-270m
+    agentloop run ta/Crosswords-v0 --condition tape --model local/gemma3-270m
+    agentloop run ta/Sudoku-v0 --condition verify --model local/gemma3-270m
     agentloop run agentloop.interop.ta:TowerOfHanoi-v0 --condition tape --model local/gemma3-270m
 
 `Crosswords`, `Sudoku`, `TowerOfHanoi` and `Minesweeper` are tuned (move format, parser); any other
