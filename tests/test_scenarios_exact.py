@@ -250,3 +250,95 @@ def test_hanoi_strategy_needs_disk_1_on_top_of_some_peg():
     broken = HanoiState(((1, 2), (3,), ()), None)  # disk 1 under disk 2: no legal play gets here
     with pytest.raises(ValueError, match=r"^no peg has disk 1 on top: \(\(1, 2\), \(3,\), \(\)\)$"):
         maker_move(3, broken)
+
+
+# --- reversal -----------------------------------------------------------------------------------
+
+from agentloop.scenarios.reversal import BACKWARD, FORWARD, ReversalInstance, ReversalParams  # noqa: E402
+
+REV = get_scenario("reversal")
+
+
+def family() -> ReversalInstance:
+    children, parents = ("Ann Lee", "Bo Park", "Cy Dunn"), ("Dee Lee", "Ed Park", "Flo Dunn")
+    questions = ((FORWARD, 0), (BACKWARD, 1), (BACKWARD, 0), (FORWARD, 2))
+    return ReversalInstance(ReversalParams(facts=3), 0, children, parents, questions)
+
+
+def test_reversal_slips_are_someone_of_the_same_role_or_the_subject_itself():
+    inst = family()
+    steps = REV.steps(inst)
+    # forward: who is Ann Lee's parent? (Dee Lee) -> another parent, or Ann Lee herself
+    assert slips(REV, inst, (), steps[0], "Dee Lee") == {"Ed Park", "Flo Dunn", "Ann Lee"}
+    # backward: who is Ed Park's child? (Bo Park) -> another child, or Ed Park himself
+    assert slips(REV, inst, (), steps[1], "Bo Park") == {"Ann Lee", "Cy Dunn", "Ed Park"}
+
+
+def test_reversal_whole_task_text_and_records():
+    inst = family()
+    assert REV.format_trajectory(inst, ["Dee Lee", "Bo Park"]) == "1: Dee Lee\n2: Bo Park"
+    assert REV.initial_json(inst) == {
+        "facts": [["Ann Lee", "Dee Lee"], ["Bo Park", "Ed Park"], ["Cy Dunn", "Flo Dunn"]],
+        "questions": [["forward", "Ann Lee"], ["backward", "Ed Park"], ["backward", "Dee Lee"], ["forward", "Cy Dunn"]],
+    }
+    with pytest.raises(ParseError, match="^no answers found$"):
+        REV.parse_trajectory(inst, "   \n")
+
+
+# --- sudoku -------------------------------------------------------------------------------------
+
+SUD = get_scenario("sudoku")
+
+
+def test_sudoku_slips_prefer_digits_the_cell_still_allows_else_any_other():
+    inst = SUD.generate(SUD.Params(size=4), 0)
+    assert inst.puzzle == (0, 0, 0, 0, 1, 4, 0, 2, 0, 1, 0, 3, 3, 2, 0, 1)
+    step_of = {cell: SUD.steps(inst)[k] for k, cell in enumerate(inst.order)}
+    # row 1, column 3 (cell 2): its row and column are empty, its box holds a 2 -> 1 right, 3 or 4 the slips
+    assert slips(SUD, inst, inst.puzzle, step_of[2], 1) == {3, 4}
+    # row 2, column 3 (cell 6): 1, 4 and 2 are in its row, so no other digit is allowed -> any other
+    assert slips(SUD, inst, inst.puzzle, step_of[6], 3) == {1, 2, 4}
+
+
+# --- wordsquare ---------------------------------------------------------------------------------
+
+from agentloop.scenarios.wordsquare import columns, word_set  # noqa: E402
+
+WSQ = get_scenario("wordsquare")
+
+
+def test_wordsquare_on_track_needs_a_completion_of_the_squares_own_kind():
+    inst = WSQ.generate(WSQ.Params(size=4, symmetric=True), 0)
+    assert inst.symmetric and inst.n == 4
+    # "mars" then "aeon" is legal for a symmetric square and completes as a plain one
+    # (mars aeon solo knew), but no symmetric square starts so
+    assert WSQ.illegal(inst, ("mars",), WSQ.steps(inst)[0], "aeon") is None
+    assert not WSQ.on_track(inst, ("mars", "aeon"), None)
+    plain = WSQ.generate(WSQ.Params(size=4, symmetric=False), 0)
+    assert WSQ.on_track(plain, ("mars", "aeon"), None)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_wordsquare_slips_are_listed_words_that_kill_a_column_or_have_the_wrong_length(symmetric):
+    inst = WSQ.generate(WSQ.Params(size=4, symmetric=symmetric), 3)
+    state = (inst.first,)
+    step = WSQ.steps(inst)[0]
+    answer = inst.solution[1]
+    n = inst.n
+    seen = slips(WSQ, inst, state, step, answer, draws=40)
+    assert seen and answer not in seen
+    for w in seen:
+        assert w in word_set(len(w))  # never an unlisted word: the parser would refuse it
+        if len(w) == n:
+            assert WSQ.illegal(inst, state, step, w) is None  # a legal slip ...
+            assert any(c not in word_set(n) and len(c) == n or not any(x.startswith(c) for x in word_set(n))
+                       for c in columns(state + (w,), n))  # ... that kills a column
+        else:
+            assert len(w) in (n - 1, n + 1)
+
+
+def test_wordsquare_records_and_parse_errors():
+    inst = WSQ.generate(WSQ.Params(size=3, symmetric=False), 2)
+    assert WSQ.initial_json(inst) == {"size": 3, "symmetric": False, "first_row": inst.first}
+    with pytest.raises(ParseError, match="^no rows found$"):
+        WSQ.parse_trajectory(inst, "\n\n")
