@@ -863,15 +863,16 @@ def paired_comparisons(recs: Sequence[EpisodeRecord], baseline: str | None = Non
 
 
 def _paired_ci(a, b) -> Interval | None:
-    """Paired t interval of a continuous share; None when the differences have no spread (a
-    zero-width interval would claim certainty the data do not give)."""
+    """Paired t interval of the difference of two shares, within the differences' possible range
+    [-1, 1]; None when the differences have no spread (a zero-width interval would claim certainty
+    the data do not give)."""
     from scipy import stats
 
     d = a - b
     if len(d) < 2 or float(d.max() - d.min()) < 1e-12:
         return None
     ci = stats.ttest_rel(a, b).confidence_interval(LEVEL)
-    return float(ci.low), float(ci.high)
+    return max(-1.0, float(ci.low)), min(1.0, float(ci.high))
 
 
 def _wilcoxon(a, b) -> float | None:

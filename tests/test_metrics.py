@@ -574,3 +574,12 @@ def test_loop_drift_under_stepwise_is_detected_and_the_tape_flattens_it():
     assert g.drift_p < 0.01 and g.drift_slope > 0
     t = summarize(_run("tape", args, 30), condition="tape")
     assert t.drift_p is None or t.drift_p > 0.01
+
+
+def test_a_paired_difference_of_shares_stays_within_its_possible_range():
+    import numpy as np
+
+    from agentloop.metrics import _paired_ci
+
+    lo, hi = _paired_ci(np.array([1.0, 1.0, 0.9, 1.0, 1.0, 0.5]), np.array([0.1, 0.0, 0.2, 0.1, 0.0, 0.4]))
+    assert -1 <= lo < hi <= 1
