@@ -310,7 +310,8 @@ class _FillGame(ArenaGame):
         raise NotImplementedError
 
     def _move(self, r: int, c: int, value: str) -> str:
-        raise NotImplementedError
+        """The move that writes `value` at (r, c), as the game reads it."""
+        return f"[{r} {c} {value}]"
 
     def _others(self, value: str) -> list[str]:
         """The wrong values for a cell whose right value is `value`."""
@@ -353,9 +354,6 @@ class Crosswords(_FillGame):
         gs = _env_after(inst.env_id, inst.seed, inst.max_turns, moves).state.game_state
         return [(r, c, gs["solution"][r][c].upper()) for r, row in enumerate(gs["board"]) for c, cell in enumerate(row) if cell == "_"]
 
-    def _move(self, r: int, c: int, value: str) -> str:
-        return f"[{r} {c} {value}]"
-
     def _others(self, value: str) -> list[str]:
         return [ch for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if ch != value]
 
@@ -376,9 +374,6 @@ class Sudoku(_FillGame):
         env = _env_after(inst.env_id, inst.seed, inst.max_turns, moves)
         board = env.state.game_state["board"]
         return [(r + 1, c + 1, str(env.full_grid[r][c])) for r in range(9) for c in range(9) if board[r][c] == 0]
-
-    def _move(self, r: int, c: int, value: str) -> str:
-        return f"[{r} {c} {value}]"
 
     def _others(self, value: str) -> list[str]:
         return [d for d in "123456789" if d != value]
