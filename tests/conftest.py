@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 from pathlib import Path
 from types import ModuleType
 
@@ -111,14 +112,42 @@ def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectRep
     return report
 
 
-# --- mutation testing: under mutmut the fastest tests run first ------------------------------
+# --- mutation testing: under mutmut the fastest tests run first, and a hang ends soon ---------
+
+MUTANT_HANG_S = 60  # no test of the suite takes a tenth of this; only a mutant's endless loop does
+
+
+def _mutant() -> str | None:
+    name = os.environ.get("MUTANT_UNDER_TEST", "")
+    return name if "__mutmut_" in name else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Under a mutant (never in a normal run), a test still running after MUTANT_HANG_S seconds
+    fails: the mutant made it hang. Without this an endless loop holds mutmut's only worker until
+    mutmut's own limit for the whole set of tests, minutes later."""
+    mutant = _mutant()
+    if mutant is None or not hasattr(signal, "SIGALRM"):
+        return (yield)
+
+    def hang(signum, frame):
+        raise TimeoutError(f"under {mutant} the test ran past {MUTANT_HANG_S} s (the mutant hangs it)")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(MUTANT_HANG_S)
+    try:
+        return (yield)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """When mutmut tests a mutant (tools/mutation.py), order its tests fastest first by the
     durations mutmut measured, so a mutant that a quick test kills is not run through slow ones
     first (mutmut stops at the first failure). Normal runs keep the file order."""
-    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+    if _mutant() is None:
         return
     try:
         durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
