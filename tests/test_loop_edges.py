@@ -293,3 +293,50 @@ def test_a_stepwise_conversation_keeps_the_models_own_reply_text():
     last = m.requests[-1]
     answers = [msg["content"] for msg in last if msg["role"] == "assistant"]
     assert len(answers) == 11 and all(a in ("answer: 0", "answer: 1") for a in answers)  # verbatim, not reformatted
+
+
+# --- the episode record -------------------------------------------------------------------------
+
+
+def test_the_record_names_what_ran_and_with_which_version():
+    import agentloop
+
+    r = run_episode("eca", ECA, condition="verify", model="scripted/noisy", model_args={"error": 0.1, "drift": 0.2},
+                    seed=4)
+    assert (r.scenario, r.condition, r.model, r.seed) == ("eca", "verify", "scripted/noisy", 4)
+    assert r.params == {"rule": 110, "width": 4, "steps": 3} and r.model_args == {"error": 0.1, "drift": 0.2}
+    assert r.agentloop_version == agentloop.__version__ and r.simulated and 0 < r.wall_s < 600
+    sc = get_scenario("eca")
+    inst = sc.generate(sc.Params(**ECA), 4)
+    assert r.initial == sc.initial_json(inst) and r.expected == sc.expected_json(inst)
+
+
+def test_a_model_object_records_its_own_arguments_with_credentials_masked():
+    from agentloop.models import get_model
+
+    m = get_model("scripted/noisy", error=0.2)
+    r = run_episode("eca", ECA, condition="tape", model=m, seed=0)
+    assert r.model == "scripted/noisy" and r.model_args == {"error": 0.2}
+
+    class Keyed(Fixed):
+        args = {"api_key": "sk-secret-123", "temperature": 0.5}
+
+    r = run_episode("eca", ECA, condition="tape", model=Keyed(), seed=0)
+    assert r.model_args["temperature"] == 0.5 and "sk-secret-123" not in str(r.model_args)
+
+
+def test_the_default_episode_key_tells_conditions_models_and_instances_apart():
+    from test_loop import Seeds
+
+    def seeds(**kw):
+        m = Seeds()
+        args = dict(condition="tape", seed=0) | kw
+        run_episode("eca", {"rule": 90, "width": 4, "steps": 1}, model=m, **args)
+        return [s for _, s in m.seen]
+
+    base = seeds()
+    assert seeds() == base  # a re-run replays
+    assert not set(base) & set(seeds(condition="stepwise"))  # another condition, other draws
+    assert not set(base) & set(seeds(seed=1))  # another instance
+    assert not set(base) & set(seeds(key="mine"))  # an explicit key
+    assert seeds(key="mine") == seeds(key="mine", condition="stepwise")  # the key alone names it
