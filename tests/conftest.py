@@ -143,7 +143,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _fastest_first(items: list[pytest.Item]) -> None:
     """When mutmut tests a mutant (tools/mutation.py), order its tests fastest first by the
     durations mutmut measured, so a mutant that a quick test kills is not run through slow ones
     first (mutmut stops at the first failure). Normal runs keep the file order."""
@@ -160,6 +160,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _fastest_first(items)
+    _mark_extra_scenarios(items)
+
+
+def _mark_extra_scenarios(items: list[pytest.Item]) -> None:
     """A test parametrized over the registry (`name` = a scenario) that lands on a scenario from an
     optional extra (reasoning-gym's `rg/*`) needs that extra: skipped without it, failed under CI."""
     from agentloop.scenarios import get_scenario, list_scenarios
