@@ -124,6 +124,11 @@ def run(
     scenario: Annotated[str, typer.Argument(help="scenario name (see `agentloop scenarios`)")],
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="scenario parameter key=value")] = None,
     condition: Annotated[str, typer.Option(help="oneshot, stepwise, tape, vote, verify or full")] = "tape",
+    condition_field: Annotated[
+        Optional[list[str]],
+        typer.Option("--condition-field", "-C", help="change a field of the condition, key=value (e.g. vote=true, "
+                     "planner=llm, checker=critic, cot=true, inject_step=5; see docs/conditions.md)"),
+    ] = None,
     model: Annotated[str, typer.Option(help="provider/model, e.g. scripted/noisy, openai/gpt-4o-mini")] = "scripted/oracle",
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", help="model argument key=value")] = None,
     seed: Annotated[int, typer.Option(help="instance seed (0 to 2^63 - 1)")] = 0,
@@ -138,7 +143,7 @@ def run(
 ) -> None:
     """Run one episode and print its record (exit code 1 if a provider error ended it)."""
     from agentloop._kv import parse_pairs
-    from agentloop.conditions import get_condition
+    from agentloop.conditions import get_condition, parse_condition_overrides
     from agentloop.experiment import MAX_SEED, check_episode_size
     from agentloop.loop import run_episode
     from agentloop.models import get_model, parse_model_args
@@ -149,7 +154,7 @@ def run(
             raise AgentloopError(f"--seed {seed}: seeds are 0 to {MAX_SEED} (2^63 - 1)")
         sc = get_scenario(scenario)
         params = parse_params(sc, parse_pairs(param, "-p"))
-        cond = get_condition(condition)
+        cond = get_condition(condition, **parse_condition_overrides(parse_pairs(condition_field, "-C")))
         check_episode_size(sc, params, [cond], seed, _sizes(max_steps=max_steps, max_prompt_tokens=max_prompt_tokens))
         args = parse_model_args(model_arg or [])
         m = get_model(model, **args)

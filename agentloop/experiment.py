@@ -102,15 +102,29 @@ class ScenarioSpec(BaseModel):
 
 
 class ConditionSpec(BaseModel):
-    """A preset condition, optionally with its bounds changed and a label to tell variants apart."""
+    """A preset condition by name, with any of its fields changed (`{name = "tape", vote = true,
+    planner = "llm"}`) and a label to tell variants apart. A field left out keeps the preset's
+    value; the combination is checked when the grid is planned (`agentloop.conditions`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     label: str | None = None
+    decompose: bool | None = None
+    tape: bool | None = None
+    vote: bool | None = None
+    verify: bool | None = None
     k: int | None = None
     max_samples: int | None = None
     max_retries: int | None = None
+    format_retries: int | None = None
+    planner: str | None = None
+    checker: str | None = None
+    critic_model: str | None = None
+    cot: bool | None = None
+    inject_step: int | None = None
+    inject: str | None = None
+    pad_chars: int | None = None
 
 
 class ModelSpec(BaseModel):
@@ -184,7 +198,7 @@ def episode_key(scenario: str, params: dict[str, Any], condition: Condition, mod
         {
             "scenario": scenario,
             "params": params,
-            "condition": condition.model_dump(),
+            "condition": condition.identity(),
             "model": model,
             "model_args": identity_args(args),
             "seed": seed,

@@ -71,7 +71,7 @@ def run_episode(
         seed=seed,
         # Simulated randomness is keyed by the instance (scenario, params, seed), not by the
         # condition, so conditions compared on one instance see the same draws.
-        key=key or f"{hint_key}:{cond.model_dump_json()}:{m.name}",
+        key=key or f"{hint_key}:{cond.identity_json()}:{m.name}",
         hint_key=hint_key,
         limits=limits or Limits(),
         transcripts=transcripts,
