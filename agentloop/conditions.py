@@ -8,7 +8,7 @@ one line saying why.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -17,6 +17,10 @@ from agentloop.errors import AgentloopError
 # The longest injected instruction and the most padding an episode may carry.
 MAX_INJECT_CHARS = 10_000
 MAX_PAD_CHARS = 4_000_000
+
+
+# The largest k a vote may ask for (k = "auto" never plans more).
+MAX_K = 20
 
 
 class Condition(BaseModel):
@@ -29,7 +33,9 @@ class Condition(BaseModel):
     tape: bool = Field(True, description="the step prompt is a window of the tape, not a growing conversation")
     vote: bool = Field(False, description="sample until one answer leads by k; red-flag bad answers")
     verify: bool = Field(False, description="check each step; re-ask with the verdict")
-    k: int = Field(3, ge=1, le=20, description="votes the winner must lead by")
+    k: Union[Annotated[int, Field(ge=1, le=MAX_K)], Literal["auto"]] = Field(
+        3, description="votes the winner must lead by; auto: planned per episode from a pilot (agentloop.planning)"
+    )
     max_samples: int = Field(20, ge=1, le=500, description="bound on samples per vote")
     max_retries: int = Field(3, ge=0, le=50, description="re-asks per step under verify")
     format_retries: int = Field(2, ge=0, le=10, description="re-asks of an unreadable reply before the episode stops")

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -114,7 +114,7 @@ class ConditionSpec(BaseModel):
     tape: bool | None = None
     vote: bool | None = None
     verify: bool | None = None
-    k: int | None = None
+    k: Union[int, Literal["auto"], None] = None
     max_samples: int | None = None
     max_retries: int | None = None
     format_retries: int | None = None

@@ -129,6 +129,28 @@ class StepRecord(BaseModel):
         return [] if isinstance(v, int) else v
 
 
+class KPlan(BaseModel):
+    """The k a `k = "auto"` vote planned from its pilot (`agentloop.planning`)."""
+
+    p: float = Field(description="the pilot's single-call accuracy")
+    p_ci: tuple[float, float] = Field(description="its 95% Wilson interval")
+    pilot_judged: int = Field(description="steps the pilot's single calls were judged on")
+    pilot_correct: int
+    pilot_calls: int = Field(0, description="requests the pilot sent (not in the episode's own counts)")
+    pilot_tokens: int = 0
+    pilot_cost: float | None = None
+    steps: int = Field(description="the task's steps s")
+    target: float = Field(description="the success p_k^s aimed at")
+    k: int = Field(description="k_min at the low end of p's interval (at most 20): the k used")
+    k_point: int | None = Field(description="k_min at the point estimate p (None: p <= 1/2)")
+    reaches_target: bool = Field(description="k reaches the target at the low end of p")
+    projected_success: float = Field(description="p_k^s at p with the chosen k")
+    projected_success_lo: float = Field(description="p_k^s at the low end of p")
+    calls_per_step: float = Field(description="expected samples per step at p: k (2 p_k - 1) / (2p - 1)")
+    expected_calls: float = Field(description="steps × calls_per_step")
+    projected_cost: float | None = Field(None, description="expected_calls at the pilot's cost per call")
+
+
 class EpisodeRecord(BaseModel):
     """One instance run under one condition with one model: the unit of every measurement."""
 
@@ -161,3 +183,4 @@ class EpisodeRecord(BaseModel):
         default_factory=dict, description="the distinct requests of the transcript, by the hash its attempts name"
     )
     agentloop_version: str = ""
+    k_plan: KPlan | None = Field(None, description='the planned k of a k = "auto" vote, with its pilot')

@@ -62,18 +62,28 @@ def run_episode(
     m = get_model(model, **args) if isinstance(model, str) else model
     inst = sc.generate(p, seed)
     hint_key = f"{sc.name}:{p.model_dump_json()}:{seed}"
+    steps = list(sc.steps(inst))
+    plan, run_cond, limits = None, cond, limits or Limits()
+    if cond.k == "auto":  # MAKER's planning: a pilot of single calls, then the vote with the k it plans
+        from agentloop.planning import resolve_auto_k
+
+        run_cond, plan, limits, failed = resolve_auto_k(
+            sc, p, cond, m, model_args=args, seed=seed, key=key, limits=limits, steps=len(steps)
+        )
+        if failed is not None:  # a provider error ended the pilot: the episode ends with it
+            return failed
     ep = Episode(
         scenario=sc,
         instance=inst,
-        steps=list(sc.steps(inst)),
-        condition=cond,
+        steps=steps,
+        condition=run_cond,
         model=m,
         seed=seed,
         # Simulated randomness is keyed by the instance (scenario, params, seed), not by the
         # condition, so conditions compared on one instance see the same draws.
         key=key or f"{hint_key}:{cond.identity_json()}:{m.name}",
         hint_key=hint_key,
-        limits=limits or Limits(),
+        limits=limits,
         transcripts=transcripts,
         sink=sink,
         tape=Tape(sc, inst),
@@ -117,6 +127,7 @@ def run_episode(
         steps=ep.records,
         prompts=ep.prompts,
         agentloop_version=__version__,
+        k_plan=plan,
     )
 
 
