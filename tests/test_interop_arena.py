@@ -10,6 +10,7 @@ done-when game to the end (marked local_model).
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import subprocess
 import sys
@@ -99,11 +100,11 @@ def test_without_the_extra_an_instance_is_a_one_line_error_naming_the_install(mo
 
 # --- whole games with scripted replies --------------------------------------------------------------
 @needs_arena
-def test_hanoi_played_optimally_is_solved_and_the_turns_after_the_win_are_no_ops():
+def test_hanoi_played_optimally_is_solved_in_the_shortest_solution():
     model = Scripted(OPTIMAL_3)
     r = run_episode(HANOI, {}, condition="tape", model=model, seed=0)
     assert r.status == "solved" and r.success and r.error is None
-    assert r.steps_total == 14 and all(r.step_ok) and len(r.step_ok) == 14  # TextArena's own turn limit
+    assert r.steps_total == 7 and all(r.step_ok) and len(r.step_ok) == 7  # 2^3 - 1, within 14 turns
     assert r.answer["moves"] == OPTIMAL_3 and r.answer["reward"] == 1 and r.answer["done"]
     # The step prompt shows the environment's current observation: the board after the last move.
     second = model.prompts[1][-1]["content"]
@@ -112,9 +113,11 @@ def test_hanoi_played_optimally_is_solved_and_the_turns_after_the_win_are_no_ops
 
 
 @needs_arena
-def test_legal_moves_that_never_finish_fail_at_the_turn_limit():
+def test_legal_moves_off_the_shortest_solution_are_wrong_and_fail_at_the_turn_limit():
     r = run_episode(HANOI, {"max_turns": 6}, condition="tape", model=Scripted(["[A B]", "[B A]"] * 3), seed=0)
-    assert r.status == "failed" and not r.success and r.steps_total == 6 and all(r.step_ok)
+    assert r.status == "failed" and not r.success and r.steps_total == 6  # the plan is cut at the turn limit
+    assert [s.code for s in r.steps] == ["wrong", "wrong", "wrong", "wrong", "wrong", "wrong"] and all(s.committed for s in r.steps)
+    assert r.steps[0].attempts[0].verdict.expected == "[A C]"
     # TextArena counts its turn limit before the move (it would take a 7th); the plan stops at 6.
     assert r.answer["moves"] == ["[A B]", "[B A]"] * 3 and not r.answer["done"] and r.answer["reward"] is None
 
@@ -253,7 +256,7 @@ def test_the_local_model_plays_a_real_game_to_the_end(path, params):
 @needs_arena
 def test_oneshot_plays_the_whole_reply_move_by_move():
     r = run_episode(HANOI, {}, condition="oneshot", model=Scripted(["\n".join(OPTIMAL_3)]), seed=0)
-    assert r.success and r.calls == 1 and r.answer["moves"] == OPTIMAL_3 and len(r.step_ok) == 14  # 7 no-ops
+    assert r.success and r.calls == 1 and r.answer["moves"] == OPTIMAL_3 and len(r.step_ok) == 7
     bad = run_episode(HANOI, {}, condition="oneshot", model=Scripted(["[A C]\n[A C]"]), seed=0)
     assert bad.status == "failed" and bad.steps[1].code == "illegal"
 
@@ -288,7 +291,21 @@ def test_scenarios_lists_the_ta_games_with_the_extra():
 
     res = CliRunner().invoke(app, ["scenarios", "--json"])
     assert res.exit_code == 0 and '"ta/Crosswords-v0"' in res.stdout and '"ta/Sudoku-v0"' in res.stdout
+    assert '"ta/TowerOfHanoi-v0"' in res.stdout
     assert "needs the [arena] extra" not in res.stdout
+
+
+@needs_arena
+def test_hanoi_by_name_and_its_bigger_variants_are_solved_by_the_oracle_from_the_cli():
+    from typer.testing import CliRunner
+
+    from agentloop.cli import app
+
+    for name, moves in [("ta/TowerOfHanoi-v0", 7), ("agentloop.interop.ta:TowerOfHanoi-v0-medium", 15)]:
+        res = CliRunner().invoke(app, ["run", name, "--condition", "tape", "--model", "scripted/oracle", "--json"])
+        assert res.exit_code == 0, res.output
+        rec = json.loads(res.stdout)
+        assert rec["success"] and rec["steps_total"] == moves and rec["answer"]["reward"] == 1
 
 
 @needs_arena
@@ -299,5 +316,5 @@ def test_a_whole_reply_is_read_up_to_the_plan_never_past_it():
     assert sc.parse_trajectory(inst, "\n".join(moves + moves[:3])) == moves  # the fuzzer's find
     hanoi = get_scenario(HANOI)
     h = hanoi.generate(hanoi.Params(max_turns=9), 0)
-    assert hanoi.parse_trajectory(h, "\n".join(OPTIMAL_3)) == OPTIMAL_3 + ["[A C]"] * 2  # won: no-ops to the end
+    assert hanoi.parse_trajectory(h, "\n".join(OPTIMAL_3)) == OPTIMAL_3  # the plan is the 7 moves
     assert hanoi.parse_trajectory(h, "[A B]\n[B A]") == ["[A B]", "[B A]"]  # not won: as written

@@ -29,7 +29,7 @@ needs_gym = requires_extra("gym", HAVE_GYM, "reasoning-gym")
 
 HANOI = "agentloop.interop.rg:tower_of_hanoi"
 WHOLE = ["agentloop.interop.rg:basic_arithmetic", "agentloop.interop.rg:leg_counting", "agentloop.interop.rg:word_sorting"]
-BY_NAME = ["rg/ab", "rg/game_of_life", "rg/mini_sudoku"]
+BY_NAME = ["rg/ab", "rg/game_of_life", "rg/mini_sudoku", "rg/tower_of_hanoi"]
 
 
 def rg_item(task: str, seed: int, **config):

@@ -8,7 +8,8 @@ Most games have no oracle: they `check` and do not `solve`, so an episode is on 
 committed move was accepted, and simulated models (`scripted/*`) cannot play them. Crosswords and
 Sudoku do (`_FillGame`): TextArena accepts only the right value in an empty cell, so the plan is
 one turn per empty cell and the environment's hidden solution answers each; they pass the
-registry-wide contract tests and are registered by name (`ta/Crosswords-v0`, `ta/Sudoku-v0`).
+registry-wide contract tests and are registered by name (`ta/Crosswords-v0`, `ta/Sudoku-v0`), as
+is Tower of Hanoi, whose oracle is agentloop's recursive rule (`ta/TowerOfHanoi-v0`).
 
 State. A TextArena environment is a mutable object; a scenario's state must be an immutable
 value. The state here is the tuple of moves committed so far, and the environment is rebuilt by
@@ -42,6 +43,7 @@ from pydantic import Field
 
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.scenarios._base import Params, Scenario, parse_lines
+from agentloop.scenarios.hanoi import optimal_move
 from agentloop.types import Step, Verdict
 
 INSTALL = "pip install 'agentloop[arena]'"
@@ -380,16 +382,49 @@ class Sudoku(_FillGame):
 
 
 class TowerOfHanoi(ArenaGame):
-    """TextArena's TowerOfHanoi-v0: move the tower from A to C, one move per turn, judged by TextArena."""
+    """TextArena's TowerOfHanoi-v0 (and its -medium/-hard/... variants): move the tower from A to
+    C, one move per turn. TextArena judges each move's legality and the win; agentloop's recursive
+    rule (`agentloop.scenarios.hanoi.optimal_move`) is the oracle, so the plan is the shortest
+    solution (2^n - 1 moves, within the turn limit) and a legal move off it is `wrong`."""
 
     env_id = "TowerOfHanoi-v0"
     name = "ta/TowerOfHanoi-v0"
-    summary = _summary("TextArena TowerOfHanoi-v0: 3 disks from A to C in 14 turns, judged by TextArena")
+    summary = _summary("TextArena TowerOfHanoi-v0: 3 disks from A to C, one move per turn, judged by TextArena")
     move_pattern = re.compile(r"\[\s*([ABCabc])[\s,]+([ABCabc])\s*\]")
     move_example = "[source target], e.g. [A C]"
+    PEGS = "ABC"
 
     def _norm(self, m: re.Match[str]) -> str:
         return f"[{m[1].upper()} {m[2].upper()}]"
+
+    def _pegs(self, inst: ArenaInstance, moves: Moves) -> tuple[tuple[int, ...], ...]:
+        towers = _env_after(inst.env_id, inst.seed, inst.max_turns, moves).state.game_state["towers"]
+        return tuple(tuple(towers[p]) for p in self.PEGS)
+
+    def steps(self, inst: ArenaInstance) -> list[Step]:
+        n = min(2 ** len(self._pegs(inst, ())[0]) - 1, inst.max_turns)
+        return [Step(i, (i + 1,), f"turn {i + 1}") for i in range(n)]
+
+    def solve(self, inst: ArenaInstance, state: Moves, step: Step) -> str:
+        move = optimal_move(self._pegs(inst, state))  # type: ignore[arg-type]
+        if move is None:  # at the goal; the plan never asks then, but a move is owed: a no-op
+            return "[A C]"
+        return f"[{self.PEGS[move[1]]} {self.PEGS[move[2]]}]"
+
+    def check(self, inst: ArenaInstance, state: Moves, step: Step, answer: str) -> Verdict:
+        verdict = super().check(inst, state, step, answer)
+        if verdict.ok and not self._played(inst, state).done:
+            right = self.solve(inst, state, step)
+            if answer != right:
+                return Verdict.reject("wrong", f"legal, but the shortest solution moves {right}", expected=right, observed=answer)
+        return verdict
+
+    def corrupt(self, inst: ArenaInstance, state: Moves, step: Step, answer: str, rng: random.Random) -> str:
+        """Another move between the pegs (legal or not): never the shortest solution's."""
+        return rng.choice([f"[{a} {b}]" for a in self.PEGS for b in self.PEGS if a != b and f"[{a} {b}]" != answer])
+
+    def expected_json(self, inst: ArenaInstance) -> Any:
+        return self.result_json(inst, self.true_final_state(inst), ())
 
 
 class Minesweeper(ArenaGame):
@@ -414,6 +449,13 @@ def arena_scenario(env_id: str) -> type[ArenaGame]:
     a generic one (any bracketed move) for the others. AgentloopError when it is unavailable."""
     if env_id in GAMES:
         return GAMES[env_id]
+    if env_id.startswith("TowerOfHanoi-v0-"):  # the bigger towers: the same game, more disks
+        env_spec(env_id)
+        return type(env_id.replace("-", "_"), (TowerOfHanoi,), {
+            "__doc__": f"TextArena's {env_id}: the tower from A to C, one move per turn.",
+            "env_id": env_id, "name": f"ta/{env_id}", "summary": _summary(f"TextArena {env_id}: Tower of Hanoi, one move per turn"),
+            "__module__": __name__,
+        })
     if env_id in UNAVAILABLE:
         raise AgentloopError(f"ta/{env_id} is unavailable: {UNAVAILABLE[env_id]}")
     env_spec(env_id)  # unknown → one-line error (and the extra's install line without it)

@@ -1,11 +1,11 @@
 """TextArena's single-player games as agentloop scenarios (`pip install 'agentloop[arena]'`; docs/interop.md).
 
-By name (entry points; their hidden solution is an oracle) `ta/Crosswords-v0` and `ta/Sudoku-v0`,
-and every game by import path (each is TextArena's environment, one move per turn, judged by it):
+By name (entry points; each has an oracle) `ta/Crosswords-v0`, `ta/Sudoku-v0` and
+`ta/TowerOfHanoi-v0`, and every game by import path (each is TextArena's environment, one move per turn, judged by it):
 
     agentloop run ta/Crosswords-v0 --condition tape --model local/gemma3-270m
     agentloop run ta/Sudoku-v0 --condition verify --model local/gemma3-270m
-    agentloop run agentloop.interop.ta:TowerOfHanoi-v0 --condition tape --model local/gemma3-270m
+    agentloop run ta/TowerOfHanoi-v0 --condition tape --model local/gemma3-270m
 
 `Crosswords`, `Sudoku`, `TowerOfHanoi` and `Minesweeper` are tuned (move format, parser); any other
 single-player environment id gives a generic scenario (any bracketed move) with `arena_scenario(id)`
