@@ -1,6 +1,6 @@
 """Scenarios: the puzzles, one file each, and the registry that names them.
 
-The ten built-in scenarios are the readable dict `_BUILTIN`. A user's own scenario joins them
+The eleven built-in scenarios are the readable dict `_BUILTIN`. A user's own scenario joins them
 with `register_scenario(MyTask)`, or, from a pip-installed package, through an entry point in
 the group `agentloop.scenarios` (name = "package.module:Class"); `get_scenario` also takes an
 import path "package.module:Class" directly. The contract tests in
@@ -39,6 +39,7 @@ _BUILTIN: dict[str, str] = {
     "wordsquare": "agentloop.scenarios.wordsquare:Wordsquare",
     "sudoku": "agentloop.scenarios.sudoku:Sudoku",
     "wordle": "agentloop.scenarios.wordle:Wordle",
+    "crossword": "agentloop.scenarios.crossword:Crossword",
 }
 _SCENARIOS = Registry("scenario", "agentloop.scenarios", _BUILTIN)
 
