@@ -29,12 +29,33 @@ SMALL = {
 }
 
 NAMES = list_scenarios()
+# Each granularity (a call bigger than one atomic step) meets the same contract as the default:
+# case name -> (scenario, its parameters on top of SMALL).
+GRANULAR = {
+    "eca[row]": ("eca", {"granularity": "row", "steps": 4}),
+    "eca[rows:2]": ("eca", {"granularity": "rows:2", "steps": 6}),
+    "eca[rows:3]": ("eca", {"granularity": "rows:3", "steps": 4}),  # a shorter last call
+    "life[row]": ("life", {"granularity": "row"}),
+    "life[board]": ("life", {"granularity": "board", "steps": 2}),
+    "life[board,torus]": ("life", {"granularity": "board", "topology": "torus"}),
+    "hanoi[moves:3]": ("hanoi", {"granularity": "moves:3"}),
+    "hanoi[moves:2,classic]": ("hanoi", {"granularity": "moves:2", "start": "classic"}),
+    "multiply[partial]": ("multiply", {"granularity": "partial"}),
+    "multiply[partial,m=1]": ("multiply", {"granularity": "partial", "m": 1}),
+}
+CASES = NAMES + [c for c, (name, _) in GRANULAR.items() if name in NAMES]
 
 
-def instance(name: str, seed: int = 7):
+def case_params(case: str) -> tuple[str, dict]:
+    """(scenario name, parameters) of a contract case: a scenario, or one of its granularities."""
+    name, extra = GRANULAR.get(case, (case, {}))
+    return name, {**SMALL.get(name, {}), **extra}
+
+
+def instance(case: str, seed: int = 7):
+    name, params = case_params(case)
     sc = get_scenario(name)
-    params = sc.Params.model_validate(SMALL.get(name, {}))
-    return sc, sc.generate(params, seed)
+    return sc, sc.generate(sc.Params.model_validate(params), seed)
 
 
 def oracle_run(sc, inst):
@@ -47,7 +68,7 @@ def oracle_run(sc, inst):
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_oracle_passes_the_checker_at_every_step_and_reaches_the_goal(name):
     sc, inst = instance(name)
     run = oracle_run(sc, inst)
@@ -105,7 +126,7 @@ def test_instances_fixed_by_their_parameters_ignore_the_seed(key):
     assert len({_fingerprint(sc, sc.generate(params, seed)) for seed in range(5)}) == 1
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_corrupted_answers_are_rejected_and_parse_and_the_simulator_is_pure(name):
     sc, inst = instance(name)
     rng = random.Random(0)
@@ -133,7 +154,7 @@ def trajectory_variants(text: str) -> list[str]:
             "\n".join(f"{line}  " for line in text.splitlines()), text.replace("\n", "\n\n")]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_every_oracle_answer_and_trajectory_round_trips_with_harmless_decoration(name, seed):
     sc, inst = instance(name, seed)
@@ -157,7 +178,7 @@ BAD_STEP_REPLIES = ["", "   ", "\n\n", "```\n```", "?", "answer:", "0.5", "1 2 3
 BAD_TRAJECTORIES = ["", "\n \n", "```\n```", "I cannot solve this, sorry!", "?\n?\n?"]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_garbage_is_a_parse_error_for_steps_and_whole_tasks(name):
     sc, inst = instance(name)
     step = sc.steps(inst)[0]
@@ -199,27 +220,33 @@ def test_out_of_range_parameters_are_one_line_errors_in_python_and_on_the_cli(na
 
 
 # --- the loop -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("condition", list(PRESETS))
 def test_oracle_succeeds_under_every_condition(name, condition):
-    r = run_episode(name, SMALL.get(name, {}), condition=condition, model="scripted/oracle", seed=5)
+    r = run_episode(*case_params(name), condition=condition, model="scripted/oracle", seed=5)
     assert r.success, (r.status, r.error, r.first_error_step)
     assert r.steps_correct == r.steps_total == len(r.step_ok)
     assert r.simulated
     assert r.answer == r.expected
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_noisy_slips_show_without_a_checker_and_verify_repairs_them(name):
     """Simulated slips are visible under `tape`, and `verify` (with room to re-ask) fixes them all."""
     noisy = {"model": "scripted/noisy", "model_args": {"error": 0.3, "seed": 1}}
-    tape = [run_episode(name, SMALL.get(name, {}), condition="tape", seed=s, **noisy) for s in range(3)]
+    tape = [run_episode(*case_params(name), condition="tape", seed=s, **noisy) for s in range(3)]
     assert not all(all(r.step_ok) and r.success for r in tape)
     for r in tape:
         assert r.simulated and r.status in ("solved", "failed") and len(r.step_ok) == len(r.steps) <= r.steps_total
         json.dumps(r.model_dump())
-    verify = get_condition("verify", max_retries=8)
-    fixed = [run_episode(name, SMALL.get(name, {}), condition=verify, seed=s, **noisy) for s in range(3)]
+    if name in GRANULAR:
+        # Slips are per atom, so a call of many cells at 30% is almost never right: repair a
+        # model whose calls are wrong about two times in three, with more room.
+        sc, inst = instance(name)
+        atoms = max(len(sc.atoms(inst, step, answer)) for step, _, answer in oracle_run(sc, inst))
+        noisy = {"model": "scripted/noisy", "model_args": {"error": round(1 / atoms, 4), "seed": 1}}
+    verify = get_condition("verify", max_retries=50 if name in GRANULAR else 8)
+    fixed = [run_episode(*case_params(name), condition=verify, seed=s, **noisy) for s in range(3)]
     for r in fixed:
         assert r.success and r.answer == r.expected, (r.status, r.error)
     assert sum(r.calls for r in fixed) > sum(r.steps_total for r in fixed)  # the repairs were paid for

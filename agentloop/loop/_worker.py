@@ -54,10 +54,12 @@ def step_hint(ep: Episode, step: Step, attempt: int) -> Hint | None:
         return None
     sc, inst, state = ep.scenario, ep.instance, ep.tape.state
     truth = sc.solve(inst, state, step)
+    # One entry per atomic answer (a step of several cells or moves has several), so a simulated
+    # model slips per atom whatever the step's size.
     return Hint(
-        answers=(truth,),
-        render=lambda answers: sc.format_answer(answers[0]),
-        corrupt=lambda i, rng: sc.corrupt(inst, state, step, truth, rng),
+        answers=tuple(sc.atoms(inst, step, truth)),
+        render=lambda atoms: sc.format_answer(sc.join_atoms(inst, step, atoms)),
+        corrupt=lambda i, rng: sc.corrupt_atom(inst, state, step, truth, i, rng),
         key=f"{ep.hint_key}:{step.index}:{attempt}",
     )
 
@@ -73,12 +75,26 @@ def oneshot_hint(ep: Episode) -> Hint | None:
         answers.append(a)
         states.append(state)
         state = sc.apply(inst, state, step, a)
-    return Hint(
-        answers=answers,
-        render=lambda xs: sc.format_trajectory(inst, xs),
-        corrupt=lambda i, rng: sc.corrupt(inst, states[i], ep.steps[i], answers[i], rng),
-        key=f"{ep.hint_key}:oneshot",
-    )
+    # The atoms of every step in order, with the step and position each came from: simulated
+    # slips are per atom, as in a step's hint.
+    atoms: list = []
+    where: list[tuple[int, int]] = []
+    for s, (step, a) in enumerate(zip(ep.steps, answers)):
+        parts = sc.atoms(inst, step, a)
+        atoms.extend(parts)
+        where.extend((s, j) for j in range(len(parts)))
+
+    def render(xs) -> str:
+        per_step: list[list] = [[] for _ in answers]
+        for (s, _), x in zip(where, xs):
+            per_step[s].append(x)
+        return sc.format_trajectory(inst, [sc.join_atoms(inst, st, p) for st, p in zip(ep.steps, per_step)])
+
+    def corrupt(i, rng):
+        s, j = where[i]
+        return sc.corrupt_atom(inst, states[s], ep.steps[s], answers[s], j, rng)
+
+    return Hint(answers=atoms, render=render, corrupt=corrupt, key=f"{ep.hint_key}:oneshot")
 
 
 def _safely(ep: Episode, parse, *args) -> tuple[Any, str | None]:
@@ -150,7 +166,7 @@ def ask_step(ep: Episode, step: Step, attempt: int, feedback: Verdict | None) ->
     read = lambda text: _safely(ep, ep.scenario.parse, text, step)  # noqa: E731
     if cond.vote:
         return _sampled(ep, step, attempt, messages, hint, read, k=cond.k, max_samples=cond.max_samples,
-                        max_chars=ep.scenario.max_answer_chars)
+                        max_chars=ep.scenario.answer_chars(ep.instance))
     return _sampled(ep, step, attempt, messages, hint, read, k=1, max_samples=1 + cond.format_retries)
 
 

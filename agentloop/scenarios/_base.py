@@ -150,6 +150,26 @@ class Scenario(ABC, Generic[I, S, A]):
             "(scripted/noisy, scripted/faulty) need; scripted/oracle and real models run without it"
         )
 
+    # --- steps bigger than one atomic unit (the `granularity` parameter) -----------------------
+    def atoms(self, inst: I, step: Step, answer: Any) -> Sequence[Any]:
+        """The atomic answers `answer` (or its JSON form) is made of: one for an atomic step (the
+        default), several for a step that does more per call (a row of cells, k moves).
+
+        Simulated models slip per atom (`corrupt_atom`), and a multi-atom verdict counts them."""
+        return (answer,)
+
+    def join_atoms(self, inst: I, step: Step, atoms: Sequence[Any]) -> A:
+        """The answer made of `atoms`, the inverse of `atoms`. Default: the one atom."""
+        return atoms[0]
+
+    def corrupt_atom(self, inst: I, state: S, step: Step, answer: A, i: int, rng: random.Random) -> Any:
+        """A plausible wrong value for atom `i` of the right `answer`. Default: `corrupt` (one atom)."""
+        return self.corrupt(inst, state, step, answer, rng)
+
+    def answer_chars(self, inst: I) -> int:
+        """Votes longer than this are red-flagged; default `max_answer_chars` (a bigger step may allow more)."""
+        return self.max_answer_chars
+
     # --- prompts -------------------------------------------------------------------------
     def rules(self, inst: I) -> str:
         """What the task is and how one step works; the system message of every condition.

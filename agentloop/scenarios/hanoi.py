@@ -7,6 +7,10 @@ legal position by construction (each peg holds its disks largest at the bottom);
 given the standard recursive rule, which finds the next move of the shortest solution from any
 legal position. Atomic step: one move `[disk, from, to]`; its context is the current pegs and
 the previous move. Illegal moves are rejected with code `illegal` and never committed.
+
+With the parameter `granularity=moves:K` a call answers K moves at once (the last call of a
+plan may have fewer); the answer is a tuple of moves, rejected as `illegal` when any move is
+illegal where it is made (nothing of it is committed), else `wrong` when any move differs.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
-from agentloop.types import Step
+from agentloop.scenarios._granularity import (
+    atoms_wrong_reason, bundle_verdict, chunks, normalise_chunks, omit_default, per_call,
+)
+from agentloop.types import Step, Verdict
 
 Move = tuple[int, int, int]  # (disk, from_peg, to_peg); disks 1..n, 1 the smallest
 Pegs = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # bottom to top
@@ -43,6 +50,20 @@ class HanoiParams(Params):
     start: Literal["random", "classic"] = Field(
         default="random", description="random: each disk on a seeded peg; classic: all disks on peg 0"
     )
+    granularity: str = Field(default="move", description="what one call answers: move, or moves:K (K moves)")
+
+    @field_validator("granularity")
+    @classmethod
+    def _granularity(cls, v: str) -> str:
+        return normalise_chunks(v, "move", "move", "moves")
+
+    @model_serializer(mode="wrap")
+    def _omit_default_granularity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_default(handler, self, "move")
+
+    @property
+    def moves_per_call(self) -> int:
+        return per_call(self.granularity, "move", "moves") or 1
 
 
 @dataclass(frozen=True)
@@ -254,9 +275,24 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         return HanoiState(inst.start, None)
 
     def steps(self, inst: HanoiInstance) -> list[Step]:
-        return [Step(i, (i + 1,), f"move {i + 1}") for i in range(moves_needed(inst.start))]
+        total, k = moves_needed(inst.start), inst.params.moves_per_call
+        if k > 1:  # key: (first move, moves in the call)
+            return [
+                Step(i, (m + 1, n), f"move {m + 1}" if n == 1 else f"moves {m + 1} to {m + n}")
+                for i, (m, n) in enumerate(chunks(total, k))
+            ]
+        return [Step(i, (i + 1,), f"move {i + 1}") for i in range(total)]
 
-    def solve(self, inst: HanoiInstance, state: HanoiState, step: Step) -> Move:
+    def solve(self, inst: HanoiInstance, state: HanoiState, step: Step) -> Any:
+        if len(step.key) == 2:
+            moves = []
+            for _ in range(step.key[1]):
+                moves.append(self._next(inst, state))
+                state = HanoiState(_move(state.pegs, moves[-1]), moves[-1])
+            return tuple(moves)
+        return self._next(inst, state)
+
+    def _next(self, inst: HanoiInstance, state: HanoiState) -> Move:
         """The move of the strategy the rules give: MAKER's from the classic start, else the
         recursive rule (the two agree on the classic start's shortest solution)."""
         if inst.classic:
@@ -265,20 +301,71 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         # than the plan), but a move is still owed, so any legal one.
         return optimal_move(state.pegs) or _legal_moves(state.pegs)[0]
 
-    def illegal(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Move) -> str | None:
+    def illegal(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Any) -> str | None:
+        if len(step.key) == 2:  # each move where it is made, after the ones before it
+            for j, move in enumerate(answer):
+                why = self._illegal_move(inst, state.pegs, move)
+                if why is not None:
+                    return f"move {step.key[0] + j}: {why}"
+                state = HanoiState(_move(state.pegs, move), move)
+            return None
+        return self._illegal_move(inst, state.pegs, answer)
+
+    @staticmethod
+    def _illegal_move(inst: HanoiInstance, pegs: Pegs, move: Move) -> str | None:
         for rule in RULES:
-            why = rule(inst.n, state.pegs, answer)
+            why = rule(inst.n, pegs, move)
             if why is not None:
                 return why
         return None
 
-    def apply(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Move) -> HanoiState:
+    def check(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Any) -> Verdict:
+        if len(step.key) != 2:
+            return super().check(inst, state, step, answer)
+        expected = self.solve(inst, state, step)
+        why = self.illegal(inst, state, step, answer)
+        if why is not None:  # the right moves too, so the record can count the moves that were right
+            return Verdict.reject(
+                "illegal", f"{why} ({atoms_wrong_reason(answer, expected, 'moves', step)})",
+                expected=self.to_json_answer(expected), observed=self.to_json_answer(answer),
+            )
+        return bundle_verdict(self, inst, step, answer, expected, "moves")
+
+    def apply(self, inst: HanoiInstance, state: HanoiState, step: Step, answer: Any) -> HanoiState:
+        if len(step.key) == 2:
+            for move in answer:
+                state = HanoiState(_move(state.pegs, move), move)
+            return state
         return HanoiState(_move(state.pegs, answer), answer)
 
     def is_goal(self, inst: HanoiInstance, state: HanoiState) -> bool:
         return len(state.pegs[GOAL]) == inst.n
 
-    def corrupt(self, inst, state: HanoiState, step, answer: Move, rng: random.Random) -> Move:
+    def corrupt(self, inst, state: HanoiState, step, answer: Any, rng: random.Random) -> Any:
+        if len(step.key) == 2:
+            i = rng.randrange(len(answer))
+            return answer[:i] + (self.corrupt_atom(inst, state, step, answer, i, rng),) + answer[i + 1:]
+        return self._corrupt_move(state, answer, rng)
+
+    # --- calls of several moves: atoms are the moves -------------------------------------------------
+    def atoms(self, inst: HanoiInstance, step: Step, answer: Any) -> Sequence[Any]:
+        return tuple(answer) if len(step.key) == 2 else (answer,)
+
+    def join_atoms(self, inst: HanoiInstance, step: Step, atoms: Sequence[Any]) -> Any:
+        return tuple(atoms) if len(step.key) == 2 else atoms[0]
+
+    def corrupt_atom(self, inst, state: HanoiState, step, answer: Any, i: int, rng: random.Random) -> Any:
+        if len(step.key) != 2:
+            return self._corrupt_move(state, answer, rng)
+        for move in answer[:i]:  # the position move i is made from, after the right moves before it
+            state = HanoiState(_move(state.pegs, move), move)
+        return self._corrupt_move(state, answer[i], rng)
+
+    def answer_chars(self, inst: HanoiInstance) -> int:
+        return self.max_answer_chars * inst.params.moves_per_call
+
+    @staticmethod
+    def _corrupt_move(state: HanoiState, answer: Move, rng: random.Random) -> Move:
         wrong = [m for m in _legal_moves(state.pegs) if m != answer]
         if wrong:
             return rng.choice(wrong)
@@ -321,22 +408,41 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
 
     def step_prompt(self, inst: HanoiInstance, step: Step, window: str | None) -> str:
         head = f"{step.label}." if window is None else f"{step.label}. {window}"
+        if len(step.key) == 2 and step.key[1] > 1:
+            return f"{head} What are the next {step.key[1]} moves? Answer with one [disk, from, to] per line, in order, only."
         return f"{head} What is the next move? Answer with [disk, from, to] only."
 
     # --- answers ------------------------------------------------------------------------------
-    def parse(self, text: str, step: Step) -> Move:
+    def parse(self, text: str, step: Step) -> Any:
+        if len(step.key) == 2:  # exactly step.key[1] moves, one a line
+            n = step.key[1]
+            moves = parse_lines(text, lambda line: _parse_move(_MOVE_REPLY, line), "moves", limit=n + 1)
+            if len(moves) != n:
+                raise ParseError(f"expected {n} moves, one a line, got {len(moves)}")
+            return tuple(moves)
         return _parse_move(_MOVE_REPLY, strip_reply(text))
 
-    def format_answer(self, answer: Move) -> str:
+    def format_answer(self, answer: Any) -> str:
+        if answer and isinstance(answer[0], tuple):
+            return "\n".join(_fmt(m) for m in answer)
         return _fmt(answer)
 
-    def parse_trajectory(self, inst: HanoiInstance, text: str) -> list[Move]:
-        return parse_lines(text, lambda line: _parse_move(_MOVE, line), "moves", limit=moves_needed(inst.start))
+    def parse_trajectory(self, inst: HanoiInstance, text: str) -> list[Any]:
+        moves = parse_lines(text, lambda line: _parse_move(_MOVE, line), "moves", limit=moves_needed(inst.start))
+        k = inst.params.moves_per_call
+        if k > 1:  # whole calls only: a call cut short has no answer
+            return [tuple(moves[m:m + n]) for m, n in chunks(moves_needed(inst.start), k) if m + n <= len(moves)]
+        return moves
 
-    def format_trajectory(self, inst: HanoiInstance, answers: Sequence[Move]) -> str:
-        return "\n".join(_fmt(m) for m in answers)
+    def format_trajectory(self, inst: HanoiInstance, answers: Sequence[Any]) -> str:
+        return "\n".join(_fmt(m) for m in self._flat(inst, answers))
 
-    def to_json_answer(self, answer: Move) -> list[int]:
+    def _flat(self, inst: HanoiInstance, answers: Sequence[Any]) -> list[Move]:
+        return [m for a in answers for m in a] if inst.params.moves_per_call > 1 else list(answers)
+
+    def to_json_answer(self, answer: Any) -> list[Any]:
+        if answer and isinstance(answer[0], (tuple, list)):
+            return [list(m) for m in answer]
         return list(answer)
 
     def initial_json(self, inst: HanoiInstance) -> list[list[int]]:
@@ -347,5 +453,5 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         # per strategy: a million moves at 20 disks).
         return [list(m) for m in optimal_solution(inst.start)]
 
-    def result_json(self, inst: HanoiInstance, state: HanoiState, answers: Sequence[Move]) -> list[list[int]]:
-        return [list(m) for m in answers]
+    def result_json(self, inst: HanoiInstance, state: HanoiState, answers: Sequence[Any]) -> list[list[int]]:
+        return [list(m) for m in self._flat(inst, answers)]

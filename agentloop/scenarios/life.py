@@ -2,7 +2,9 @@
 `topology=torus`, as reasoning-gym's game_of_life plays it) the board wraps around.
 
 Atomic step: one cell of one generation. Its context is the cell's 3×3 neighbourhood, read
-from the tape, plus the rules.
+from the tape, plus the rules. With the parameter `granularity` a call does more: `row`, one row
+of a generation (its context: that row and the rows around it), or `board`, a whole generation
+(its context: the previous board); such an answer is a tuple of rows, wrong when any cell is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
+from agentloop.scenarios._granularity import bundle_verdict
+from agentloop.scenarios.eca import parse_rows
 from agentloop.types import Step
 
 Board = tuple[tuple[int, ...], ...]
@@ -29,14 +33,20 @@ class LifeParams(Params):
     topology: Literal["dead", "torus"] = Field(
         default="dead", description="dead: cells beyond the edge are dead; torus: the board wraps around"
     )
+    granularity: Literal["cell", "row", "board"] = Field(
+        default="cell", description="what one call answers: cell, row (one row of a generation) or board (a generation)"
+    )
 
     @model_serializer(mode="wrap")
-    def _omit_default_topology(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The default is left out of the dump, so records and episode keys of dead-border boards
-        # stay what they were before the parameter existed (stored experiments resume as they are).
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Defaults of later parameters are left out of the dump, so records and episode keys of
+        # runs that do not set them stay what they were before the parameters existed (stored
+        # experiments resume as they are).
         out = handler(self)
         if out.get("topology") == "dead":
             del out["topology"]
+        if out.get("granularity") == "cell":
+            del out["granularity"]
         return out
 
 
@@ -98,6 +108,15 @@ class Life(Scenario[LifeInstance, LifeState, int]):
 
     def steps(self, inst: LifeInstance) -> list[Step]:
         p = inst.params
+        # Steps of whole rows have the key (generation, first row, columns, rows in the call).
+        if p.granularity == "row":
+            return [
+                Step(g * p.rows + r, (g + 1, r, p.cols, 1), f"generation {g + 1}, row {r}")
+                for g in range(p.steps)
+                for r in range(p.rows)
+            ]
+        if p.granularity == "board":
+            return [Step(g, (g + 1, 0, p.cols, p.rows), f"generation {g + 1}") for g in range(p.steps)]
         cells = p.rows * p.cols
         return [
             Step(g * cells + r * p.cols + c, (g + 1, r, c), f"generation {g + 1}, row {r}, column {c}")
@@ -106,12 +125,24 @@ class Life(Scenario[LifeInstance, LifeState, int]):
             for c in range(p.cols)
         ]
 
-    def solve(self, inst: LifeInstance, state: LifeState, step: Step) -> int:
+    def solve(self, inst: LifeInstance, state: LifeState, step: Step) -> Any:
+        if len(step.key) == 4:
+            _, first, cols, n = step.key
+            board = state.boards[-1]
+            return tuple(
+                tuple(next_cell(board, r, c, _torus(inst)) for c in range(cols)) for r in range(first, first + n)
+            )
         _, r, c = step.key
         return next_cell(state.boards[-1], r, c, _torus(inst))
 
-    def apply(self, inst: LifeInstance, state: LifeState, step: Step, answer: int) -> LifeState:
-        partial = state.partial + (answer,)
+    def check(self, inst: LifeInstance, state: LifeState, step: Step, answer: Any):
+        if len(step.key) != 4:
+            return super().check(inst, state, step, answer)
+        return bundle_verdict(self, inst, step, answer, self.solve(inst, state, step), "cells")
+
+    def apply(self, inst: LifeInstance, state: LifeState, step: Step, answer: Any) -> LifeState:
+        cells = tuple(b for row in answer for b in row) if len(step.key) == 4 else (answer,)
+        partial = state.partial + cells
         cols = inst.params.cols
         if len(partial) == inst.params.rows * cols:
             board = tuple(partial[i:i + cols] for i in range(0, len(partial), cols))
@@ -121,8 +152,31 @@ class Life(Scenario[LifeInstance, LifeState, int]):
     def is_goal(self, inst: LifeInstance, state: LifeState) -> bool:
         return not state.partial and state.boards[-1] == self._expected(inst)
 
-    def corrupt(self, inst, state, step, answer: int, rng: random.Random) -> int:
-        return 1 - answer
+    def corrupt(self, inst, state, step, answer: Any, rng: random.Random) -> Any:
+        if len(step.key) != 4:
+            return 1 - answer
+        cells = list(self.atoms(inst, step, answer))
+        i = rng.randrange(len(cells))
+        cells[i] = 1 - cells[i]
+        return self.join_atoms(inst, step, cells)
+
+    # --- steps of whole rows: atoms are the cells, row by row --------------------------------------
+    def atoms(self, inst: LifeInstance, step: Step, answer: Any) -> Sequence[Any]:
+        return tuple(b for row in answer for b in row) if len(step.key) == 4 else (answer,)
+
+    def join_atoms(self, inst: LifeInstance, step: Step, atoms: Sequence[Any]) -> Any:
+        if len(step.key) != 4:
+            return atoms[0]
+        cols = step.key[2]
+        return tuple(tuple(atoms[i:i + cols]) for i in range(0, len(atoms), cols))
+
+    def corrupt_atom(self, inst, state, step, answer: Any, i: int, rng: random.Random) -> Any:
+        return 1 - self.atoms(inst, step, answer)[i]
+
+    def answer_chars(self, inst: LifeInstance) -> int:
+        p = inst.params
+        rows = {"cell": 0, "row": 1, "board": p.rows}[p.granularity]
+        return self.max_answer_chars if not rows else rows * (p.cols + 4) + 32
 
     def _expected(self, inst: LifeInstance) -> Board:
         board = inst.initial
@@ -156,8 +210,16 @@ class Life(Scenario[LifeInstance, LifeState, int]):
 
     def window(self, inst: LifeInstance, state: LifeState, step: Step) -> str:
         board = state.boards[-1]
-        _, r, c = step.key
         n_rows, n_cols = len(board), len(board[0])
+        if len(step.key) == 4:
+            _, first, _, n = step.key
+            if n == n_rows:
+                return "\n".join(bits(row) for row in board)
+            rows = range(first - 1, first + n + 1)  # the rows of the call and one on each side
+            if _torus(inst):
+                return "\n".join(bits(board[rr % n_rows]) for rr in rows)
+            return "\n".join(bits(board[rr]) if 0 <= rr < n_rows else "0" * n_cols for rr in rows)
+        _, r, c = step.key
         if _torus(inst):
             return "\n".join(
                 bits(board[rr % n_rows][cc % n_cols] for cc in range(c - 1, c + 2)) for rr in range(r - 1, r + 2)
@@ -168,6 +230,19 @@ class Life(Scenario[LifeInstance, LifeState, int]):
         )
 
     def step_prompt(self, inst: LifeInstance, step: Step, window: str | None) -> str:
+        if len(step.key) == 4:
+            _, first, cols, n = step.key
+            if n == inst.params.rows:
+                what = f"Write the whole new generation: {n} lines of {cols} digits (0 or 1) each, and nothing else."
+                shown = f"The previous generation:\n{window}\n" if window is not None else ""
+            else:
+                what = f"Write the new row {first}: one line of {cols} digits (0 or 1), and nothing else."
+                edge = "the board wraps around" if _torus(inst) else "a row beyond the edge is shown as all dead"
+                shown = (
+                    f"Rows {first - 1} to {first + 1} of the previous generation (row {first} in the middle; {edge}):"
+                    f"\n{window}\n" if window is not None else ""
+                )
+            return f"{step.label}. {shown}{what}"
         if window is None:
             return f"{step.label}: what is its new value? Answer with 0 or 1 only."
         return (
@@ -176,21 +251,30 @@ class Life(Scenario[LifeInstance, LifeState, int]):
         )
 
     # --- answers ------------------------------------------------------------------------------
-    def parse(self, text: str, step: Step) -> int:
+    def parse(self, text: str, step: Step) -> Any:
+        if len(step.key) == 4:  # (generation, first row, columns, rows): a call of whole rows
+            return parse_rows(text, count=step.key[3], width=step.key[2])
         return parse_bit(text)
 
-    def format_answer(self, answer: int) -> str:
+    def format_answer(self, answer: Any) -> str:
+        if isinstance(answer, tuple):
+            return "\n".join(bits(row) for row in answer)
         return str(answer)
 
-    def parse_trajectory(self, inst: LifeInstance, text: str) -> list[int]:
+    def parse_trajectory(self, inst: LifeInstance, text: str) -> list[Any]:
         p = inst.params
         rows = parse_bit_rows(text, p.cols, limit=p.steps * p.rows)
         if not rows:
             raise ParseError("no rows of 0/1 digits found")
+        if p.granularity != "cell":  # whole calls only: a board cut short has no answer
+            n = 1 if p.granularity == "row" else p.rows
+            return [tuple(tuple(r) for r in rows[i:i + n]) for i in range(0, len(rows) - n + 1, n)]
         return [b for row in rows for b in row]
 
-    def format_trajectory(self, inst: LifeInstance, answers: Sequence[int]) -> str:
+    def format_trajectory(self, inst: LifeInstance, answers: Sequence[Any]) -> str:
         p = inst.params
+        if p.granularity != "cell":
+            answers = [b for a in answers for row in a for b in row]
         lines = []
         for i in range(0, len(answers), p.cols):
             if i % (p.rows * p.cols) == 0:
