@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip wheel --no-cache-dir --no-deps -w $(WHEELS) $(LLAMA); \
 	fi
 	$(PY) -m pip install $(WHEELS)/llama_cpp_python-*.whl
-	$(PY) -m pip install -e '.[dev,learn,local,inspect,gym,arena]'
+	$(PY) -m pip install -e '.[dev,learn,local,inspect,gym,arena,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

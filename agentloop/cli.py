@@ -203,6 +203,11 @@ def experiment(
     ] = None,
     max_steps: _MaxSteps = None,
     max_prompt_tokens: _MaxPromptTokens = None,
+    executor: Annotated[
+        Optional[str],
+        typer.Option(help="where episodes run: local (threads) or ray (RAY_ADDRESS, or a local Ray started for the "
+                     "run; the [ray] extra) [default: the file's executor, else local]"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
 ) -> None:
@@ -219,7 +224,9 @@ def experiment(
         elif model_arg:
             raise AgentloopError("-M/--model-arg needs --model (the file's models carry their own args)")
         try:
-            summary = run_experiment(spec, out, progress=False if quiet else None, append=append, sizes=sizes)
+            summary = run_experiment(
+                spec, out, progress=False if quiet else None, append=append, sizes=sizes, executor=executor
+            )
         except KeyboardInterrupt:
             typer.echo("interrupted: finished episodes are stored; run the same command again to finish", err=True)
             raise typer.Exit(130) from None

@@ -5,8 +5,10 @@
 
 Every episode has a deterministic key (a hash of what determines it), and the store keeps one
 row per key, so a killed run resumes where it stopped and never repeats a finished episode.
-Episodes run in worker threads (the loop is synchronous); `ConnectionLimit` bounds the requests
-in flight to each model, and the budgets are enforced before every request (see `agentloop.budget`).
+Episodes run in worker threads (the loop is synchronous) or on a Ray cluster (`agentloop.executors`);
+either way this module plans them and is the one writer of the store. `ConnectionLimit` bounds the
+requests in flight to each model, and the budgets are enforced before every request (see
+`agentloop.budget`).
 One process at a time works in an output directory (an OS lock on DIR/.lock), and a grid or
 an episode too big to run is refused before anything starts (`Sizes`).
 """
@@ -34,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agentloop._kv import identity_args, redact_args, redact_argv
 from agentloop.conditions import Condition
 from agentloop.errors import AgentloopError
-from agentloop.models import ModelWrapper
 
 try:
     import tomllib
@@ -157,6 +158,9 @@ class ExperimentSpec(BaseModel):
     budget: Limits = Limits()
     cache: bool = Field(False, description="keep model replies in DIR/cache.sqlite and reuse them")
     transcripts: bool = Field(True, description="keep every reply's text and every request (off for huge runs)")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where episodes run: threads here, or a Ray cluster (the [ray] extra)"
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -492,6 +496,7 @@ def run_experiment(
     stop: threading.Event | None = None,
     append: bool = False,
     sizes: Sizes = Sizes(),
+    executor: str | None = None,
 ) -> RunSummary:
     """Run every episode of `spec` that `out_dir/results.sqlite` does not hold yet.
 
@@ -499,12 +504,20 @@ def run_experiment(
     `stop`: set it (from another thread) to finish early; episodes in flight are dropped.
     KeyboardInterrupt stops the same way and is re-raised once the store is consistent.
     `append`: allow a store that holds another experiment (by name) to take this one too.
+    `executor`: "local" (threads) or "ray" (a Ray cluster: `RAY_ADDRESS`, or one started for the
+    run); default: the file's `executor`. The same episodes, keys, budgets and records either way.
     Another process working in `out_dir`, or a grid past `sizes`, is an AgentloopError.
     """
     from agentloop.store import ResultsStore
 
     if not isinstance(spec, ExperimentSpec):
         spec = load_experiment(spec, sizes=sizes)
+    if executor is not None:
+        from agentloop.executors import EXECUTORS
+
+        if executor not in EXECUTORS:
+            raise AgentloopError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+        spec = spec.model_copy(update={"executor": executor})
     tasks = plan_episodes(spec, sizes=sizes)
     out = _make_dir(Path(out_dir))
     with _lock_dir(out), ResultsStore(out / "results.sqlite") as store:
@@ -522,7 +535,7 @@ def run_experiment(
             progress = sys.stderr.isatty()
         stop = stop or threading.Event()
         try:
-            _run_coroutine(_run_all(spec, todo, store, run_id, summary, out, progress, stop))
+            _run_coroutine(_run_all(spec, todo, store, run_id, summary, out, progress, stop, spec.executor))
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
@@ -628,92 +641,24 @@ _GIVE_UP_AFTER = 3
 _REQUEUE_ROUNDS = 2
 
 
-class _Models:
-    """Every model of the experiment, shared by its episodes: the provider behind its connection
-    limit, its retry settings (from `get_model`) and the response cache."""
+async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, show: bool, stop: threading.Event,
+                   executor: str = "local"):
+    """Every episode of `todo`, run by `executor` (`agentloop.executors`) and stored here; those
+    that end with a provider error run again at the end of the round, up to `_REQUEUE_ROUNDS`
+    times (a fault that outlasted the retries may be gone)."""
+    from agentloop.executors import make_executor
 
-    def __init__(self, spec: ExperimentSpec, out: Path) -> None:
-        from agentloop.models import get_model
-        from agentloop.store import ResponseCache
-
-        self.cache = ResponseCache(out / "cache.sqlite") if spec.cache else None
-        self.retrying = {m.label: get_model(m.name, **m.args) for m in spec.models}
-        # Episodes may send several requests at once (the samples of a vote): the connection
-        # limit holds per request, not per episode.
-        self.wire = {m.label: ConnectionLimit(self.retrying[m.label].inner, m.max_connections) for m in spec.models}
-
-    def for_episode(self, label: str, limits: Limits, ledger, stop: threading.Event):
-        """The model as one episode sees it, outermost first: the episode's limits (they count
-        the agent's calls, cache hits included), the cache, the retry layer, the experiment's
-        ledger (every attempt is a request sent and paid for), the connection limit, the provider."""
-        from agentloop.budget import Budget, GuardedModel
-        from agentloop.models import RetryingModel
-        from agentloop.store import CachingModel
-
-        retrying = self.retrying[label]
-        model = GuardedModel(self.wire[label], [ledger], stop)
-        model = RetryingModel(model, attempts=retrying.attempts, wait=retrying.wait)
-        if self.cache is not None:
-            model = CachingModel(model, self.cache)
-        return GuardedModel(model, [Budget(limits, "episode")], stop)
-
-    def close(self, summary: RunSummary) -> None:
-        summary.peak_in_flight = max((w.peak for w in self.wire.values()), default=0)
-        if self.cache is not None:
-            summary.cache_hits, summary.cache_misses = self.cache.hits, self.cache.misses
-            self.cache.close()
-
-
-class ConnectionLimit(ModelWrapper):
-    """At most `n` requests in flight to the wrapped model, across all threads; `peak` is the
-    most that ever were (the achieved concurrency)."""
-
-    def __init__(self, inner, n: int) -> None:
-        super().__init__(inner)
-        self._slots = threading.BoundedSemaphore(n)
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self.peak = 0
-
-    def _enter(self) -> None:
-        with self._lock:
-            self._in_flight += 1
-            self.peak = max(self.peak, self._in_flight)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-
-    def complete(self, messages, *, hint=None, sample: int = 0, seed: int | None = None):
-        with self._slots:
-            self._enter()
-            try:
-                return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
-            finally:
-                self._leave()
-
-    async def acomplete(self, messages, *, hint=None, sample: int = 0, seed: int | None = None):
-        await asyncio.to_thread(self._slots.acquire)
-        self._enter()
-        try:
-            return await self.inner.acomplete(messages, hint=hint, sample=sample, seed=seed)
-        finally:
-            self._leave()
-            self._slots.release()
-
-
-async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, show: bool, stop: threading.Event):
-    """Every episode of `todo`; those that end with a provider error run again at the end of
-    the round, up to `_REQUEUE_ROUNDS` times (a fault that outlasted the retries may be gone)."""
     if not todo:
         return
     started = time.perf_counter()
-    models = _Models(spec, out)
     ledger = store.ledger(spec.budget, run_id)
     sems = {m.label: asyncio.Semaphore(m.max_connections) for m in spec.models}
-    workers = max(1, sum(min(m.max_connections, len(todo)) for m in spec.models))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agentloop-episode")
-    loop = asyncio.get_running_loop()
+    try:
+        runner = make_executor(executor, spec, out, ledger=ledger, store_path=store.path, run_id=run_id, stop=stop,
+                               episodes=len(todo))
+    except BaseException:
+        ledger.close()
+        raise
     bar = _Progress(len(todo), show)
     errored: list[tuple[EpisodeTask, EpisodeRecord]] = []
     failures = 0
@@ -725,8 +670,7 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
             if stop.is_set() or exhausted:
                 summary.budget_exhausted = summary.budget_exhausted or exhausted
                 return
-            model = models.for_episode(task.model.label, spec.limits, ledger, stop)
-            rec, refused = await loop.run_in_executor(pool, _run_one, task, model, spec.limits, spec.transcripts)
+            rec, refused = await runner.run(task)
         summary.ran += 1
         summary.calls += rec.calls
         summary.model_busy_s += sum(s.latency_s for s in rec.steps)
@@ -765,35 +709,14 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
         stop.set()  # Ctrl-C or a failure: episodes in flight end at their next request
         raise
     finally:
-        pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
+        stats = runner.close(wait=not stop.is_set())
         ledger.close()
-        models.close(summary)
+        summary.peak_in_flight = stats.peak_in_flight
+        summary.cache_hits, summary.cache_misses = stats.cache_hits, stats.cache_misses
         summary.provider_errors = len(errored)
         summary.first_error = errored[0][1].error if errored else None
         summary.wall_s = time.perf_counter() - started
         summary.episodes_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
-
-
-def _run_one(task: EpisodeTask, model, limits: Limits, transcripts: bool = True):
-    """One episode in a worker thread, behind its budgets (`model` is the outer guard of
-    `_Models.for_episode`). Returns (record, the first refusal or None)."""
-    from agentloop.loop import run_episode
-
-    rec: EpisodeRecord = run_episode(
-        task.scenario,
-        task.params,
-        condition=task.condition,
-        model=model,
-        model_args=dict(task.model.args),
-        seed=task.seed,
-        limits=limits,
-        key=task.key,  # every request's seed derives from it: a re-run replays the same requests
-        transcripts=transcripts,
-    )
-    refused = model.refused
-    if refused is not None and refused.scope == "episode" and rec.status == "error":
-        rec = rec.model_copy(update={"status": "budget", "success": False})
-    return rec, refused
 
 
 class _Progress:

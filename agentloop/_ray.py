@@ -1,0 +1,229 @@
+"""The Ray executor (`agentloop experiment FILE --executor ray`, the [ray] extra).
+
+Each episode is a Ray task: a worker builds the episode's model from the experiment's model
+spec and runs `executors.run_one`, exactly as a local thread does, and returns the record to the
+driver, which stores it (the one writer of the store). What the episodes share lives in one
+actor, `_Service`, placed on the driver's node (it opens the driver's store): the experiment's
+ledger, each model's connection slots and the response cache. A request reserves against the
+ledger and takes a connection slot in one call to that actor, and settles in another, so the
+experiment's budget holds across every worker as it does across threads (the ledger is the same
+SQLite ledger; the budget is never passed), and so does each model's `max_connections`. When the
+run stops, the actor refuses every further request (scope "stopped"): episodes in flight end at
+their next request, as local ones do.
+
+The cluster is `RAY_ADDRESS` when it is set (`ray start --head` on a node, this command on a
+node of it), otherwise a local Ray started for the run and shut down after. A Ray already
+initialised in this process (`ray.init(...)` before `run_experiment`) is used as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from agentloop.budget import BudgetExceeded, Hold
+from agentloop.errors import AgentloopError
+from agentloop.executors import ExecutorStats, guard, run_one
+from agentloop.types import Completion, Limits
+
+__all__ = ["RayExecutor"]
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise AgentloopError(
+            "--executor ray needs the [ray] extra: pip install 'agentloop[ray]' (ray on every node of the cluster)"
+        ) from None
+    return ray
+
+
+class _Service:
+    """What the episodes share, in one actor on the driver's node: the ledger, the connection
+    slots of each model, the response cache and the stop flag. Async: a request that waits for
+    a slot does not hold up the others."""
+
+    def __init__(self, store_path: str, budget: Limits, run_id: int, slots: dict[str, int],
+                 cache_path: str | None) -> None:
+        from agentloop.store import Ledger, ResponseCache
+
+        self.ledger = Ledger(Path(store_path), budget, run_id)
+        self.n = dict(slots)
+        self.slots = {label: asyncio.Semaphore(n) for label, n in slots.items()}
+        self.in_flight = {label: 0 for label in slots}
+        self.peak = 0
+        self.stopped = False
+        self.cache = ResponseCache(cache_path) if cache_path is not None else None
+
+    async def reserve(self, label: str, tokens: int, prompt: int) -> tuple[str, Any, Any]:
+        """("held", hold, None), or ("refused", scope, message): nothing may be sent."""
+        if self.stopped:
+            return "refused", "stopped", "the run is stopping"
+        try:
+            hold = self.ledger.reserve(tokens, prompt)
+        except BudgetExceeded as exc:
+            return "refused", exc.scope, str(exc)
+        await self.slots[label].acquire()
+        self.in_flight[label] += 1
+        self.peak = max(self.peak, self.in_flight[label])
+        return "held", hold, None
+
+    def _free(self, label: str) -> None:
+        self.in_flight[label] -= 1
+        self.slots[label].release()
+
+    async def settle(self, label: str, hold: Hold, c: Completion | None) -> None:
+        self._free(label)
+        self.ledger.settle(hold, c)
+
+    async def release(self, label: str, hold: Hold) -> None:
+        self._free(label)
+        self.ledger.release(hold)
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def cache_get(self, key: str) -> Completion | None:
+        return self.cache.get(key)
+
+    async def cache_put(self, key: str, model: str, c: Completion) -> None:
+        self.cache.put(key, model, c)
+
+    async def close(self) -> ExecutorStats:
+        self.ledger.close()
+        stats = ExecutorStats(peak_in_flight=self.peak)
+        if self.cache is not None:
+            stats.cache_hits, stats.cache_misses = self.cache.hits, self.cache.misses
+            self.cache.close()
+        return stats
+
+
+class _RemoteLedger:
+    """In a worker: the experiment's ledger and one model's connection slots, in the service
+    actor (the budget interface `GuardedModel` asks before every request)."""
+
+    def __init__(self, service, label: str, stop: threading.Event) -> None:
+        self.service, self.label, self.stop = service, label, stop
+
+    def exhausted(self) -> bool:
+        return False  # the driver asks its own ledger before an episode starts
+
+    def reserve(self, tokens: int, prompt: int) -> Hold:
+        import ray
+
+        state, a, b = ray.get(self.service.reserve.remote(self.label, tokens, prompt))
+        if state == "refused":
+            if a == "stopped":
+                self.stop.set()
+            raise BudgetExceeded(a, b)
+        return a
+
+    def settle(self, hold: Hold, c: Completion | None) -> None:
+        import ray
+
+        ray.get(self.service.settle.remote(self.label, hold, c))
+
+    def release(self, hold: Hold) -> None:
+        import ray
+
+        ray.get(self.service.release.remote(self.label, hold))
+
+
+class _RemoteCache:
+    """In a worker: the response cache, in the service actor."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+
+    def get(self, key: str) -> Completion | None:
+        import ray
+
+        return ray.get(self.service.cache_get.remote(key))
+
+    def put(self, key: str, model: str, c: Completion) -> None:
+        import ray
+
+        ray.get(self.service.cache_put.remote(key, model, c))
+
+
+def _episode(task, limits: Limits, transcripts: bool, service, cache: bool):
+    """One episode in a Ray worker: the same layers as a local thread's, with the shared ones
+    in the service actor. Returns (record, (scope, message) of the first refusal, or None)."""
+    from agentloop.models import get_model
+
+    retrying = get_model(task.model.name, **task.model.args)
+    stop = threading.Event()  # set once the service says the run is stopping
+    ledger = _RemoteLedger(service, task.model.label, stop)
+    model = guard(retrying, retrying.inner, ledger, _RemoteCache(service) if cache else None, limits, stop)
+    rec, refused = run_one(task, model, limits, transcripts)
+    return rec, None if refused is None else (refused.scope, str(refused))
+
+
+class RayExecutor:
+    """Episodes as Ray tasks (one CPU each), the shared state in a `_Service` actor."""
+
+    def __init__(self, spec, out: Path, *, store_path: Path, run_id: int, stop: threading.Event) -> None:
+        ray = _import_ray()
+        self.ray, self.spec, self.stop = ray, spec, stop
+        address = os.environ.get("RAY_ADDRESS") or None
+        if address is not None and address.startswith("ray://"):
+            raise AgentloopError(
+                f"RAY_ADDRESS={address}: Ray Client is not supported; run agentloop on a node of the cluster "
+                "(RAY_ADDRESS=HEAD:6379): its store and ledger are on the driver's disk"
+            )
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+            except ConnectionError as exc:
+                raise AgentloopError(f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {exc}") from None
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        self.service = ray.remote(_Service).options(num_cpus=0, scheduling_strategy=here).remote(
+            str(store_path), spec.budget, run_id, {m.label: m.max_connections for m in spec.models},
+            str(out / "cache.sqlite") if spec.cache else None,
+        )
+        self.episode = ray.remote(_episode).options(num_cpus=1)
+        self.pending: set = set()
+        self._closed = threading.Event()
+        # The driver's stop (Ctrl-C, a budget spent, failures in a row) reaches the workers through the service.
+        self._watch = threading.Thread(target=self._forward_stop, name="agentloop-ray-stop", daemon=True)
+        self._watch.start()
+
+    def _forward_stop(self) -> None:
+        while not self._closed.is_set():
+            if self.stop.wait(0.2):
+                self.service.stop.remote()
+                return
+
+    async def run(self, task):
+        ref = self.episode.remote(task, self.spec.limits, self.spec.transcripts, self.service, self.spec.cache)
+        self.pending.add(ref)
+        try:
+            rec, refused = await ref
+        finally:
+            self.pending.discard(ref)
+        return rec, None if refused is None else BudgetExceeded(*refused)
+
+    def close(self, *, wait: bool) -> ExecutorStats:
+        ray = self.ray
+        self._closed.set()
+        try:
+            if not wait:
+                ray.get(self.service.stop.remote())
+                for ref in list(self.pending):
+                    ray.cancel(ref)
+            stats = ray.get(self.service.close.remote())
+            ray.kill(self.service)
+        finally:
+            if self.started:
+                ray.shutdown()
+        return stats
+
+    def __repr__(self) -> str:  # pragma: no cover - diagnostics
+        return f"RayExecutor(started={self.started})"
