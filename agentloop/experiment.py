@@ -403,6 +403,10 @@ def check_episode_size(sc, params, conditions: list[Condition], seed: int, sizes
         return
     first, state = steps[0], sc.initial_state(inst)
     head = len(sc.rules(inst)) + len(sc.show_initial(inst))
+    if any(c.planner == "llm" for c in conditions):
+        from agentloop.loop._planner import check_planner
+
+        check_planner(sc, params)
     for condition in conditions:
         if not condition.decompose:
             chars = head + len(sc.oneshot_format(inst))

@@ -141,6 +141,22 @@ def _unpack(blob: bytes | None) -> Any:
     return json.loads(zlib.decompress(blob)) if blob else None
 
 
+def _pack_transcript(s: StepRecord) -> bytes | None:
+    """A step's transcript blob: its attempts (a list), or — when the planner agent chose the
+    step — {"attempts", "plans", "plan_ok"}."""
+    attempts = [a.model_dump(mode="json") for a in s.attempts]
+    if s.plans or s.plan_ok is not None:
+        return _pack({"attempts": attempts, "plans": [p.model_dump(mode="json") for p in s.plans], "plan_ok": s.plan_ok})
+    return _pack(attempts) if attempts else None
+
+
+def _unpack_transcript(blob: bytes | None) -> dict[str, Any]:
+    t = _unpack(blob)
+    if isinstance(t, dict):
+        return {"attempts": t.get("attempts") or [], "plans": t.get("plans") or [], "plan_ok": t.get("plan_ok")}
+    return {"attempts": t or []}
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -384,7 +400,7 @@ class ResultsStore:
                         s.tokens_out,
                         s.latency_s,
                         s.format_retries,
-                        _pack([a.model_dump(mode="json") for a in s.attempts]) if s.attempts else None,
+                        _pack_transcript(s),
                     )
                     for s in rec.steps
                 ],
@@ -423,7 +439,7 @@ class ResultsStore:
             d = dict(zip(fields, row[1:]))
             d["index"] = d.pop("idx")
             d["answer"] = json.loads(d["answer"]) if d["answer"] is not None else None
-            d["attempts"] = _unpack(d.pop("transcript")) or []
+            d.update(_unpack_transcript(d.pop("transcript")))
             steps.setdefault(row[0], []).append(StepRecord.model_validate(d))
         out = []
         for key, record in self.con.execute(f"SELECT key, record FROM episodes {where} ORDER BY rowid", args):
@@ -438,7 +454,7 @@ class ResultsStore:
             return None
         rec = found[0][1]
         if prompts:
-            hashes = {a.prompt for s in rec.steps for a in s.attempts if a.prompt}
+            hashes = {a.prompt for s in rec.steps for a in [*s.plans, *s.attempts] if a.prompt}
             rec = rec.model_copy(update={"prompts": self.prompts(hashes)})
         return rec
 

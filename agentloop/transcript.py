@@ -34,7 +34,12 @@ def render_transcript(rec: EpisodeRecord, *, step: int | None = None, prompts: b
 def _step(s: StepRecord, rec: EpisodeRecord, prompts: bool) -> str:
     mark = "ok" if s.ok else s.code
     lines = [f"step {s.index} · {s.label} · {mark}{'' if s.committed else ' · not committed'} · answer {s.answer!r}"]
-    if not s.attempts:
+    for j, p in enumerate(s.plans):
+        v = p.verdict
+        verdict = "ok" if v.ok else f"{v.code}: {v.reason}"
+        lines.append(f"  plan {j + 1} ({p.goal}): {p.proposal!r} · {verdict}{'' if p.followed else ' · not followed'}")
+        lines += [f"    reply {r.sample}: {r.text!r}" for r in p.replies]
+    if not s.attempts and not s.plans:
         lines.append("  (no transcript: recorded without transcripts)")
     for j, a in enumerate(s.attempts):
         lines += _attempt(j, a, rec, prompts)

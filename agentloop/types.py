@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-VerdictCode = Literal["ok", "format", "illegal", "wrong"]
+# `plan`: the planner agent's proposal was wrong or could not be followed (planner=llm).
+VerdictCode = Literal["ok", "format", "illegal", "wrong", "plan"]
 CheckerKind = Literal["simulator", "rules", "vote"]
 # `format`: a step's reply stayed unreadable after its format retries (not a wrong answer).
 Status = Literal["solved", "failed", "format", "error", "budget"]
@@ -102,6 +103,18 @@ class Attempt(BaseModel):
     votes: dict[str, int] | None = None
 
 
+class PlanAttempt(BaseModel):
+    """One proposal of the planner agent (planner=llm): what it was asked, its replies, what was
+    read, and the simulator's verdict on it (code `plan` when wrong or impossible to follow)."""
+
+    goal: str = Field(description="what the planner was asked to decide (a subgoal to break down, the next cell)")
+    proposal: Any = Field(None, description="the proposal read from the reply (JSON); None when unreadable")
+    prompt: str | None = Field(None, description="hash of the request's messages")
+    replies: list[Reply] = []
+    verdict: Verdict
+    followed: bool = Field(description="the loop acted on this proposal")
+
+
 class StepRecord(BaseModel):
     """What happened at one atomic step."""
 
@@ -121,6 +134,8 @@ class StepRecord(BaseModel):
     prompt_tokens: int = 0
     tokens_out: int = 0
     latency_s: float = 0.0
+    plans: list[PlanAttempt] = Field(default_factory=list, description="the planner's proposals made for this step (planner=llm)")
+    plan_ok: bool | None = Field(None, description="the plan that chose this step was right (None: the scenario's fixed plan)")
 
     @field_validator("attempts", mode="before")
     @classmethod
@@ -183,4 +198,9 @@ class EpisodeRecord(BaseModel):
         default_factory=dict, description="the distinct requests of the transcript, by the hash its attempts name"
     )
     agentloop_version: str = ""
+    plans: int = Field(0, description="the planner agent's readable proposals (planner=llm)")
+    plan_errors: int = Field(0, description="of those, proposals the simulator rejected (code plan)")
+    planned_right: int = Field(0, description="steps chosen by a right plan (planner=llm)")
+    planned_right_ok: int = Field(0, description="of those, steps the worker answered correctly")
+    inject_step: int | None = Field(None, description="the step from which an injection or padding was in the context")
     k_plan: KPlan | None = Field(None, description='the planned k of a k = "auto" vote, with its pilot')

@@ -54,6 +54,7 @@ def run_episode(
     from agentloop._log import get_logger
     from agentloop.loop._episode import Episode
     from agentloop.loop._graph import build_graph, recursion_limit
+    from agentloop.loop._planner import planner_for
 
     sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
     p = params if isinstance(params, Params) else parse_params(sc, params or {})
@@ -88,6 +89,7 @@ def run_episode(
         sink=sink,
         tape=Tape(sc, inst),
         true_state=sc.initial_state(inst),
+        planner=planner_for(sc, inst) if cond.planner == "llm" else None,
     )
     try:
         build_graph().invoke({"step": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
@@ -128,6 +130,11 @@ def run_episode(
         prompts=ep.prompts,
         agentloop_version=__version__,
         k_plan=plan,
+        plans=ep.plans,
+        plan_errors=ep.plan_errors,
+        planned_right=ep.planned_right,
+        planned_right_ok=ep.planned_right_ok,
+        inject_step=cond.inject_step,
     )
 
 

@@ -90,6 +90,13 @@ class Episode:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float | None = None
+    planner: Any = None  # the planner agent's state (planner=llm; see `_planner`), else None
+    plan_intent: Any = None  # the answer the plan implies for the current step (scripted workers follow it)
+    plan_decisions: int = 0  # questions put to the planner
+    plans: int = 0  # readable proposals
+    plan_errors: int = 0  # proposals the simulator rejected
+    planned_right: int = 0  # steps a right plan chose
+    planned_right_ok: int = 0  # of those, steps answered correctly
     _held: int = 0  # requests sent and not yet counted
     _held_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

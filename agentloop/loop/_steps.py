@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agentloop.errors import ModelError
 from agentloop.loop._episode import Episode, OutOfBudget, Proposal, StepTally
+from agentloop.loop._planner import PlanOutcome, plan_next
 from agentloop.loop._worker import ask_step, stepwise_question
 from agentloop.supports import verify
 from agentloop.types import Attempt, Step, StepRecord, Verdict
@@ -26,7 +27,13 @@ def run_step(ep: Episode) -> bool:
     step = ep.steps[i]
     ep.tally = StepTally()
     retries = ep.condition.max_retries if ep.condition.verify else 0
+    plan = None
     try:
+        if ep.planner is not None:  # planner=llm: the model chooses the step first
+            plan = plan_next(ep, i)
+            if plan.leaf is None:
+                return plan_failed(ep, step, plan)
+            step, ep.plan_intent = plan.leaf.step, plan.leaf.intent
         result = verify(lambda feedback, attempt: ask_step(ep, step, attempt, feedback),
                         lambda p: check(ep, step, p), max_retries=retries)
     except OutOfBudget:
@@ -35,7 +42,7 @@ def run_step(ep: Episode) -> bool:
     except ModelError as exc:
         ep.error, ep.status = str(exc), "error"
         return False
-    return commit(ep, step, result.attempts)
+    return commit(ep, step, result.attempts, plan)
 
 
 def check(ep: Episode, step: Step, p: Proposal) -> Verdict:
@@ -45,7 +52,25 @@ def check(ep: Episode, step: Step, p: Proposal) -> Verdict:
     return ep.scenario.check(ep.instance, ep.tape.state, step, p.answer)
 
 
-def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]]) -> bool:
+def plan_failed(ep: Episode, step: Step, plan: PlanOutcome) -> bool:
+    """The planner's proposal was unreadable, impossible, or rejected to the end: the step is
+    recorded with code `plan` (or `format`) and its proposals, and the episode ends."""
+    t = ep.tally
+    ep.on_track = False
+    ep.step_ok.append(False)
+    ep.records.append(
+        StepRecord(
+            index=step.index, label=f"plan for step {step.index + 1}", code=plan.code or "plan", ok=False,
+            first_ok=False, on_track=False, committed=False, samples=0, calls=t.calls,
+            prompt_tokens=t.prompt_tokens, tokens_out=t.tokens_out, latency_s=t.latency_s,
+            plans=plan.plans, plan_ok=False,
+        )
+    )
+    ep.status = "format" if plan.code == "format" else "failed"
+    return False
+
+
+def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], plan: PlanOutcome | None = None) -> bool:
     """Write the last answer to the tape, or end the episode when it cannot (or may not) be.
 
     Without `verify` a legal but wrong answer is committed: the agent cannot know. With it, only
@@ -73,6 +98,11 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]]) ->
     ep.format_retries += red_flags
     t = ep.tally
     ep.step_ok.append(v.ok)
+    plan_ok = None
+    if plan is not None and plan.leaf is not None:
+        plan_ok = plan.leaf.plan_ok
+        ep.planned_right += plan_ok
+        ep.planned_right_ok += plan_ok and v.ok
     ep.records.append(
         StepRecord(
             index=step.index,
@@ -91,6 +121,8 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]]) ->
             prompt_tokens=t.prompt_tokens,
             tokens_out=t.tokens_out,
             latency_s=t.latency_s,
+            plans=plan.plans if plan is not None else [],
+            plan_ok=plan_ok,
         )
     )
     if not committed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agentloop.errors import ParseError
@@ -9,6 +10,70 @@ from agentloop.loop._episode import Episode, Proposal
 from agentloop.models import Hint, Message
 from agentloop.supports import RedFlag, answer_key, vote
 from agentloop.types import Completion, Step, Verdict
+
+
+# --- chain-of-thought (cot=true) -----------------------------------------------------------------
+# The reasoning may be long, the answer after `Answer:` may not: under a vote, a reply past
+# COT_MAX_CHARS is red-flagged, and so is an answer past the scenario's own limit.
+COT_MAX_CHARS = 8000
+# The final answer's marker: `Answer:` at the start of a line, perhaps in bold or after `Final`.
+_ANSWER = re.compile(r"^[ \t>*_#-]*(?:final\s+)?answer\s*[*_]*\s*:[*_]*[ \t]*", re.IGNORECASE | re.MULTILINE)
+# What a simulated model writes before its answer (scripted replies carry no real reasoning).
+SIMULATED_REASONING = "Let me work through this step by step before answering."
+
+
+def cot_suffix() -> str:
+    return (
+        "\n\nYou may think step by step first. Then end your reply with one final line `Answer: ...`, "
+        "giving the answer exactly in the form asked above."
+    )
+
+
+def extract_answer(text: str) -> str:
+    """The text after the last `Answer:` marker (to the end of the reply: a whole-task answer
+    takes several lines); ParseError when the reply has none or nothing follows it."""
+    last = None
+    for last in _ANSWER.finditer(text):
+        pass
+    if last is None:
+        raise ParseError("no final `Answer:` line after the reasoning")
+    answer = text[last.end():].strip()
+    if not answer:
+        raise ParseError("the `Answer:` line is empty")
+    return answer
+
+
+def cot_read(ep: Episode, text: str) -> str:
+    """Under cot, the part of a reply the parser reads; otherwise the reply itself."""
+    return extract_answer(text) if ep.condition.cot else text
+
+
+def cot_render(render):
+    """A simulated reply under cot: a line of (simulated) reasoning, then the answer line."""
+    return lambda answers: f"{SIMULATED_REASONING}\nAnswer: {render(answers)}"
+
+
+# --- drift by injection (inject_step, inject, pad_chars) ----------------------------------------
+_PADDING = (
+    "Unrelated note: the harbour office reports light winds from the south-west, a falling tide at "
+    "noon and fair visibility; the ferry timetable is unchanged and the market opens at eight. "
+)
+
+
+def padding(chars: int) -> str:
+    """`chars` characters of irrelevant text (the same for every episode)."""
+    return (_PADDING * (chars // len(_PADDING) + 1))[:chars]
+
+
+def injected(ep: Episode, step: Step) -> str:
+    """What the injection knob puts before this step's question ("" before `inject_step`)."""
+    c = ep.condition
+    if c.inject_step is None or step.index < c.inject_step:
+        return ""
+    if not c.tape and step.index != c.inject_step:
+        return ""  # stepwise: injected once, at its step; the conversation carries it on
+    parts = [padding(c.pad_chars) if c.pad_chars else "", c.inject.strip()]
+    return "\n\n".join(x for x in parts if x) + "\n\n"
 
 
 def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Message]:
@@ -26,17 +91,21 @@ def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Mes
         question = stepwise_question(ep, step)
         intro = f"{ep.rules}\n\nThe task starts from:\n{sc.show_initial(inst)}\nWe go one step at a time."
         head = [{"role": "system", "content": intro}, *ep.transcript]
+    if ep.condition.tape:
+        question = injected(ep, step) + question  # stepwise: `stepwise_question` has it
     if feedback is not None:
         question += (
             f"\n\nYour previous answer {feedback.observed if feedback.observed is not None else ''} was rejected: "
             f"{feedback.reason}. Answer again."
         )
+    if ep.condition.cot:
+        question += cot_suffix()
     return [*head, {"role": "user", "content": question}]
 
 
 def stepwise_question(ep: Episode, step: Step) -> str:
     """A step's question in the growing conversation, opened by what the last step revealed."""
-    question = ep.scenario.step_prompt(ep.instance, step, None)
+    question = injected(ep, step) + ep.scenario.step_prompt(ep.instance, step, None)
     return f"{ep.observation}\n{question}" if ep.observation else question
 
 
@@ -44,7 +113,8 @@ def oneshot_messages(ep: Episode) -> list[Message]:
     sc, inst = ep.scenario, ep.instance
     return [
         {"role": "system", "content": ep.rules},
-        {"role": "user", "content": f"The task starts from:\n{sc.show_initial(inst)}\n\n{sc.oneshot_format(inst)}"},
+        {"role": "user", "content": f"The task starts from:\n{sc.show_initial(inst)}\n\n{sc.oneshot_format(inst)}"
+                                    + (cot_suffix() if ep.condition.cot else "")},
     ]
 
 
@@ -53,12 +123,14 @@ def step_hint(ep: Episode, step: Step, attempt: int) -> Hint | None:
     if not ep.model.simulated:
         return None
     sc, inst, state = ep.scenario, ep.instance, ep.tape.state
-    truth = sc.solve(inst, state, step)
+    # Under planner=llm a simulated worker carries out the plan's step (a wrong plan's too).
+    truth = ep.plan_intent if ep.plan_intent is not None else sc.solve(inst, state, step)
     # One entry per atomic answer (a step of several cells or moves has several), so a simulated
     # model slips per atom whatever the step's size.
+    render = lambda atoms: sc.format_answer(sc.join_atoms(inst, step, atoms))  # noqa: E731
     return Hint(
         answers=tuple(sc.atoms(inst, step, truth)),
-        render=lambda atoms: sc.format_answer(sc.join_atoms(inst, step, atoms)),
+        render=cot_render(render) if ep.condition.cot else render,
         corrupt=lambda i, rng: sc.corrupt_atom(inst, state, step, truth, i, rng),
         key=f"{ep.hint_key}:{step.index}:{attempt}",
     )
@@ -94,7 +166,8 @@ def oneshot_hint(ep: Episode) -> Hint | None:
         s, j = where[i]
         return sc.corrupt_atom(inst, states[s], ep.steps[s], answers[s], j, rng)
 
-    return Hint(answers=atoms, render=render, corrupt=corrupt, key=f"{ep.hint_key}:oneshot")
+    return Hint(answers=atoms, render=cot_render(render) if ep.condition.cot else render, corrupt=corrupt,
+                key=f"{ep.hint_key}:oneshot")
 
 
 def _safely(ep: Episode, parse, *args) -> tuple[Any, str | None]:
@@ -163,11 +236,24 @@ def ask_step(ep: Episode, step: Step, attempt: int, feedback: Verdict | None) ->
         return ask_oneshot(ep, step)
     messages = step_messages(ep, step, feedback)
     hint = step_hint(ep, step, attempt)
-    read = lambda text: _safely(ep, ep.scenario.parse, text, step)  # noqa: E731
+    if cond.cot:
+        read = lambda text: _safely(ep, _cot_parse, ep, text, step)  # noqa: E731
+    else:
+        read = lambda text: _safely(ep, ep.scenario.parse, text, step)  # noqa: E731
     if cond.vote:
+        # Red-flagging: under cot the reasoning may run to COT_MAX_CHARS; the answer is held to the
+        # scenario's limit by `_cot_parse`.
         return _sampled(ep, step, attempt, messages, hint, read, k=cond.k, max_samples=cond.max_samples,
-                        max_chars=ep.scenario.answer_chars(ep.instance))
+                        max_chars=COT_MAX_CHARS if cond.cot else ep.scenario.answer_chars(ep.instance))
     return _sampled(ep, step, attempt, messages, hint, read, k=1, max_samples=1 + cond.format_retries)
+
+
+def _cot_parse(ep: Episode, text: str, step: Step) -> Any:
+    answer = extract_answer(text)
+    limit = ep.scenario.answer_chars(ep.instance)
+    if ep.condition.vote and len(answer) > limit:
+        raise ParseError(f"red-flagged: answer longer than {limit} characters")
+    return ep.scenario.parse(answer, step)
 
 
 def ask_oneshot(ep: Episode, step: Step) -> Proposal:
@@ -177,7 +263,7 @@ def ask_oneshot(ep: Episode, step: Step) -> Proposal:
     if ep.oneshot_answers is None:
         sc = ep.scenario
         p = _sampled(ep, step, 0, oneshot_messages(ep), oneshot_hint(ep),
-                     lambda text: _safely(ep, sc.parse_trajectory, ep.instance, text),
+                     lambda text: _safely(ep, lambda t: sc.parse_trajectory(ep.instance, cot_read(ep, t)), text),
                      k=1, max_samples=1 + ep.condition.format_retries, to_json=lambda xs: [sc.to_json_answer(a) for a in xs])
         ep.oneshot_answers, ep.oneshot_problem = p.answer or [], p.problem
         ep.oneshot_tokens_in = ep.tally.prompt_tokens

@@ -1,0 +1,428 @@
+"""The planner agent (condition `planner = "llm"`): the model decomposes the task itself.
+
+With the fixed planner the loop works through the scenario's own list of steps, computed by
+code. Here the model is asked, before the steps it governs, to make the decisions that list
+made for it, and each proposal is judged against the simulator before anything is run:
+
+- hanoi, by recursive subgoals. The goal "disks 1..n onto peg 2" is broken into "disks 1..n-1
+  onto the spare peg, disk n from its peg to peg 2, disks 1..n-1 onto peg 2"; each tower subgoal
+  is broken down the same way when its turn comes, and each single-disk subgoal is one atomic
+  step for the worker (whose question names the subgoal). A decomposition is right when it is
+  the one the recursive rule gives from the agent's current position.
+- sudoku, by choosing the next cell: right when its digit can be decided from the grid as it
+  stands (only one candidate, or the only place in a row, column or box for some digit; when no
+  cell is decidable, any of the most constrained cells).
+
+A wrong or impossible proposal gets the verdict code `plan`; the step record carries the
+proposals made for it (`StepRecord.plans`) and whether the plan that chose it was right
+(`plan_ok`), so planner error is measured apart from worker error. Under `verify` with the
+oracle checker the planner re-plans on rejection, up to `max_retries` times; otherwise a wrong
+proposal that can be followed is followed (the agent cannot know), and one that cannot ends
+the episode. Scripted models answer planning questions from the right proposal passed as a
+`Hint`, so `scripted/noisy -M error=e` plans wrong at rate e.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.models import Hint, Message
+from agentloop.scenarios import Scenario
+from agentloop.scenarios._base import strip_reply
+from agentloop.types import PlanAttempt, Step, Verdict
+
+# The most planning decisions before one atomic step (hanoi needs at most one per disk).
+MAX_DECISIONS_PER_STEP = 64
+
+
+@dataclass
+class Decision:
+    """One question to the planner, with everything needed to judge and simulate its answer."""
+
+    goal: str  # what is being decided, for the record
+    question: str  # the user message
+    right: Any  # the simulator's right proposal (scripted models answer it; records show it)
+    parse: Callable[[str], Any]  # reply text → proposal; ParseError when there is none
+    render: Callable[[Any], str]  # proposal → the reply text a perfect planner writes
+    to_json: Callable[[Any], Any]
+    judge: Callable[[Any], tuple[Verdict, bool]]  # (verdict, whether the proposal can be followed)
+    corrupt: Callable[[random.Random], Any]  # a plausible wrong proposal
+
+
+@dataclass
+class Leaf:
+    """The atomic step the plan arrived at: the worker's step, the answer the plan implies (None:
+    the plan leaves the answer to the worker) and whether the plan is right here (locally, as a
+    step is: judged from the agent's own state)."""
+
+    step: Step
+    intent: Any = None
+    plan_ok: bool = True
+
+
+class ScenarioPlanner(ABC):
+    """Planning state for one episode of one scenario."""
+
+    def __init__(self, sc: Scenario, inst: Any) -> None:
+        self.sc, self.inst = sc, inst
+
+    @abstractmethod
+    def next(self, state: Any, i: int) -> Decision | Leaf:
+        """The next question for the planner, or the atomic step `i` when the plan has one ready."""
+
+    @abstractmethod
+    def follow(self, decision: Decision, proposal: Any, right: bool) -> None:
+        """Act on a (followable) proposal."""
+
+
+# --- hanoi -------------------------------------------------------------------------------------
+Goal = tuple  # ("tower", k, peg): disks 1..k onto peg; ("disk", d, from, to): one move
+
+_TOWER = re.compile(r"tower\s*([0-9]{1,3})\s*(?:to|->|onto|on)\s*(?:peg\s*)?([0-9]{1,3})", re.IGNORECASE)
+_DISK = re.compile(
+    r"disk\s*([0-9]{1,3})\s*from\s*(?:peg\s*)?([0-9]{1,3})\s*(?:to|->|onto)\s*(?:peg\s*)?([0-9]{1,3})", re.IGNORECASE
+)
+_SUBGOAL = re.compile(f"{_TOWER.pattern}|{_DISK.pattern}", re.IGNORECASE)
+
+
+def _render_goal(g: Goal) -> str:
+    return f"tower {g[1]} to {g[2]}" if g[0] == "tower" else f"disk {g[1]} from {g[2]} to {g[3]}"
+
+
+def _say(g: Goal) -> str:
+    if g[0] == "disk":
+        return f"move disk {g[1]} from peg {g[2]} to peg {g[3]}"
+    return f"move disk 1 onto peg {g[2]}" if g[1] == 1 else f"move disks 1 to {g[1]} onto peg {g[2]}"
+
+
+def parse_subgoals(text: str) -> list[Goal]:
+    """`tower K to P` and `disk D from A to B` lines (in order) → subgoals; ParseError if none."""
+    body = strip_reply(text)[:4000]
+    out: list[Goal] = []
+    for m in _SUBGOAL.finditer(body):
+        if m[1] is not None:
+            out.append(("tower", int(m[1]), int(m[2])))
+        else:
+            out.append(("disk", int(m[3]), int(m[4]), int(m[5])))
+        if len(out) > 8:
+            break
+    if not out:
+        raise ParseError(f"expected subgoals as `tower K to P` or `disk D from A to B` lines, got {text[:40]!r}")
+    return out
+
+
+class HanoiPlanner(ScenarioPlanner):
+    def __init__(self, sc: Scenario, inst: Any) -> None:
+        super().__init__(sc, inst)
+        self.n = inst.n
+        self.stack: list[tuple[Goal, bool]] = []  # pending subgoals, the next on top, each with its soundness
+
+    @staticmethod
+    def _where(pegs) -> dict[int, int]:
+        return {disk: p for p, peg in enumerate(pegs) for disk in peg}
+
+    def right_decomposition(self, pegs, goal: Goal) -> list[Goal]:
+        """The recursive rule's breakdown of "disks 1..k onto t" from `pegs`."""
+        _, k, t = goal
+        p = self._where(pegs)[k]
+        if p == t:
+            return [("tower", k - 1, t)]
+        return [("tower", k - 1, 3 - p - t), ("disk", k, p, t), ("tower", k - 1, t)]
+
+    def next(self, state: Any, i: int) -> Decision | Leaf:
+        pegs, where = state.pegs, self._where(state.pegs)
+        for _ in range(4 * self.n + 8):
+            if not self.stack:
+                self.stack.append((("tower", self.n, 2), True))
+            goal, sound = self.stack[-1]
+            if goal[0] == "disk":
+                self.stack.pop()
+                step = Step(i, (i + 1,), f"move {i + 1} (the plan's subgoal: {_say(goal)})")
+                intent = (goal[1], goal[2], goal[3])
+                # Right when it is the simulator's move from here: a plan made before a worker's
+                # slip is stale after it, whoever made the decomposition.
+                return Leaf(step, intent=intent, plan_ok=intent == self.sc.solve(self.inst, state, step))
+            _, k, t = goal
+            if all(where.get(d) == t for d in range(1, k + 1)):
+                self.stack.pop()
+                if not self.stack and all(where[d] == 2 for d in where):  # done, and a move is still owed
+                    return Leaf(Step(i, (i + 1,), f"move {i + 1}"), intent=None, plan_ok=True)
+                continue
+            if k == 1:  # one disk: the subgoal is the move itself, nothing to decide
+                self.stack.pop()
+                self.stack.append((("disk", 1, where[1], t), sound))
+                continue
+            return self._decision(pegs, goal)
+        raise AgentloopError("hanoi planner: no step reached (a bug)")  # pragma: no cover
+
+    def _decision(self, pegs, goal: Goal) -> Decision:
+        right = self.right_decomposition(pegs, goal)
+        _, k, t = goal
+        shown = " | ".join(f"peg {i}: [{', '.join(map(str, p))}]" for i, p in enumerate(pegs))
+        question = (
+            f"Plan the moves; do not make them. Pegs (bottom to top): {shown}.\n"
+            f"Goal: {_say(goal)}.\nBreak this goal into at most 3 smaller subgoals, in the order they are done. "
+            f"Write one subgoal per line, either `tower K to P` (move disks 1 to K, as a tower, onto peg P; K "
+            f"below {k}) or `disk D from A to B` (move the single disk D from peg A to peg B). Answer with the "
+            "subgoal lines only."
+        )
+
+        def judge(prop: list[Goal]) -> tuple[Verdict, bool]:
+            why = self._impossible(prop, k)
+            if why is not None:
+                return Verdict.reject("plan", why, expected=_json(right), observed=_json(prop)), False
+            if prop == right:
+                return Verdict.accept(_json(prop)), True
+            return Verdict.reject(
+                "plan", f"this breakdown does not lead to {_say(goal)} by the shortest way from this position",
+                expected=_json(right), observed=_json(prop),
+            ), True
+
+        return Decision(
+            goal=_say(goal), question=question, right=right, parse=parse_subgoals,
+            render=lambda prop: "\n".join(_render_goal(g) for g in prop), to_json=_json, judge=judge,
+            corrupt=lambda rng: self._corrupt(pegs, goal, right, rng),
+        )
+
+    @staticmethod
+    def _impossible(prop: list[Goal], k: int) -> str | None:
+        """Why a breakdown cannot be followed at all (each subgoal must be smaller than the goal)."""
+        if len(prop) > 3:
+            return f"a breakdown has at most 3 subgoals, got {len(prop)}"
+        for g in prop:
+            pegs = g[2:]
+            if any(not 0 <= p <= 2 for p in pegs):
+                return f"{_render_goal(g)!r} names a peg other than 0, 1, 2"
+            if g[0] == "tower" and not 1 <= g[1] < k:
+                return f"{_render_goal(g)!r} is not smaller than the goal (towers of 1 to {k - 1} disks)"
+            if g[0] == "disk" and (not 1 <= g[1] <= k or g[2] == g[3]):
+                return f"{_render_goal(g)!r} is not a move of one of the disks 1 to {k}"
+        return None
+
+    def _corrupt(self, pegs, goal: Goal, right: list[Goal], rng: random.Random) -> list[Goal]:
+        """A plausible wrong breakdown: the same shape with the pegs confused."""
+        _, k, t = goal
+        p = self._where(pegs)[k]
+        options = [[("tower", k - 1, t)]]
+        for a in range(3):
+            for b in range(3):
+                if a != p and b != p:
+                    options.append([("tower", k - 1, a), ("disk", k, p, b), ("tower", k - 1, b)])
+        options = [o for o in options if o != right]
+        return rng.choice(options)
+
+    def follow(self, decision: Decision, proposal: list[Goal], right: bool) -> None:
+        _, sound = self.stack.pop()
+        for g in reversed(proposal):
+            self.stack.append((g, sound and right))
+
+
+def _json(prop: list[Goal]) -> list[list]:
+    return [list(g) for g in prop]
+
+
+# --- sudoku ------------------------------------------------------------------------------------
+_CELL = re.compile(r"row\s*([0-9]{1,3})\s*[,;]?\s*(?:and\s*)?col(?:umn)?\s*([0-9]{1,3})", re.IGNORECASE)
+
+
+class SudokuPlanner(ScenarioPlanner):
+    def __init__(self, sc: Scenario, inst: Any) -> None:
+        super().__init__(sc, inst)
+        self.chosen: tuple[int, bool] | None = None  # the cell chosen for the next step, and whether rightly
+
+    def decidable(self, grid) -> list[int]:
+        """Cells whose digit follows from the grid as it stands: one candidate, or the only place
+        in a row, column or box for a digit; when there are none, the most constrained cells."""
+        from agentloop.scenarios.sudoku import candidates
+
+        n = self.inst.n
+        empty = [c for c, v in enumerate(grid) if v == 0]
+        cands = {c: candidates(grid, n, c) for c in empty}
+        found = {c for c in empty if len(cands[c]) == 1}
+        for unit in _unit_groups(n):
+            for d in range(1, n + 1):
+                places = [c for c in unit if grid[c] == 0 and d in cands[c]]
+                if len(places) == 1 and d not in (grid[c] for c in unit):
+                    found.add(places[0])
+        if not found and empty:
+            least = min(len(cands[c]) for c in empty)
+            found = {c for c in empty if len(cands[c]) == least}
+        return sorted(found)
+
+    def next(self, state: Any, i: int) -> Decision | Leaf:
+        if self.chosen is not None:
+            cell, ok = self.chosen
+            self.chosen = None
+            return Leaf(Step(i, (cell,), _cell_label(self.inst.n, cell)), intent=None, plan_ok=ok)
+        return self._decision(state)
+
+    def _decision(self, grid) -> Decision:
+        from agentloop.scenarios.sudoku import _fmt_grid, candidates
+
+        n = self.inst.n
+        good = self.decidable(grid)
+        right = good[0]
+        question = (
+            f"The grid now:\n{_fmt_grid(grid, n)}\nWhich empty cell should be filled next? Choose one whose digit "
+            "can already be decided from the grid as it is (it has only one possible digit, or it is the only "
+            "place in its row, column or box for some digit). Do not give the digit. Answer with "
+            "`row R, column C` only."
+        )
+
+        def judge(cell: int) -> tuple[Verdict, bool]:
+            seen = _cell_label(n, cell) if 0 <= cell < n * n else f"cell {cell}"
+            if not 0 <= cell < n * n:
+                return Verdict.reject("plan", f"there is no {seen} (rows and columns are 1 to {n})",
+                                      expected=_cell_json(n, right), observed=None), False
+            if grid[cell] != 0:
+                return Verdict.reject("plan", f"{seen} is already filled", expected=_cell_json(n, right),
+                                      observed=_cell_json(n, cell)), False
+            if cell in good:
+                return Verdict.accept(_cell_json(n, cell)), True
+            options = len(candidates(grid, n, cell))
+            return Verdict.reject("plan", f"{seen} cannot be decided yet ({options} digits are still possible there)",
+                                  expected=_cell_json(n, right), observed=_cell_json(n, cell)), True
+
+        def parse(text: str) -> int:
+            m = _CELL.search(strip_reply(text)[:2000])
+            if m is None:
+                raise ParseError(f"expected `row R, column C`, got {text[:40]!r}")
+            r, c = int(m[1]), int(m[2])
+            return (r - 1) * n + (c - 1) if 1 <= r <= n and 1 <= c <= n else -1
+
+        def corrupt(rng: random.Random) -> int:
+            empty = [c for c, v in enumerate(grid) if v == 0 and c not in good]
+            return rng.choice(empty or [c for c, v in enumerate(grid) if v != 0])
+
+        return Decision(
+            goal="the next cell to fill", question=question, right=right, parse=parse,
+            render=lambda cell: _cell_label(n, cell), to_json=lambda cell: _cell_json(n, cell), judge=judge,
+            corrupt=corrupt,
+        )
+
+    def follow(self, decision: Decision, proposal: int, right: bool) -> None:
+        self.chosen = (proposal, right)
+
+
+def _unit_groups(n: int) -> list[list[int]]:
+    b = 2 if n == 4 else 3
+    rows = [[r * n + c for c in range(n)] for r in range(n)]
+    cols = [[r * n + c for r in range(n)] for c in range(n)]
+    boxes = [[(br + i) * n + bc + j for i in range(b) for j in range(b)] for br in range(0, n, b) for bc in range(0, n, b)]
+    return rows + cols + boxes
+
+
+def _cell_label(n: int, cell: int) -> str:
+    r, c = divmod(cell, n)
+    return f"row {r + 1}, column {c + 1}"
+
+
+def _cell_json(n: int, cell: int) -> list[int]:
+    return [cell // n + 1, cell % n + 1]
+
+
+# --- registry ----------------------------------------------------------------------------------
+def _planners() -> dict[str, Callable[[Scenario, Any], ScenarioPlanner]]:
+    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner}
+
+
+def planner_for(sc: Scenario, inst: Any) -> ScenarioPlanner:
+    """The planner agent's state for one episode of `sc` (an AgentloopError when it has none)."""
+    check_planner(sc, inst.params)
+    return _planners()[sc.name](sc, inst)
+
+
+def check_planner(sc: Scenario, params: Any = None) -> None:
+    """One line saying why `planner=llm` cannot run on `sc` with `params`, or nothing."""
+    from agentloop.scenarios.hanoi import Hanoi
+    from agentloop.scenarios.sudoku import Sudoku
+
+    kinds = {"hanoi": Hanoi, "sudoku": Sudoku}
+    if not isinstance(sc, kinds.get(sc.name, ())):
+        raise AgentloopError(
+            f"planner=llm is not available for scenario {sc.name!r}; it plans: {', '.join(_planners())}"
+        )
+    if isinstance(sc, Hanoi) and params is not None and params.moves_per_call != 1:
+        raise AgentloopError(
+            f"planner=llm plans hanoi one move per step; granularity={params.granularity} asks for several"
+        )
+
+
+# --- asking ------------------------------------------------------------------------------------
+@dataclass
+class PlanOutcome:
+    """What planning before one step came to: the step (None when the plan failed), the
+    proposals, and the code that ended the episode (`plan` or `format`) when it failed."""
+
+    leaf: Leaf | None
+    plans: list[PlanAttempt] = field(default_factory=list)
+    code: str | None = None
+
+
+def plan_messages(ep, decision: Decision, feedback: Verdict | None) -> list[Message]:
+    question = decision.question
+    if feedback is not None:
+        question += f"\n\nYour previous plan was rejected: {feedback.reason}. Plan again."
+    return [{"role": "system", "content": ep.rules}, {"role": "user", "content": question}]
+
+
+def plan_next(ep, i: int) -> PlanOutcome:
+    """Ask the planner until step `i` is known (re-planning on rejection under verify)."""
+    from agentloop.loop._worker import _safely, _sampled, cot_read, cot_render, cot_suffix
+
+    cond = ep.condition
+    replan_checked = cond.verify and cond.checker == "oracle"  # the simulator checks plans and re-plans
+    replan = cond.max_retries if replan_checked else 0
+    out = PlanOutcome(None)
+    for _ in range(MAX_DECISIONS_PER_STEP):
+        item = ep.planner.next(ep.tape.state, i)
+        if isinstance(item, Leaf):
+            out.leaf = item
+            return out
+        d = item
+        ep.plan_decisions += 1
+        feedback: Verdict | None = None
+        for attempt in range(replan + 1):
+            hint = None
+            if ep.model.simulated:
+                render = lambda xs, d=d: d.render(xs[0])  # noqa: E731
+                hint = Hint(answers=(d.right,), render=cot_render(render) if cond.cot else render,
+                            corrupt=lambda j, rng, d=d: d.corrupt(rng),
+                            key=f"{ep.hint_key}:plan:{ep.plan_decisions}:{attempt}")
+            messages = plan_messages(ep, d, feedback)
+            if cond.cot:
+                messages[-1] = {"role": "user", "content": messages[-1]["content"] + cot_suffix()}
+            read = lambda text, d=d: _safely(ep, lambda t: d.parse(cot_read(ep, t)), text)  # noqa: E731
+            # A planning request's seed is named by the decision (a negative step), never a worker step's.
+            p = _sampled(ep, Step(-ep.plan_decisions, (), d.goal), attempt, messages, hint, read,
+                         k=cond.k if cond.vote else 1, max_samples=cond.max_samples if cond.vote else 1 + cond.format_retries,
+                         to_json=d.to_json)
+            ep.format_retries += p.red_flags
+            if p.problem is not None:
+                v = Verdict.reject("format", f"could not read a plan ({p.problem})", observed=p.text[:200] or None)
+                out.plans.append(PlanAttempt(goal=d.goal, prompt=p.prompt, replies=p.replies, verdict=v, followed=False))
+                out.code = "format"
+                return out
+            v, followable = d.judge(p.answer)
+            ep.plans += 1
+            ep.plan_errors += not v.ok
+            # Follow a right proposal; re-plan a wrong one while the simulator checks and retries are
+            # left; then follow a wrong one only when nothing checks it and it can be followed at all.
+            retry = not v.ok and attempt < replan
+            follow = v.ok or (not retry and followable and not replan_checked)
+            out.plans.append(PlanAttempt(goal=d.goal, proposal=d.to_json(p.answer), prompt=p.prompt,
+                                         replies=p.replies, verdict=v, followed=follow))
+            if follow:
+                ep.planner.follow(d, p.answer, v.ok)
+                break
+            if not retry:
+                out.code = "plan"
+                return out
+            feedback = v
+    raise AgentloopError("the planner made too many decisions for one step (a bug)")  # pragma: no cover

@@ -1,0 +1,261 @@
+"""The planner agent (planner=llm): hanoi by recursive subgoals, sudoku by choosing the next cell,
+each proposal judged against the simulator, a wrong plan its own error class `plan`."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from agentloop.cli import app
+from agentloop.conditions import get_condition
+from agentloop.errors import AgentloopError, ParseError
+from agentloop.experiment import parse_experiment, run_experiment
+from agentloop.loop import run_episode
+from agentloop.loop._planner import HanoiPlanner, SudokuPlanner, parse_subgoals
+from agentloop.scenarios import get_scenario
+from agentloop.scenarios.hanoi import HanoiState, optimal_solution
+from agentloop.store import ResultsStore
+from agentloop.types import Completion
+
+runner = CliRunner()
+PLAN = get_condition("tape", planner="llm")
+PLAN_VERIFY = get_condition("verify", planner="llm")
+
+
+def test_the_done_when_command_records_each_proposal_and_its_verdict():
+    res = runner.invoke(app, ["run", "hanoi", "-p", "disks=5", "--condition", "tape", "-C", "planner=llm",
+                              "--model", "scripted/noisy", "-M", "error=0.05", "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    assert r["condition"] == "tape+planner=llm"
+    plans = [p for s in r["steps"] for p in s["plans"]]
+    assert plans and r["plans"] == len(plans)
+    assert plans[0]["goal"] == "move disks 1 to 5 onto peg 2"
+    for p in plans:
+        assert p["verdict"]["code"] in ("ok", "plan") and p["proposal"]
+        assert p["replies"] and p["replies"][0]["text"]
+    assert all(s["plan_ok"] is not None for s in r["steps"])
+
+
+def test_the_oracle_plans_right_and_its_moves_are_the_shortest_solution():
+    for seed in range(4):
+        rec = run_episode("hanoi", {"disks": 5}, condition=PLAN, model="scripted/oracle", seed=seed)
+        assert rec.success and rec.plan_errors == 0 and rec.plans > 0
+        assert all(p.verdict.ok and p.followed for s in rec.steps for p in s.plans)
+        assert rec.planned_right == rec.planned_right_ok == rec.steps_total
+        start = get_scenario("hanoi").generate(get_scenario("hanoi").Params(disks=5), seed).start
+        assert [s.answer for s in rec.steps] == [list(m) for m in optimal_solution(start)]
+        # each worker question names the plan's subgoal
+        assert all("the plan's subgoal: move disk" in s.label for s in rec.steps)
+
+
+def test_the_classic_start_is_planned_by_halves():
+    rec = run_episode("hanoi", {"disks": 4, "start": "classic"}, condition=PLAN, model="scripted/oracle")
+    first = rec.steps[0].plans[0]
+    assert first.proposal == [["tower", 3, 1], ["disk", 4, 0, 2], ["tower", 3, 2]]
+    # towers of 2 or more disks are decomposed; a tower of one disk is its move
+    assert rec.success and rec.plans == 7  # 1 (4 disks) + 2 (3 disks) + 4 (2 disks)
+
+
+def _planner_episodes(condition, error, seeds=12, scenario="hanoi", params=None):
+    params = params or {"disks": 5}
+    return [run_episode(scenario, params, condition=condition, model="scripted/noisy",
+                        model_args={"error": error}, seed=s) for s in range(seeds)]
+
+
+def test_a_wrong_plan_is_code_plan_and_without_a_checker_it_is_followed():
+    recs = _planner_episodes(PLAN, 0.3)
+    wrong = [(r, s, p) for r in recs for s in r.steps for p in s.plans if not p.verdict.ok]
+    assert wrong, "a 30% planner must err somewhere in 12 episodes"
+    for r, s, p in wrong:
+        assert p.verdict.code == "plan" and p.verdict.expected != p.verdict.observed
+        assert p.followed  # nothing checks the plan under tape: the agent cannot know
+    assert sum(r.plan_errors for r in recs) == len(wrong)
+
+
+def test_with_the_simulator_checking_the_planner_re_plans_on_rejection():
+    recs = _planner_episodes(PLAN_VERIFY, 0.3)
+    replanned = [s for r in recs for s in r.steps if any(not p.verdict.ok for p in s.plans)]
+    assert replanned
+    for s in replanned:
+        for before, after in zip(s.plans, s.plans[1:]):
+            if not before.verdict.ok and before.goal == after.goal:
+                assert not before.followed  # rejected, then asked again
+    # no wrong plan was ever followed: every step the plan chose was chosen rightly
+    for r in recs:
+        assert all(p.followed == p.verdict.ok for s in r.steps for p in s.plans if s.code != "plan")
+    # the rejection is shown to the planner in its next request
+    rec = next(r for r in recs if any(not p.verdict.ok for s in r.steps for p in s.plans))
+    step = next(s for s in rec.steps if any(not p.verdict.ok for p in s.plans))
+    j = next(j for j, p in enumerate(step.plans) if not p.verdict.ok)
+    again = rec.prompts[step.plans[j + 1].prompt][-1]["content"]
+    assert "Your previous plan was rejected" in again
+
+
+def test_planner_error_is_measured_apart_from_worker_error():
+    recs = _planner_episodes(PLAN_VERIFY, 0.2)
+    # under verify the worker's answers are checked too; the plan's verdicts are counted on their own
+    assert sum(r.plans for r in recs) > 0
+    for r in recs:
+        assert r.plan_errors == sum(not p.verdict.ok for s in r.steps for p in s.plans if p.proposal is not None)
+        assert r.planned_right_ok <= r.planned_right <= len(r.steps)
+
+
+def test_a_scripted_worker_carries_out_a_wrong_plan():
+    recs = _planner_episodes(PLAN, 0.3)
+    stale = [s for r in recs for s in r.steps if s.plan_ok is False and s.attempts]
+    assert stale
+    followed = 0
+    for s in stale:
+        m = re.search(r"move disk (\d+) from peg (\d+) to peg (\d+)", s.label)
+        assert m is not None
+        if s.answer == [int(x) for x in m.groups()]:  # the worker did what the plan said: a wrong step
+            followed += 1
+            assert not s.ok and s.code in ("wrong", "illegal")
+    assert followed > len(stale) / 2  # the 30% worker slips now and then, even off a wrong plan
+
+
+def test_an_unreadable_plan_ends_the_episode_as_format_with_the_replies_kept():
+    rec = run_episode("hanoi", {"disks": 3}, condition=PLAN, model="scripted/noisy", model_args={"format": 1.0})
+    assert rec.status == "format" and not rec.success
+    last = rec.steps[-1]
+    assert last.code == "format" and not last.committed and last.plans
+    assert last.plans[-1].verdict.code == "format" and last.plans[-1].replies
+
+
+def test_sudoku_the_planner_chooses_a_decidable_cell():
+    sc = get_scenario("sudoku")
+    for size in (4, 9):
+        rec = run_episode("sudoku", {"size": size}, condition=PLAN, model="scripted/oracle", seed=1)
+        assert rec.success and rec.plan_errors == 0
+        inst = sc.generate(sc.Params(size=size), 1)
+        grid = inst.puzzle
+        planner = SudokuPlanner(sc, inst)
+        for s in rec.steps:
+            cell = s.plans[0].proposal
+            index = (cell[0] - 1) * size + cell[1] - 1
+            assert index in planner.decidable(grid) and s.label == f"row {cell[0]}, column {cell[1]}"
+            grid = grid[:index] + (s.answer,) + grid[index + 1:]
+
+
+def test_sudoku_judges_cells_that_cannot_be_decided_or_filled():
+    sc = get_scenario("sudoku")
+    inst = sc.generate(sc.Params(size=9), 0)
+    planner = SudokuPlanner(sc, inst)
+    d = planner.next(inst.puzzle, 0)
+    good = planner.decidable(inst.puzzle)
+    undecided = next(c for c, v in enumerate(inst.puzzle) if v == 0 and c not in good)
+    filled = next(c for c, v in enumerate(inst.puzzle) if v != 0)
+    v, followable = d.judge(undecided)
+    assert v.code == "plan" and "cannot be decided yet" in v.reason and followable
+    v, followable = d.judge(filled)
+    assert v.code == "plan" and "already filled" in v.reason and not followable
+    assert d.judge(-1)[0].code == "plan" and not d.judge(-1)[1]
+    assert d.judge(good[0])[0].ok
+    assert d.parse("I would pick Row 2, Column 3.") == 1 * 9 + 2
+    with pytest.raises(ParseError):
+        d.parse("the middle one")
+    rng = random.Random(0)
+    assert all(not d.judge(d.corrupt(rng))[0].ok for _ in range(20))
+
+
+def test_hanoi_judges_breakdowns_that_are_wrong_or_impossible():
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=4, start="classic"), 0)
+    planner = HanoiPlanner(sc, inst)
+    d = planner.next(HanoiState(inst.start, None), 0)
+    right = [("tower", 3, 1), ("disk", 4, 0, 2), ("tower", 3, 2)]
+    assert d.right == right and d.judge(right)[0].ok
+    v, followable = d.judge([("tower", 3, 2), ("disk", 4, 0, 1), ("tower", 3, 1)])
+    assert v.code == "plan" and followable and v.expected == [["tower", 3, 1], ["disk", 4, 0, 2], ["tower", 3, 2]]
+    for bad, why in [([("tower", 4, 1)], "not smaller"), ([("tower", 2, 5)], "peg other than"),
+                     ([("disk", 4, 1, 1)], "not a move"), ([("tower", 1, 1)] * 4, "at most 3")]:
+        v, followable = d.judge(bad)
+        assert v.code == "plan" and why in v.reason and not followable
+    rng = random.Random(0)
+    assert all(d.corrupt(rng) != right for _ in range(20))
+
+
+@pytest.mark.parametrize(
+    "text, subgoals",
+    [
+        ("tower 3 to 1\ndisk 4 from 0 to 2\ntower 3 to 2", [("tower", 3, 1), ("disk", 4, 0, 2), ("tower", 3, 2)]),
+        ("1. Tower 2 -> peg 0\n2. Disk 3 from peg 1 to peg 2.", [("tower", 2, 0), ("disk", 3, 1, 2)]),
+        ("```\ntower 1 onto 2\n```", [("tower", 1, 2)]),
+    ],
+)
+def test_subgoal_lines_are_read_from_what_models_write(text, subgoals):
+    assert parse_subgoals(text) == subgoals
+
+
+@pytest.mark.parametrize("text", ["", "move everything to peg 2", "tower x to 1", "disk 3 to 2"])
+def test_a_reply_without_subgoals_is_a_parse_error(text):
+    with pytest.raises(ParseError):
+        parse_subgoals(text)
+
+
+def test_planner_llm_on_a_scenario_without_one_is_one_line_and_exit_2():
+    res = runner.invoke(app, ["run", "eca", "-C", "planner=llm"])
+    assert res.exit_code == 2
+    assert "planner=llm is not available for scenario 'eca'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    with pytest.raises(AgentloopError, match="not available"):
+        run_episode("eca", {}, condition=PLAN)
+
+
+class ReadsThePrompt:
+    """A stand-in for a real model (not simulated: no hint): it answers hanoi's planning and move
+    questions from their text alone, as a perfect model would."""
+
+    name, args, simulated = "test/reader", {}, False
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        assert hint is None
+        q = messages[-1]["content"]
+        pegs = [tuple(int(x) for x in re.findall(r"\d+", body)) for body in re.findall(r"peg \d: \[([^\]]*)\]", q)]
+        if "Break this goal" in q:
+            m = re.search(r"Goal: move disks? 1(?: to (\d+))? onto peg (\d)", q)
+            k, t = int(m[1] or 1), int(m[2])
+            p = next(i for i, peg in enumerate(pegs) if k in peg)
+            text = f"tower {k - 1} to {t}" if p == t else f"tower {k - 1} to {3 - p - t}\ndisk {k} from {p} to {t}\ntower {k - 1} to {t}"
+        else:
+            m = re.search(r"subgoal: move disk (\d+) from peg (\d) to peg (\d)", q)
+            text = f"[{m[1]}, {m[2]}, {m[3]}]"
+        return Completion(text=text, tokens_in=len(q) // 4, tokens_out=len(text) // 4)
+
+    async def acomplete(self, messages, **kw):
+        return self.complete(messages, **kw)
+
+
+def test_a_real_model_plans_through_the_ordinary_prompt_path():
+    rec = run_episode("hanoi", {"disks": 4}, condition=PLAN, model=ReadsThePrompt(), seed=3)
+    assert rec.success and rec.plans > 0 and rec.plan_errors == 0 and not rec.simulated
+    prompt = rec.prompts[rec.steps[0].plans[0].prompt]
+    assert prompt[0]["role"] == "system" and "Tower of Hanoi" in prompt[0]["content"]
+
+
+def test_plans_survive_the_store(tmp_path):
+    text = """
+name = "plans"
+seeds = 3
+conditions = [{name = "tape", planner = "llm"}]
+[[scenarios]]
+name = "hanoi"
+params = { disks = 3 }
+[[models]]
+name = "scripted/noisy"
+args = { error = 0.2 }
+"""
+    run_experiment(parse_experiment(text), tmp_path, progress=False)
+    with ResultsStore(tmp_path / "results.sqlite", create=False) as store:
+        recs = [r for _, r in store.episodes()]
+        key = store.episodes()[0][0]
+        one = store.episode(key)
+    assert all(r.condition == "tape+planner=llm" for r in recs)
+    assert sum(r.plans for r in recs) == sum(len([p for p in s.plans if p.proposal is not None]) for r in recs for s in r.steps)
+    assert all(s.plan_ok is not None for r in recs for s in r.steps)
+    assert all(p.prompt in one.prompts for s in one.steps for p in s.plans)
