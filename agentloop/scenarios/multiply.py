@@ -98,10 +98,11 @@ def join_digits(atoms: Sequence[int]) -> int:
     return sum(a * 10**i for i, a in enumerate(atoms))
 
 
-def _padded(value: int, count: int) -> Digits:
-    """The digits a run of `count` digit steps writes for `value`: count - 1 digits, then the rest."""
-    *low, top = split_digits(value, count)
-    return (*low, *digits_of(top))
+def _written(value: int, count: int, zero_carry: bool) -> Digits:
+    """The digits `count` digit steps write for `value`: one digit each, then the last carry's
+    digits (a partial product writes a carry of 0 too; the column sums do not)."""
+    carry = value // 10**count
+    return (*(value // 10**i % 10 for i in range(count)), *(digits_of(carry) if carry or zero_carry else ()))
 
 
 class Multiply(Scenario[MultiplyInstance, MultiplyState, int]):
@@ -166,9 +167,9 @@ class Multiply(Scenario[MultiplyInstance, MultiplyState, int]):
 
     def apply(self, inst: MultiplyInstance, state: MultiplyState, step: Step, answer: int) -> MultiplyState:
         if step.key[0] == _PARTIAL_KEY:  # written as the digit steps would have written it
-            return MultiplyState(state.partials + (_padded(answer, inst.params.n),), (), 0, state.result)
+            return MultiplyState(state.partials + (_written(answer, inst.params.n, True),), (), 0, state.result)
         if step.key[0] == _SUM_KEY:
-            return MultiplyState(state.partials, state.row, 0, _padded(answer, _n_columns(inst)))
+            return MultiplyState(state.partials, state.row, 0, _written(answer, _n_columns(inst), False))
         digit, carry = answer % 10, answer // 10
         if step.key[0] == _PRODUCT_KEY:
             row = state.row + (digit,)
