@@ -313,3 +313,49 @@ def test_corrupt_changes_one_atom_of_a_bigger_answer():
             wrong = sc.corrupt(inst, state, step, answer, rng)
             diff = sum(a != b for a, b in zip(sc.atoms(inst, step, wrong), sc.atoms(inst, step, answer)))
             assert diff == 1, (name, step, answer, wrong)
+
+
+# --- the study's table -------------------------------------------------------------------------
+def test_the_atom_table_counts_atoms_per_step_and_their_accuracy():
+    from agentloop.scenarios._granularity import atom_table, format_atom_table
+
+    recs = [run_episode("eca", {"width": 8, "steps": 2, "granularity": g}, condition="tape",
+                        model="scripted/oracle", seed=s) for g in ("cell", "row") for s in range(2)]
+    noisy = run_episode("eca", {"width": 8, "steps": 3, "granularity": "row"}, condition="tape",
+                        model="scripted/noisy", model_args={"error": 0.3, "seed": 1}, seed=0)
+    rows = {(r.granularity, r.model): r for r in atom_table([*recs, noisy])}
+    cell, row = rows["cell", "scripted/oracle"], rows["row", "scripted/oracle"]
+    assert (cell.atoms_per_call, cell.calls, cell.atom_accuracy, cell.solved) == (1, 32, 1.0, 2)
+    assert (row.atoms_per_call, row.calls, row.call_accuracy, row.episodes) == (8, 4, 1.0, 2)
+    n = rows["row", "scripted/noisy"]
+    # by hand: each first attempt's cells against the right row from the same state
+    right = sum(
+        sum(a == b for a, b in zip(sum(s.attempts[0].verdict.observed, ()), sum(s.attempts[0].verdict.expected or
+            s.attempts[0].verdict.observed, ())))
+        for s in noisy.steps
+    )
+    assert n.atoms == 8 * len(noisy.steps) and n.atoms_ok == right < n.atoms
+    table = format_atom_table(list(rows.values()), simulated=True)
+    assert "| eca | row | tape | scripted/noisy | 8.0 |" in table and "atom accuracy (simulated)" in table
+
+
+def test_the_table_tool_reads_a_run_and_refuses_a_missing_one(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from agentloop.experiment import parse_experiment, run_experiment
+
+    spec = importlib.util.spec_from_file_location(
+        "granularity_table", Path(__file__).parents[1] / "tools" / "granularity_table.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    text = (
+        'name = "g"\nseeds = 2\nconditions = ["tape"]\n[[scenarios]]\nname = "hanoi"\n'
+        'params = { disks = 3, granularity = ["move", "moves:3"] }\n[[models]]\nname = "scripted/oracle"\n'
+    )
+    run_experiment(parse_experiment(text), tmp_path / "run", progress=False)
+    assert tool.main([str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "| hanoi | moves:3 | tape | scripted/oracle |" in out and "| hanoi | move | tape |" in out

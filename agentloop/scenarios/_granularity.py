@@ -103,3 +103,84 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+class AtomRow:
+    """One row of the granularity table: a scenario at one granularity under one condition and model."""
+
+    def __init__(self, scenario: str, granularity: str, condition: str, model: str) -> None:
+        self.scenario, self.granularity, self.condition, self.model = scenario, granularity, condition, model
+        self.episodes = self.solved = self.calls = self.calls_ok = self.atoms = self.atoms_ok = 0
+
+    @property
+    def atoms_per_call(self) -> float:
+        return self.atoms / self.calls if self.calls else 0.0
+
+    @property
+    def call_accuracy(self) -> float | None:
+        return self.calls_ok / self.calls if self.calls else None
+
+    @property
+    def atom_accuracy(self) -> float | None:
+        return self.atoms_ok / self.atoms if self.atoms else None
+
+
+def atom_table(records: Sequence[Any]) -> list[AtomRow]:
+    """Accuracy per atomic step against the size of the step, from stored episodes.
+
+    Per scenario, granularity, condition and model: the steps' first attempts (before any
+    feedback), counted per call (all atoms right) and per atom (`atoms_right`), with each step's
+    size from the oracle's answer on the same instance. Episodes whose scenario is not registered
+    are left out.
+    """
+    from agentloop.scenarios import get_scenario, list_scenarios, parse_params
+
+    known = set(list_scenarios())
+    rows: dict[tuple[str, str, str, str], AtomRow] = {}
+    for rec in records:
+        if rec.scenario not in known:
+            continue
+        sc = get_scenario(rec.scenario)
+        params = parse_params(sc, rec.params)
+        inst = sc.generate(params, rec.seed)
+        sizes, state = [], sc.initial_state(inst)
+        steps = list(sc.steps(inst))
+        for step in steps:
+            truth = sc.solve(inst, state, step)
+            sizes.append(len(sc.atoms(inst, step, truth)))
+            state = sc.apply(inst, state, step, truth)
+        g = str(getattr(params, "granularity", "-"))
+        row = rows.setdefault((rec.scenario, g, rec.condition, rec.model), AtomRow(rec.scenario, g, rec.condition, rec.model))
+        row.episodes += 1
+        row.solved += bool(rec.success)
+        for s in rec.steps:
+            if s.index >= len(steps):
+                continue
+            size = sizes[s.index]
+            verdict = s.attempts[0].verdict if s.attempts and s.attempts[0].verdict is not None else None
+            right = atoms_right(sc, inst, steps[s.index], verdict, size) if verdict is not None else size * s.first_ok
+            row.calls += 1
+            row.calls_ok += bool(s.first_ok)
+            row.atoms += size
+            row.atoms_ok += right
+    return list(rows.values())
+
+
+def format_atom_table(rows: Sequence[AtomRow], simulated: bool) -> str:
+    """The table as Markdown; every figure labelled simulated when the model was."""
+    tag = " (simulated)" if simulated else ""
+    out = [
+        f"| scenario | granularity | condition | model | atoms per step | steps | step accuracy{tag} "
+        f"| atom accuracy{tag} | solved{tag} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.scenario} | {r.granularity} | {r.condition} | {r.model} | {r.atoms_per_call:.1f} | {r.calls} "
+            f"| {_pct(r.call_accuracy)} | {_pct(r.atom_accuracy)} | {r.solved}/{r.episodes} |"
+        )
+    return "\n".join(out)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
