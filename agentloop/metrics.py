@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agentloop.types import EpisodeRecord, StepRecord
 
@@ -213,6 +213,35 @@ class LengthCurve(BaseModel):
     h50_ci: tuple[float | None, float | None] | None = None
 
 
+class PlannerRates(BaseModel):
+    """The planner agent's error apart from the worker's, pooled per condition (planner=llm)."""
+
+    condition: str
+    proposals: int = Field(description="readable proposals the planner made (re-plans included)")
+    plan_errors: int = Field(description="of those, rejected by the simulator (code plan)")
+    plan_error_rate: float | None
+    plan_error_ci: Interval | None = None
+    planned_steps: int = Field(description="steps a right plan chose")
+    worker_error_rate: float | None = Field(description="wrong steps among those a right plan chose")
+    worker_error_ci: Interval | None = None
+
+
+class InjectionSplit(BaseModel):
+    """Local step accuracy before and after the step where the injection (or padding) entered
+    the context, pooled per condition; a condition without injection is split at the same step
+    when the experiment injects at one step only (what position alone does)."""
+
+    condition: str
+    inject_step: int
+    injected: bool = Field(description="False: no injection, split at the injected conditions' step")
+    steps_before: int
+    accuracy_before: float | None
+    accuracy_before_ci: Interval | None = None
+    steps_after: int
+    accuracy_after: float | None
+    accuracy_after_ci: Interval | None = None
+
+
 class Metrics(BaseModel):
     episodes: int
     simulated: bool
@@ -222,6 +251,8 @@ class Metrics(BaseModel):
     paired: list[PairedComparison]
     interactions: list[InteractionTest] = []
     length_curves: list[LengthCurve] = []
+    planner: list[PlannerRates] = []
+    injection: list[InjectionSplit] = []
 
 
 def model_label(rec: EpisodeRecord) -> str:
@@ -1041,4 +1072,62 @@ def compute_metrics(recs: Sequence[EpisodeRecord], *, curves: bool = True, basel
         paired=paired_comparisons(recs, baseline),
         interactions=interaction_tests(recs, baseline),
         length_curves=length_curves(by_cell),
+        planner=planner_rates(recs),
+        injection=injection_splits(recs),
     )
+
+
+def planner_rates(recs: Sequence[EpisodeRecord]) -> list[PlannerRates]:
+    """Per condition whose planner is the model: how often its proposals were wrong, and how often
+    the worker erred on the steps a right plan chose — planner error measured apart from worker error."""
+    out = []
+    for cond, rs in _group(recs, lambda r: r.condition).items():
+        proposals = sum(r.plans for r in rs)
+        if not proposals and not any(r.planned_right for r in rs):
+            continue
+        errors = sum(r.plan_errors for r in rs)
+        planned = sum(r.planned_right for r in rs)
+        worker_wrong = planned - sum(r.planned_right_ok for r in rs)
+        out.append(PlannerRates(
+            condition=cond, proposals=proposals, plan_errors=errors,
+            plan_error_rate=errors / proposals if proposals else None,
+            plan_error_ci=_wilson(errors, proposals) if proposals else None,
+            planned_steps=planned, worker_error_rate=worker_wrong / planned if planned else None,
+            worker_error_ci=_wilson(worker_wrong, planned) if planned else None,
+        ))
+    return out
+
+
+def injection_splits(recs: Sequence[EpisodeRecord]) -> list[InjectionSplit]:
+    """Per condition with an injection: local step accuracy before and after its step (episodes as
+    clusters in the intervals); the other conditions too, split at the same step, when every
+    injected condition injects at one step."""
+    groups = _group(recs, lambda r: r.condition)
+    steps_of = {c: {r.inject_step for r in rs} - {None} for c, rs in groups.items()}
+    at = set().union(*steps_of.values()) if steps_of else set()
+    if not at:
+        return []
+    out = []
+    for cond, rs in groups.items():
+        injected = bool(steps_of[cond])
+        if not injected and len(at) != 1:
+            continue
+        split = next(iter(steps_of[cond] or at))
+        if len(steps_of[cond]) > 1:
+            continue  # one condition, several injection steps: a label tells them apart
+        before: list[int] = []
+        after: list[int] = []
+        g_before: list[int] = []
+        g_after: list[int] = []
+        for e, r in enumerate(rs):
+            for i, ok in enumerate(r.step_ok):
+                (before if i < split else after).append(int(ok))
+                (g_before if i < split else g_after).append(e)
+        acc_b = _clustered_accuracy(before, g_before) if before else (None, None)
+        acc_a = _clustered_accuracy(after, g_after) if after else (None, None)
+        out.append(InjectionSplit(
+            condition=cond, inject_step=split, injected=injected,
+            steps_before=len(before), accuracy_before=acc_b[0], accuracy_before_ci=acc_b[1],
+            steps_after=len(after), accuracy_after=acc_a[0], accuracy_after_ci=acc_a[1],
+        ))
+    return out

@@ -204,6 +204,34 @@ _PAIRED_HEAD = [
 ]
 
 
+def _planner_rows(m) -> list[list[str]]:
+    """The planner agent's error apart from the worker's (planner=llm), per condition."""
+    return [
+        [r.condition, str(r.proposals), f"{_pct(r.plan_error_rate)} {_ci_pct(r.plan_error_ci)}", str(r.planned_steps),
+         f"{_pct(r.worker_error_rate)} {_ci_pct(r.worker_error_ci)}"]
+        for r in m.planner
+    ]
+
+
+_PLANNER_HEAD = ["condition", "proposals", "plan error [95% CI]", "steps a right plan chose", "worker error there [95% CI]"]
+
+
+def _injection_rows(m) -> list[list[str]]:
+    """Local step accuracy before and after the injection step, per condition."""
+    return [
+        [r.condition + ("" if r.injected else " (no injection)"), str(r.inject_step),
+         f"{_pct(r.accuracy_before)} {_ci_pct(r.accuracy_before_ci)} ({r.steps_before})",
+         f"{_pct(r.accuracy_after)} {_ci_pct(r.accuracy_after_ci)} ({r.steps_after})",
+         "–" if r.accuracy_before is None or r.accuracy_after is None
+         else f"{100 * (r.accuracy_after - r.accuracy_before):+.1f} pts"]
+        for r in m.injection
+    ]
+
+
+_INJECTION_HEAD = ["condition", "injected at step", "accuracy before [95% CI] (steps)", "accuracy after [95% CI] (steps)",
+                   "change"]
+
+
 def _steps_k(pr, key: str) -> str:
     return f"{_num(pr.steps_at_99[key], 1)} [{_num(pr.steps_at_99_lo[key], 1)}]"
 
@@ -363,6 +391,10 @@ def print_report(data: ReportData, *, cells: bool = False, console=None) -> None
     if m.interactions:
         title = "does a condition change the drift? (likelihood-ratio test of condition × position)"
         con.print(_rich_table(_INTERACTION_HEAD, _interaction_rows(m), title))
+    if m.planner:
+        con.print(_rich_table(_PLANNER_HEAD, _planner_rows(m), "the planner agent: plan error apart from worker error"))
+    if m.injection:
+        con.print(_rich_table(_INJECTION_HEAD, _injection_rows(m), "drift by injection: local accuracy before and after"))
     if cells:
         con.print(_rich_table(_DETAIL_HEAD, _detail_rows(data), "per cell, in detail"))
 
@@ -390,6 +422,8 @@ def report_json(data: ReportData) -> dict[str, Any]:
         ],
         "paired": [p.model_dump(mode="json") for p in m.paired],
         "interactions": [t.model_dump(mode="json") for t in m.interactions],
+        "planner": [r.model_dump(mode="json") for r in m.planner],
+        "injection": [r.model_dump(mode="json") for r in m.injection],
     }
 
 
@@ -643,6 +677,12 @@ def render_html(data: ReportData) -> str:
             "likelihood-ratio test of the condition × position term in a logistic regression of step error.</p>"
             + _table(_INTERACTION_HEAD, _interaction_rows(m))
         )
+    if m.planner:
+        parts.append("<h2>The planner agent</h2><p class='prov'>Proposals the simulator rejected (code plan), and "
+                     "the worker's error on the steps a right plan chose.</p>" + _table(_PLANNER_HEAD, _planner_rows(m)))
+    if m.injection:
+        parts.append("<h2>Drift by injection</h2><p class='prov'>Local step accuracy before and after the step where "
+                     "an instruction or padding entered the context.</p>" + _table(_INJECTION_HEAD, _injection_rows(m)))
     parts.append(
         "<h2>Reliability projection, in detail</h2><p class='prov'>Steps reachable at 99% success from the "
         "single-call accuracy p (a step's first reply alone; under a vote its first sample): alone (p^s) and "
