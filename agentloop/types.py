@@ -93,14 +93,63 @@ class Reply(BaseModel):
         )
 
 
+class Review(BaseModel):
+    """How a checker a deployment can have (rules, critic, program) judged one attempt."""
+
+    checker: str
+    verdict: Verdict = Field(description="the checker's own verdict (the attempt's may be the environment refusing an illegal answer)")
+    judged: bool = Field(True, description="False: the checker could not judge (unreadable critic, failed program) and let the answer pass")
+    problem: str | None = Field(None, description="why it could not judge")
+    replies: list[Reply] = Field(default_factory=list, description="the checker's own model calls (the critic's replies, the program's writing)")
+    program_answer: Any = Field(None, description="what the program computed for this step (JSON), when it ran")
+
+
 class Attempt(BaseModel):
     """One attempt at a step: the replies it took (one, a format re-ask, or a vote's samples),
-    the checker's verdict on the answer it settled on, and a vote's tally."""
+    the checker's verdict on the answer it settled on, and a vote's tally.
+
+    Under a checker other than the simulator (`rules`, `critic`, `program`), `verdict` is the one
+    the loop acted on, `review` says how that checker reached it, and `truth` is the simulator's
+    verdict on the same answer, against which the checker is scored.
+    """
 
     prompt: str | None = Field(None, description="hash of the request's messages (the store keeps each once)")
     replies: list[Reply] = []
     verdict: Verdict | None = None
     votes: dict[str, int] | None = None
+    truth: Verdict | None = None
+    review: Review | None = None
+
+
+class CheckTally(BaseModel):
+    """A checker's verdicts in one episode, each compared with the simulator's (the ground truth).
+
+    "right" and "wrong" are the truth about the answer judged; "accepted" and "rejected" are the
+    checker's own verdict. False accepts are `accepted_wrong`, false rejects `rejected_right`.
+    """
+
+    checker: str
+    accepted_right: int = 0
+    accepted_wrong: int = 0
+    rejected_right: int = 0
+    rejected_wrong: int = 0
+    unjudged: int = Field(0, description="answers the checker could not judge and let pass (counted as accepted too)")
+    overruled: int = Field(0, description="illegal answers it accepted, which the environment refused anyway")
+    program_runs: int = Field(0, description="steps the program ran on and returned a readable answer")
+    program_ok: int = Field(0, description="of those, answers the simulator accepts: the program alone would have been right")
+    calls: int = Field(0, description="the checker's own model calls (also in the episode's calls)")
+    tokens: int = Field(0, description="their tokens, in and out (also in the episode's tokens)")
+
+    def add(self, accepted: bool, right: bool) -> None:
+        if accepted:
+            if right:
+                self.accepted_right += 1
+            else:
+                self.accepted_wrong += 1
+        elif right:
+            self.rejected_right += 1
+        else:
+            self.rejected_wrong += 1
 
 
 class PlanAttempt(BaseModel):
@@ -197,6 +246,7 @@ class EpisodeRecord(BaseModel):
     prompts: dict[str, list[dict[str, str]]] = Field(
         default_factory=dict, description="the distinct requests of the transcript, by the hash its attempts name"
     )
+    checks: CheckTally | None = Field(None, description="the checker's verdicts scored against the simulator (rules, critic, program)")
     agentloop_version: str = ""
     plans: int = Field(0, description="the planner agent's readable proposals (planner=llm)")
     plan_errors: int = Field(0, description="of those, proposals the simulator rejected (code plan)")

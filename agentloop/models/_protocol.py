@@ -21,12 +21,17 @@ class Hint:
     should contain (one for a step, all of them for a whole-task call), `render` writes answers
     as reply text, `corrupt(i, rng)` gives a plausible wrong answer for `answers[i]`, and `key`
     identifies the request within its episode (so simulated randomness is reproducible).
+    `role` says what is asked: a step's answer ("step"), a critic's review of a proposed answer
+    ("critic": `answers` is (whether the answer is right,)), or a program ("program": `answers`
+    is (a correct program's source,) and `corrupt` gives a buggy one); scripted models use their
+    own error rate for each.
     """
 
     answers: Sequence[Any]
     render: Callable[[Sequence[Any]], str]
     corrupt: Callable[[int, random.Random], Any]
     key: str
+    role: str = "step"
 
 
 @runtime_checkable

@@ -10,6 +10,10 @@ the prompt, so every record they produce is marked `simulated`.
   `format`, drawn before the error draw, to exercise format retries.
 - `scripted/faulty`: raises a transient provider error with probability `rate` per request
   (otherwise answers like `noisy` with its `error`), to exercise the retry layer.
+- as a critic (`checker=critic`), any of them approves a wrong step with probability `critic_fa`
+  and rejects a right one with probability `critic_fr` (both default to `error`); as a
+  programmer (`checker=program`) it writes a correct program, or with probability
+  `program_error` (default `error`) a plausibly buggy one. Both are simulations, like the rest.
 """
 
 from __future__ import annotations
@@ -39,12 +43,22 @@ class ScriptedArgs(BaseModel):
     drift: float = Field(default=0.0, ge=0, le=10, description="extra error per 1,000 prompt tokens")
     rate: float = Field(default=0.0, ge=0, lt=1, description="probability a request raises a transient error")
     format: float = Field(default=0.0, ge=0, le=1, description="probability a reply is unreadable (no answer in it)")
+    critic_fa: float | None = Field(
+        default=None, ge=0, le=1, description="as a critic: probability it approves a wrong step (default: error)"
+    )
+    critic_fr: float | None = Field(
+        default=None, ge=0, le=1, description="as a critic: probability it rejects a right step (default: error)"
+    )
+    program_error: float | None = Field(
+        default=None, ge=0, le=1, description="probability a program it writes is the buggy one (default: error)"
+    )
 
 
+_CHECKING = {"critic_fa", "critic_fr", "program_error"}  # how it behaves as a critic or programmer
 _POLICY_ARGS = {
-    "oracle": {"seed", "latency"},
-    "noisy": {"seed", "latency", "error", "drift", "format"},
-    "faulty": {"seed", "latency", "error", "rate"},
+    "oracle": {"seed", "latency", *_CHECKING},
+    "noisy": {"seed", "latency", "error", "drift", "format", *_CHECKING},
+    "faulty": {"seed", "latency", "error", "rate", *_CHECKING},
 }
 
 
@@ -65,7 +79,7 @@ class ScriptedModel:
         if self._a.rate and self._faults.random() < self._a.rate:
             raise TransientModelError(f"{self.name}: simulated 503 service unavailable")
         tokens_in = estimate_tokens(messages)
-        p = min(1.0, self._a.error + self._a.drift * tokens_in / 1000)
+        p = self._error_rate(hint, tokens_in)
         answers = list(hint.answers)
         if p > 0 or self._a.format:
             rng = random.Random(f"{self._a.seed}:{hint.key}:{sample}")
@@ -73,6 +87,17 @@ class ScriptedModel:
                 return self._reply(UNREADABLE, tokens_in)
             answers = [hint.corrupt(i, rng) if rng.random() < p else a for i, a in enumerate(answers)]
         return self._reply(hint.render(answers), tokens_in)
+
+    def _error_rate(self, hint: Hint, tokens_in: int) -> float:
+        """The probability the reply is wrong: a step's grows with the context (`drift`); a
+        critic's depends on whether the step it reviews is right; a program's is its own."""
+        a = self._a
+        if hint.role == "critic":
+            rate = a.critic_fr if hint.answers[0] else a.critic_fa
+            return a.error if rate is None else rate
+        if hint.role == "program":
+            return a.error if a.program_error is None else a.program_error
+        return min(1.0, a.error + a.drift * tokens_in / 1000)
 
     def _reply(self, text: str, tokens_in: int) -> Completion:
         return Completion(text=text, tokens_in=tokens_in, tokens_out=(len(text) + 3) // 4, latency_s=self._a.latency)
