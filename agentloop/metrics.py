@@ -29,6 +29,9 @@ Definitions (docs/metrics.md has the longer story and the calibration):
   interval for the difference in success, McNemar's exact test.
 - interaction: does a condition change the drift? A likelihood-ratio test of condition ×
   position in a logistic regression, per scenario × params × model.
+- checker (rules, critic, program): each verdict against the simulator's on the same answer;
+  false-accept rate = accepted wrong answers / wrong answers judged, false-reject rate =
+  rejected right answers / right answers judged, clustered intervals as for step accuracy.
 
 Curves, horizons and projections exist only per cell (scenario × params × model × condition):
 pooled over tasks of different lengths they mean nothing.
@@ -51,11 +54,13 @@ from pydantic import BaseModel, Field
 from agentloop.types import EpisodeRecord, StepRecord
 
 __all__ = [
+    "CheckerScore",
     "GroupMetrics",
     "InteractionTest",
     "LengthCurve",
     "Metrics",
     "PairedComparison",
+    "checker_score",
     "compute_metrics",
     "model_label",
     "summarize",
@@ -105,6 +110,35 @@ class Projection(BaseModel):
     steps: int  # the cell's task length, for k_min
     k_min: int | None  # smallest k with p_k^steps >= target; None: no k reaches it (p <= 1/2)
     k_min_hi: int | None  # from the lower end of p: the cautious (larger) k
+
+
+class CheckerScore(BaseModel):
+    """A deployable checker (rules, critic, program) against the simulator, over a group's
+    episodes: each verdict it gave compared with the truth about the answer it judged.
+
+    false_accept_rate = P(accepted | the answer was wrong); false_reject_rate = P(rejected | it
+    was right). Intervals: Korn-Graubard for verdicts clustered in episodes, as step accuracy.
+    """
+
+    checker: str
+    episodes: int
+    judged: int  # verdicts (attempts with a readable answer)
+    wrong: int  # of them, on wrong answers
+    right: int
+    false_accepts: int
+    false_rejects: int
+    false_accept_rate: float | None
+    false_accept_ci: Interval | None
+    false_reject_rate: float | None
+    false_reject_ci: Interval | None
+    unjudged: int = 0  # answers it could not judge and let pass (counted as accepts above)
+    overruled: int = 0  # illegal answers it accepted, which the environment refused anyway
+    program_runs: int = 0
+    program_ok: int = 0
+    program_accuracy: float | None = None  # the program's own answers the simulator accepts
+    program_accuracy_ci: Interval | None = None
+    calls: int = 0  # the checker's own model calls (also in the condition's calls)
+    calls_per_judgement: float | None = None
 
 
 class GroupMetrics(BaseModel):
@@ -157,6 +191,7 @@ class GroupMetrics(BaseModel):
     survival: SurvivalCurve | None = None
     hazard: list[Bin] = []
     accuracy_by_tokens: list[Bin] = []
+    checker: CheckerScore | None = None  # rules, critic or program, scored against the simulator
 
 
 class PairedComparison(BaseModel):
@@ -780,6 +815,65 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
         survival=curve,
         hazard=_hazard(recs) if curves and one_task else [],
         accuracy_by_tokens=_accuracy_by_tokens(st.tokens[rd], st.ok[rd], st.episode[rd]) if curves and one_task else [],
+        checker=checker_score(recs),
+    )
+
+
+def _rate_of(events: list[int], groups: list[int]) -> tuple[float | None, Interval | None]:
+    if not events:
+        return None, None
+    import numpy as np
+
+    return _clustered_accuracy(np.asarray(events, dtype=float), np.asarray(groups))
+
+
+def checker_score(recs: Sequence[EpisodeRecord]) -> CheckerScore | None:
+    """The group's checker scored against the simulator (None when the simulator itself judged).
+
+    From each episode's `CheckTally`, so it holds with transcripts off too. A group that mixes
+    checkers (never a condition: the checker is part of its name) is scored as one, named by all.
+    """
+    tallies = [(i, r.checks) for i, r in enumerate(recs) if r.checks is not None]
+    if not tallies:
+        return None
+    fa_events: list[int] = []  # per wrong answer judged: 1 when accepted
+    fa_groups: list[int] = []
+    fr_events: list[int] = []  # per right answer judged: 1 when rejected
+    fr_groups: list[int] = []
+    prog_events: list[int] = []
+    prog_groups: list[int] = []
+    for i, t in tallies:
+        fa_events += [1] * t.accepted_wrong + [0] * t.rejected_wrong
+        fa_groups += [i] * (t.accepted_wrong + t.rejected_wrong)
+        fr_events += [1] * t.rejected_right + [0] * t.accepted_right
+        fr_groups += [i] * (t.rejected_right + t.accepted_right)
+        prog_events += [1] * t.program_ok + [0] * (t.program_runs - t.program_ok)
+        prog_groups += [i] * t.program_runs
+    fa, fa_ci = _rate_of(fa_events, fa_groups)
+    fr, fr_ci = _rate_of(fr_events, fr_groups)
+    pa, pa_ci = _rate_of(prog_events, prog_groups)
+    judged = len(fa_events) + len(fr_events)
+    calls = sum(t.calls for _, t in tallies)
+    return CheckerScore(
+        checker="/".join(sorted({t.checker for _, t in tallies})),
+        episodes=len(tallies),
+        judged=judged,
+        wrong=len(fa_events),
+        right=len(fr_events),
+        false_accepts=sum(fa_events),
+        false_rejects=sum(fr_events),
+        false_accept_rate=fa,
+        false_accept_ci=fa_ci,
+        false_reject_rate=fr,
+        false_reject_ci=fr_ci,
+        unjudged=sum(t.unjudged for _, t in tallies),
+        overruled=sum(t.overruled for _, t in tallies),
+        program_runs=len(prog_events),
+        program_ok=sum(prog_events),
+        program_accuracy=pa,
+        program_accuracy_ci=pa_ci,
+        calls=calls,
+        calls_per_judgement=_per(calls, judged),
     )
 
 

@@ -177,6 +177,52 @@ _CONDITION_HEAD = [
 _CONDITION_TITLE = "per condition, pooled over its cells (an overview: horizons and projections are per cell)"
 
 
+def _rate_cell(rate: float | None, ci, events: int, n: int) -> str:
+    return f"{_pct(rate)} {_ci_pct(ci)} ({events}/{n})" if n else "–"
+
+
+def _checker_rows(gs: list[GroupMetrics]) -> list[list[str]]:
+    """Per condition with a deployable checker: its error rates against the simulator, beside
+    the agent's accuracy and success."""
+    rows = []
+    for g in gs:
+        c = g.checker
+        if c is None:
+            continue
+        rows.append(
+            [
+                g.condition,
+                c.checker,
+                f"{_pct(g.success_rate)} {_ci_pct(g.success_ci)}",
+                f"{_pct(g.step_accuracy)} {_ci_pct(g.step_accuracy_ci)}",
+                str(c.judged),
+                _rate_cell(c.false_accept_rate, c.false_accept_ci, c.false_accepts, c.wrong),
+                _rate_cell(c.false_reject_rate, c.false_reject_ci, c.false_rejects, c.right),
+                str(c.unjudged),
+                str(c.overruled),
+                _rate_cell(c.program_accuracy, c.program_accuracy_ci, c.program_ok, c.program_runs),
+                _num(c.calls_per_judgement),
+            ]
+        )
+    return rows
+
+
+_CHECKER_HEAD = [
+    "condition",
+    "checker",
+    "success [95% CI]",
+    "step accuracy [95% CI]",
+    "verdicts",
+    "false accepts [95% CI] (of wrong)",
+    "false rejects [95% CI] (of right)",
+    "could not judge",
+    "illegal, refused anyway",
+    "program alone right",
+    "checker calls/verdict",
+]
+_CHECKER_TITLE = "checkers a deployment can have, scored against the simulator (every verdict vs the truth)"
+
+
 def _ci_pts(ci) -> str:
     return "" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
@@ -383,6 +429,8 @@ def print_report(data: ReportData, *, cells: bool = False, console=None) -> None
     if m.simulated:
         con.print(f"[yellow]{escape(SIMULATED_NOTE)} ({escape(', '.join(m.simulated_models))})[/yellow]")
     con.print(_rich_table(_CONDITION_HEAD, _condition_rows(m.by_condition), _CONDITION_TITLE))
+    if checkers := _checker_rows(m.by_condition):
+        con.print(_rich_table(_CHECKER_HEAD, checkers, _CHECKER_TITLE))
     con.print(_rich_table(_CELL_HEAD, _cell_rows(data), _CELL_TITLE))
     if any(len(c.points) > 1 for c in m.length_curves):
         con.print(_rich_table(_LENGTH_HEAD, _length_rows(m), "success against task length"))
@@ -667,6 +715,13 @@ def render_html(data: ReportData) -> str:
     parts.append(_table(_LENGTH_HEAD, _length_rows(m)))
     parts.append(f"<h2>Per condition, pooled over cells</h2><p class='prov'>{html.escape(_CONDITION_TITLE)}.</p>")
     parts.append(_table(_CONDITION_HEAD, _condition_rows(m.by_condition)))
+    if checkers := _checker_rows(m.by_condition):
+        parts.append(
+            f"<h2>Checkers</h2><p class='prov'>{html.escape(_CHECKER_TITLE)}. False accepts: wrong answers the "
+            "checker accepted, of all wrong answers it judged; false rejects: right answers it rejected, of all "
+            "right ones. An answer it could not judge passed (counted as accepted).</p>"
+            + _table(_CHECKER_HEAD, checkers)
+        )
     parts.append("<h2>Per cell</h2>" + _table(_CELL_HEAD, _cell_rows(data)) + f"<p class='prov'>{_DRIFT_NOTE}</p>")
     parts.extend(figure(*f) for f in figures[1:])
     if m.paired:

@@ -129,6 +129,7 @@ def run_episode(
         steps=ep.records,
         prompts=ep.prompts,
         agentloop_version=__version__,
+        checks=ep.checker.tally if ep.checker is not None else None,
         k_plan=plan,
         plans=ep.plans,
         plan_errors=ep.plan_errors,

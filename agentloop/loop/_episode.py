@@ -19,7 +19,7 @@ from agentloop.conditions import Condition
 from agentloop.models import Hint, Message, Model, estimate_tokens, request_seed
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
-from agentloop.types import Completion, Limits, Reply, Status, Step, StepRecord
+from agentloop.types import Completion, Limits, Reply, Review, Status, Step, StepRecord, Verdict
 
 # What a sink receives each quantum: the new step records and the requests they name.
 Sink = Callable[[list[StepRecord], dict[str, list[Message]]], None]
@@ -42,6 +42,8 @@ class Proposal:
     prompt: str | None = None  # hash of the request's messages
     replies: list[Reply] = field(default_factory=list)
     votes: dict[str, int] | None = None
+    truth: Verdict | None = None  # the simulator's verdict, when another checker acted (`_checking`)
+    review: Review | None = None  # how that checker judged
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Episode:
     sink: Sink | None = None  # takes the step records each quantum; None: keep them in `records`
     started: float = field(default_factory=time.perf_counter)
     rules: str = field(init=False)
+    checker: Any = field(init=False)  # a `_checking.StepChecker` when a deployable checker judges; None: the simulator
     oracle: bool = field(init=False)  # the scenario can solve a step (a task may only check)
     transcript: list[Message] = field(default_factory=list)  # the turns so far (stepwise)
     observation: str | None = None  # what the environment revealed after the last step (stepwise)
@@ -106,15 +109,24 @@ class Episode:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
         self.key = self.key or self.hint_key
         self.oracle = type(self.scenario).can_solve()
+        self.checker = None
+        if self.condition.checker != "oracle":  # rules, critic or program judges in the simulator's place
+            from agentloop.loop._checking import StepChecker
+
+            self.checker = StepChecker(self)
 
     # --- requests ------------------------------------------------------------------------
-    def call(self, messages: list[Message], hint: Hint | None, sample: int, *, step: int, attempt: int) -> Completion:
+    def call(
+        self, messages: list[Message], hint: Hint | None, sample: int, *, step: int, attempt: int, model: Model | None = None
+    ) -> Completion:
         """One request within the limits, its usage counted (safe from several threads).
 
         The request is reserved before it is sent — one call and its estimated prompt tokens —
         so concurrent samples can never pass the limits together; its seed names it (episode,
-        step, attempt, sample), so samples are independent and a re-run replays them.
+        step, attempt, sample), so samples are independent and a re-run replays them. `model`
+        is another model that answers for this episode (a critic); default the worker's.
         """
+        model = model or self.model
         est = estimate_tokens(messages)
         with self._lock:
             if not self._room(est):
@@ -123,7 +135,8 @@ class Episode:
             self._held_tokens += est
         c = None
         try:
-            c = self.model.complete(messages, hint=hint, sample=sample, seed=request_seed(self.key, step, attempt, sample))
+            c = model.complete(messages, hint=hint if model.simulated else None, sample=sample,
+                               seed=request_seed(self.key, step, attempt, sample))
             return c
         finally:
             with self._lock:

@@ -49,7 +49,10 @@ def check(ep: Episode, step: Step, p: Proposal) -> Verdict:
     """The checker: judges every answer (for the record); only `verify` acts on the verdict."""
     if p.problem is not None:
         return Verdict.reject("format", f"could not read an answer ({p.problem})", observed=p.text[:200] or None)
-    return ep.scenario.check(ep.instance, ep.tape.state, step, p.answer)
+    truth = ep.scenario.check(ep.instance, ep.tape.state, step, p.answer)
+    if ep.checker is None:
+        return truth
+    return ep.checker.judge(ep, step, p, truth)  # rules, critic or program acts; the truth is kept beside it
 
 
 def plan_failed(ep: Episode, step: Step, plan: PlanOutcome) -> bool:
@@ -78,6 +81,7 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], pl
     """
     sc, inst = ep.scenario, ep.instance
     p, v = attempts[-1]
+    truth = p.truth or v  # what the answer really was (the verdict itself, when the simulator judged)
     committed = v.ok or (v.code == "wrong" and not ep.condition.verify)
     if committed:
         ep.tape.commit(step, p.answer, v.code)
@@ -85,7 +89,7 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], pl
             ep.true_state = sc.apply(inst, ep.true_state, step, sc.solve(inst, ep.true_state, step))
             ep.on_track = ep.on_track and sc.on_track(inst, ep.tape.state, ep.true_state)
         else:  # no oracle to follow: on track while every committed answer was accepted
-            ep.on_track = ep.on_track and v.ok
+            ep.on_track = ep.on_track and truth.ok
         if ep.condition.decompose and not ep.condition.tape:
             ep.transcript.append({"role": "user", "content": stepwise_question(ep, step)})
             ep.transcript.append({"role": "assistant", "content": p.text or sc.format_answer(p.answer)})
@@ -97,23 +101,26 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], pl
     red_flags = sum(q.red_flags for q, _ in attempts)
     ep.format_retries += red_flags
     t = ep.tally
-    ep.step_ok.append(v.ok)
+    ep.step_ok.append(truth.ok)
     plan_ok = None
     if plan is not None and plan.leaf is not None:
         plan_ok = plan.leaf.plan_ok
         ep.planned_right += plan_ok
-        ep.planned_right_ok += plan_ok and v.ok
+        ep.planned_right_ok += plan_ok and truth.ok
     ep.records.append(
         StepRecord(
             index=step.index,
             label=step.label,
             answer=None if p.problem is not None else sc.to_json_answer(p.answer),
-            code=v.code,
-            ok=v.ok,
-            first_ok=attempts[0][1].ok,
+            code=truth.code,
+            ok=truth.ok,
+            first_ok=(attempts[0][0].truth or attempts[0][1]).ok,
             on_track=ep.on_track,
             committed=committed,
-            attempts=[Attempt(prompt=q.prompt, replies=q.replies, verdict=w, votes=q.votes) for q, w in attempts],
+            attempts=[
+                Attempt(prompt=q.prompt, replies=q.replies, verdict=w, votes=q.votes, truth=q.truth, review=q.review)
+                for q, w in attempts
+            ],
             format_retries=red_flags,
             votes=p.votes,
             samples=sum(q.samples for q, _ in attempts),
