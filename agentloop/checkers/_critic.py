@@ -18,7 +18,7 @@ from agentloop.types import Step
 # The reason a simulated critic gives: it says nothing about the right answer.
 CRITIC_REJECT_REASON = "this answer does not follow from the rules and the state shown"
 _MAX_READ = 4000  # a critic reply is read up to here (a runaway reply costs no more)
-_LEAD = re.compile(r"(?:(?:verdict|decision|answer)\s*[:=\-]\s*)?(approve[sd]?|reject(?:s|ed)?)\b[\s:.,;\-–—]*(.*)", re.I)
+_LEAD = re.compile(r"(?:(?:verdict|decision|answer)\s*[:=\-]\s*)?(approve[sd]?|reject(?:s|ed)?)\b[\s:.,;*_\-–—]*(.*)", re.I)
 _WORD = re.compile(r"\b(approve[sd]?|reject(?:s|ed)?)\b", re.I)
 
 
