@@ -309,7 +309,7 @@ def test_a_real_models_program_runs_in_the_sandbox_and_judges():
 @pytest.mark.parametrize(
     ("program", "problem"),
     [
-        ("def step(task):\n    while True:\n        pass", "CPU"),
+        ("def step(task):\n    while True:\n        pass", "the program failed"),
         ("import os\ndef step(task):\n    return os.listdir('/')", "sandbox"),
         ("def step(task):\n    return {'not': 'an answer'}", "could not be read"),
         ("def step(task) oops", "SyntaxError"),
