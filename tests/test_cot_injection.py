@@ -206,3 +206,17 @@ def test_splits_count_steps_before_and_after_by_hand():
     assert injection_splits([rec("b", [True])]) == []
     (p,) = planner_rates([rec("c", [True], plans=10, plan_errors=2, planned_right=8, planned_right_ok=6), rec("b", [True])])
     assert (p.condition, p.plan_error_rate, p.worker_error_rate) == ("c", 0.2, 0.25)
+
+
+def test_the_embedded_models_prompt_leaves_room_to_reason_under_cot():
+    from agentloop.models._local_prompts import render
+
+    rec = run_episode("eca", {"width": 8, "steps": 1}, condition=COT, model="scripted/oracle")
+    messages = rec.prompts[rec.steps[0].attempts[0].prompt]
+    base = render(messages, "base", 256)
+    assert base.kind == "cot" and base.prompt.endswith("\nReasoning:") and base.max_tokens == 256
+    assert "Answer: ..." in base.prompt  # the request keeps its instruction (no re-layout drops it)
+    chat = render(messages, "chat", 256)
+    assert chat.kind == "cot" and chat.messages == messages
+    plain = run_episode("eca", {"width": 8, "steps": 1}, condition="tape", model="scripted/oracle")
+    assert render(plain.prompts[plain.steps[0].attempts[0].prompt], "base", 256).kind == "eca"

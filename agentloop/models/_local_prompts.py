@@ -60,6 +60,8 @@ def render(messages: list[Message], style: str, max_tokens: int) -> Rendered:
     # Only a single-turn tape-style request is an atomic step we know; a growing conversation
     # (the `stepwise` condition) keeps its turns and goes to the fallback.
     out = None
+    if _COT.search(user):  # chain-of-thought: room to reason, then the `Answer:` line (no re-layout)
+        return replace(_cot(messages, style, max_tokens), feedback=_FEEDBACK.search(user) is not None)
     if len(messages) == 2 and system and user:
         out = _eca(system, user) or _eca_whole(system, user) or _life(system, user)
     out = out or _generic(messages, style, max_tokens)
@@ -146,6 +148,17 @@ def _generic(messages: list[Message], style: str, max_tokens: int) -> Rendered:
 
 
 _STEP_TOKENS = 24
+# The worker's chain-of-thought request (agentloop.loop._worker.cot_suffix).
+_COT = re.compile(r"end your reply with one final line `Answer: \.\.\.`")
+
+
+def _cot(messages: list[Message], style: str, max_tokens: int) -> Rendered:
+    """A chain-of-thought request: a chat model gets it as it is; a base model continues a
+    transcript that opens its reasoning, and writes the `Answer:` line itself."""
+    if style == "chat":
+        return Rendered("cot", None, messages=list(messages), max_tokens=max_tokens, stop=())
+    parts = [m["content"] if m["role"] != "assistant" else f"Reasoning: {m['content']}" for m in messages]
+    return Rendered("cot", "\n\n".join(parts) + "\nReasoning:", max_tokens=max_tokens, stop=("\n\n\n",))
 
 
 def _one_step_at_a_time(messages: list[Message]) -> bool:
