@@ -105,6 +105,19 @@ def test_planner_error_is_measured_apart_from_worker_error():
         assert r.planned_right_ok <= r.planned_right <= len(r.steps)
 
 
+def test_a_perfect_worker_under_a_wrong_planner_errs_only_where_the_plan_is_wrong():
+    recs = [run_episode("hanoi", {"disks": 5}, condition=PLAN, model="scripted/oracle",
+                        model_args={"plan_error": 0.3}, seed=s) for s in range(8)]
+    assert sum(r.plan_errors for r in recs) > 0
+    for r in recs:
+        assert r.planned_right_ok == r.planned_right  # the worker never slips
+        for s in r.steps:
+            if s.attempts:
+                m = re.search(r"move disk (\d+) from peg (\d+) to peg (\d+)", s.label)
+                assert s.answer == [int(x) for x in m.groups()]  # it does what the plan says
+                assert s.ok == s.plan_ok  # so a step is wrong exactly where the plan is
+
+
 def test_a_scripted_worker_carries_out_a_wrong_plan():
     recs = _planner_episodes(PLAN, 0.3)
     stale = [s for r in recs for s in r.steps if s.plan_ok is False and s.attempts]

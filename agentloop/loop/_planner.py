@@ -19,7 +19,8 @@ proposals made for it (`StepRecord.plans`) and whether the plan that chose it wa
 oracle checker the planner re-plans on rejection, up to `max_retries` times; otherwise a wrong
 proposal that can be followed is followed (the agent cannot know), and one that cannot ends
 the episode. Scripted models answer planning questions from the right proposal passed as a
-`Hint`, so `scripted/noisy -M error=e` plans wrong at rate e.
+`Hint` (role `plan`), so `scripted/noisy -M error=e` plans wrong at rate e, and `-M plan_error=q`
+sets the planner's rate apart from the worker's.
 """
 
 from __future__ import annotations
@@ -394,7 +395,7 @@ def plan_next(ep, i: int) -> PlanOutcome:
                 render = lambda xs, d=d: d.render(xs[0])  # noqa: E731
                 hint = Hint(answers=(d.right,), render=cot_render(render) if cond.cot else render,
                             corrupt=lambda j, rng, d=d: d.corrupt(rng),
-                            key=f"{ep.hint_key}:plan:{ep.plan_decisions}:{attempt}")
+                            key=f"{ep.hint_key}:plan:{ep.plan_decisions}:{attempt}", role="plan")
             messages = plan_messages(ep, d, feedback)
             if cond.cot:
                 messages[-1] = {"role": "user", "content": messages[-1]["content"] + cot_suffix()}

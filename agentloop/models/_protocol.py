@@ -23,8 +23,9 @@ class Hint:
     identifies the request within its episode (so simulated randomness is reproducible).
     `role` says what is asked: a step's answer ("step"), a critic's review of a proposed answer
     ("critic": `answers` is (whether the answer is right,)), or a program ("program": `answers`
-    is (a correct program's source,) and `corrupt` gives a buggy one); scripted models use their
-    own error rate for each.
+    is (a correct program's source,) and `corrupt` gives a buggy one), or a planner's proposal
+    ("plan", planner=llm: `answers` is (the right proposal,)); scripted models use their own
+    error rate for each.
     """
 
     answers: Sequence[Any]

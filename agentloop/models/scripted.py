@@ -13,7 +13,9 @@ the prompt, so every record they produce is marked `simulated`.
 - as a critic (`checker=critic`), any of them approves a wrong step with probability `critic_fa`
   and rejects a right one with probability `critic_fr` (both default to `error`); as a
   programmer (`checker=program`) it writes a correct program, or with probability
-  `program_error` (default `error`) a plausibly buggy one. Both are simulations, like the rest.
+  `program_error` (default `error`) a plausibly buggy one; as a planner (`planner=llm`) it
+  proposes a plausible wrong plan with probability `plan_error` (default `error`). All are
+  simulations, like the rest.
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ class ScriptedArgs(BaseModel):
     program_error: float | None = Field(
         default=None, ge=0, le=1, description="probability a program it writes is the buggy one (default: error)"
     )
+    plan_error: float | None = Field(
+        default=None, ge=0, le=1, description="as a planner (planner=llm): probability a proposal is wrong (default: error)"
+    )
 
 
-_CHECKING = {"critic_fa", "critic_fr", "program_error"}  # how it behaves as a critic or programmer
+_CHECKING = {"critic_fa", "critic_fr", "program_error", "plan_error"}  # as a critic, programmer or planner
 _POLICY_ARGS = {
     "oracle": {"seed", "latency", *_CHECKING},
     "noisy": {"seed", "latency", "error", "drift", "format", *_CHECKING},
@@ -97,6 +102,8 @@ class ScriptedModel:
             return a.error if rate is None else rate
         if hint.role == "program":
             return a.error if a.program_error is None else a.program_error
+        if hint.role == "plan":
+            return a.error if a.plan_error is None else a.plan_error
         return min(1.0, a.error + a.drift * tokens_in / 1000)
 
     def _reply(self, text: str, tokens_in: int) -> Completion:
