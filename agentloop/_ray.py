@@ -1,8 +1,9 @@
 """The Ray executor (`agentloop experiment FILE --executor ray`, the [ray] extra).
 
-Each episode is a Ray task: a worker builds the episode's model from the experiment's model
-spec and runs `executors.run_one`, exactly as a local thread does, and returns the record to the
-driver, which stores it (the one writer of the store). What the episodes share lives in one
+Episodes run in threads of `_Runner` actors (one per CPU of the cluster, spread over its
+nodes): a runner builds the episode's model from the experiment's model spec and runs
+`executors.run_one`, exactly as a local thread does, and returns the record to the driver,
+which stores it (the one writer of the store). What the episodes share lives in one
 actor, `_Service`, placed on the driver's node (it opens the driver's store): the experiment's
 ledger, each model's connection slots and the response cache. A request reserves against the
 ledger and takes a connection slot in one call to that actor, and settles in another, so the
@@ -108,6 +109,8 @@ class _RemoteLedger:
 
     def __init__(self, service, label: str, stop: threading.Event) -> None:
         self.service, self.label, self.stop = service, label, stop
+        self._unsettled: list = []
+        self._lock = threading.Lock()
 
     def exhausted(self) -> bool:
         return False  # the driver asks its own ledger before an episode starts
@@ -122,15 +125,25 @@ class _RemoteLedger:
             raise BudgetExceeded(a, b)
         return a
 
+    # Settling is sent without waiting for it (a round trip fewer per request): the call was
+    # counted when it was reserved, so the bound on calls never depends on it; `flush` waits for
+    # every settlement before the episode returns, so none is lost when the run ends.
     def settle(self, hold: Hold, c: Completion | None) -> None:
-        import ray
-
-        ray.get(self.service.settle.remote(self.label, hold, c))
+        self._sent(self.service.settle.remote(self.label, hold, c))
 
     def release(self, hold: Hold) -> None:
+        self._sent(self.service.release.remote(self.label, hold))
+
+    def _sent(self, ref) -> None:
+        with self._lock:
+            self._unsettled.append(ref)
+
+    def flush(self) -> None:
         import ray
 
-        ray.get(self.service.release.remote(self.label, hold))
+        with self._lock:
+            refs, self._unsettled = self._unsettled, []
+        ray.get(refs)
 
 
 class _RemoteCache:
@@ -151,7 +164,7 @@ class _RemoteCache:
 
 
 def _episode(task, limits: Limits, transcripts: bool, service, cache: bool):
-    """One episode in a Ray worker: the same layers as a local thread's, with the shared ones
+    """One episode in a runner: the same layers as a local thread's, with the shared ones
     in the service actor. Returns (record, (scope, message) of the first refusal, or None)."""
     from agentloop.models import get_model
 
@@ -159,14 +172,26 @@ def _episode(task, limits: Limits, transcripts: bool, service, cache: bool):
     stop = threading.Event()  # set once the service says the run is stopping
     ledger = _RemoteLedger(service, task.model.label, stop)
     model = guard(retrying, retrying.inner, ledger, _RemoteCache(service) if cache else None, limits, stop)
-    rec, refused = run_one(task, model, limits, transcripts)
+    try:
+        rec, refused = run_one(task, model, limits, transcripts)
+    finally:
+        ledger.flush()
     return rec, None if refused is None else (refused.scope, str(refused))
 
 
-class RayExecutor:
-    """Episodes as Ray tasks (one CPU each), the shared state in a `_Service` actor."""
+class _Runner:
+    """A worker process that runs episodes in threads (a threaded actor): as the local executor
+    does in this process, so episodes that wait on a model do not each hold a CPU."""
 
-    def __init__(self, spec, out: Path, *, store_path: Path, run_id: int, stop: threading.Event) -> None:
+    def run(self, task, limits: Limits, transcripts: bool, service, cache: bool):
+        return _episode(task, limits, transcripts, service, cache)
+
+
+class RayExecutor:
+    """Episodes on `_Runner` actors (one CPU each, one per CPU of the cluster at most, spread
+    over its nodes), the shared state in a `_Service` actor on the driver's node."""
+
+    def __init__(self, spec, out: Path, *, store_path: Path, run_id: int, stop: threading.Event, episodes: int) -> None:
         ray = _import_ray()
         self.ray, self.spec, self.stop = ray, spec, stop
         address = os.environ.get("RAY_ADDRESS") or None
@@ -183,13 +208,24 @@ class RayExecutor:
                 raise AgentloopError(f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {exc}") from None
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        # The driver admits at most max_connections episodes of each model at once: that many
+        # threads in all, over as many runners as the cluster has CPUs (a simulator is CPU-bound).
+        in_flight = max(1, sum(min(m.max_connections, episodes) for m in spec.models))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-        self.service = ray.remote(_Service).options(num_cpus=0, scheduling_strategy=here).remote(
+        self.service = ray.remote(_Service).options(
+            num_cpus=0, scheduling_strategy=here, max_concurrency=max(1000, 25 * in_flight)  # a vote's samples wait too
+        ).remote(
             str(store_path), spec.budget, run_id, {m.label: m.max_connections for m in spec.models},
             str(out / "cache.sqlite") if spec.cache else None,
         )
-        self.episode = ray.remote(_episode).options(num_cpus=1)
-        self.pending: set = set()
+        n = min(cpus, in_flight)
+        runner = ray.remote(_Runner).options(
+            num_cpus=1, max_concurrency=-(-in_flight // n), scheduling_strategy="SPREAD",
+            max_restarts=2, max_task_retries=2,  # an episode is stored only when it returns: safe to run again
+        )
+        self.runners = [runner.remote() for _ in range(n)]
+        self.load = [0] * n  # episodes in flight on each runner
         self._closed = threading.Event()
         # The driver's stop (Ctrl-C, a budget spent, failures in a row) reaches the workers through the service.
         self._watch = threading.Thread(target=self._forward_stop, name="agentloop-ray-stop", daemon=True)
@@ -202,22 +238,24 @@ class RayExecutor:
                 return
 
     async def run(self, task):
-        ref = self.episode.remote(task, self.spec.limits, self.spec.transcripts, self.service, self.spec.cache)
-        self.pending.add(ref)
+        i = min(range(len(self.runners)), key=self.load.__getitem__)  # the least busy runner
+        self.load[i] += 1
         try:
-            rec, refused = await ref
+            rec, refused = await self.runners[i].run.remote(
+                task, self.spec.limits, self.spec.transcripts, self.service, self.spec.cache
+            )
         finally:
-            self.pending.discard(ref)
+            self.load[i] -= 1
         return rec, None if refused is None else BudgetExceeded(*refused)
 
     def close(self, *, wait: bool) -> ExecutorStats:
         ray = self.ray
         self._closed.set()
         try:
-            if not wait:
+            if not wait:  # episodes still in flight end at their next request, unstored
                 ray.get(self.service.stop.remote())
-                for ref in list(self.pending):
-                    ray.cancel(ref)
+            for r in self.runners:
+                ray.kill(r)
             stats = ray.get(self.service.close.remote())
             ray.kill(self.service)
         finally:

@@ -58,7 +58,7 @@ def make_executor(name: str, spec: ExperimentSpec, out: Path, *, ledger, store_p
     if name == "ray":
         from agentloop._ray import RayExecutor
 
-        return RayExecutor(spec, out, store_path=store_path, run_id=run_id, stop=stop)
+        return RayExecutor(spec, out, store_path=store_path, run_id=run_id, stop=stop, episodes=episodes)
     raise AgentloopError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
 
 

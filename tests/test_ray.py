@@ -90,6 +90,12 @@ def test_an_experiment_budget_holds_across_ray_workers(local_ray, tmp_path):
     (stored,) = con.execute("SELECT COALESCE(SUM(calls), 0) FROM episodes").fetchone()
     assert sent == spent <= budget and stored <= sent  # never one request past the budget
     assert sent >= budget - 5  # and it was used, not refused early (a vote's last samples may not fit)
+    # resuming: with the budget raised, the same directory finishes, and holds what one
+    # uninterrupted local run stores
+    rest = run_experiment(parse_experiment(GRID), tmp_path / "b", progress=False, executor="ray")
+    assert rest.already_done == s.stored and rest.missing == 0
+    run_experiment(parse_experiment(GRID), tmp_path / "whole", progress=False)
+    assert _records(tmp_path / "b") == _records(tmp_path / "whole")
 
 
 def test_executor_from_the_command_line_and_bad_values(local_ray, tmp_path):
