@@ -387,3 +387,25 @@ def test_arun_episode_gives_the_same_record_from_asyncio():
 
     a, b = asyncio.run(both())
     assert a.step_ok == noisy("vote", seed=1, error=0.2).step_ok and b.seed == 2
+
+
+def test_an_instant_model_votes_in_the_loops_thread_and_a_slow_one_in_a_pool():
+    # A scripted model without latency answers at once: a thread pool would only add hand-offs.
+    import threading
+
+    from agentloop.models import ModelWrapper, get_model
+
+    class Where(ModelWrapper):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.threads = set()
+
+        def complete(self, messages, **kw):
+            self.threads.add(threading.current_thread().name)
+            return self.inner.complete(messages, **kw)
+
+    fast, slow = Where(get_model("scripted/oracle")), Where(get_model("scripted/oracle", latency=0.001))
+    for m in (fast, slow):
+        assert run_episode("hanoi", {"disks": 2}, condition="vote", model=m, seed=0).success
+    assert fast.threads == {threading.current_thread().name}
+    assert slow.threads and all(t.startswith("agentloop-vote") for t in slow.threads)

@@ -11,18 +11,35 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentloop.conditions import Condition
-from agentloop.models import Hint, Message, Model, estimate_tokens, request_seed
+from agentloop.models import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
 from agentloop.types import Completion, Limits, Reply, Review, Status, Step, StepRecord, Verdict
 
 # What a sink receives each quantum: the new step records and the requests they name.
 Sink = Callable[[list[StepRecord], dict[str, list[Message]]], None]
+
+
+class _Inline(Executor):
+    """An executor that runs each call at once, in the caller's thread, in order."""
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # noqa: ARG002 (Executor's signature)
+        return list(map(fn, *iterables))
+
+
+_INLINE = _Inline()
+
+
+def _instant(model: Model) -> bool:
+    """Whether the model (under its wrappers) says it answers without waiting (`instant`)."""
+    while isinstance(model, ModelWrapper):
+        model = model.inner
+    return bool(getattr(model, "instant", False))
 
 
 class OutOfBudget(Exception):
@@ -103,7 +120,7 @@ class Episode:
     _held: int = 0  # requests sent and not yet counted
     _held_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)  # concurrent vote samples
+    _pool: Executor | None = field(default=None, repr=False)  # concurrent vote samples
 
     def __post_init__(self) -> None:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
@@ -188,14 +205,19 @@ class Episode:
         """The transcript entry of one reply (None when transcripts are off)."""
         return Reply.of(sample, c, answer_json, problem) if self.transcripts else None
 
-    def pool(self, k: int) -> ThreadPoolExecutor | None:
-        """Threads for the concurrent samples of a vote round (none needed when k is 1)."""
+    def pool(self, k: int) -> Executor | None:
+        """Threads for the concurrent samples of a vote round (none needed when k is 1). A model
+        that answers at once (`instant`: a scripted model without simulated latency) has its
+        samples run in order in this thread: a pool would only add a hand-off to each request."""
         if k > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=k, thread_name_prefix="agentloop-vote")
+            if _instant(self.model):
+                self._pool = _INLINE
+            else:
+                self._pool = ThreadPoolExecutor(max_workers=k, thread_name_prefix="agentloop-vote")
         return self._pool
 
     def close(self) -> None:
-        if self._pool is not None:
+        if isinstance(self._pool, ThreadPoolExecutor):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 

@@ -78,6 +78,12 @@ class ScriptedModel:
         self._a = args
         self._faults = random.Random(f"faults:{args.seed}")
 
+    @property
+    def instant(self) -> bool:
+        """It answers without waiting (no simulated latency): the loop need not run its
+        samples in threads."""
+        return not self._a.latency
+
     def _answer(self, messages: list[Message], hint: Hint | None, sample: int) -> Completion:
         if hint is None:
             raise ModelError(f"{self.name} answers from the loop's ground truth; use it through agentloop's loop")
