@@ -28,7 +28,7 @@ from agentloop.errors import AgentloopError
 from agentloop.models import Hint, Message, Model, ModelWrapper
 from agentloop.types import Completion, EpisodeRecord, Limits, StepRecord
 
-__all__ = ["CachingModel", "Ledger", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
+__all__ = ["CachingModel", "EpisodeJournal", "Ledger", "ResponseCache", "ResultsStore", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 2
 
@@ -84,6 +84,15 @@ CREATE TABLE IF NOT EXISTS steps (
     format_retries INTEGER NOT NULL DEFAULT 0,
     transcript BLOB,  -- zlib-compressed JSON: the step's attempts (replies, verdicts, votes)
     PRIMARY KEY (episode_key, idx)
+);
+-- A resumable episode's last checkpoint (zlib-compressed JSON, see agentloop.loop._durable):
+-- its step rows up to `step` are in `steps`, written in the same transaction. Deleted when
+-- the episode is stored.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    episode_key TEXT PRIMARY KEY,
+    step INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    updated_at TEXT NOT NULL
 );
 -- Every distinct request of the transcripts, once (zlib-compressed JSON messages), by hash.
 CREATE TABLE IF NOT EXISTS prompts (hash TEXT PRIMARY KEY, messages BLOB NOT NULL);
@@ -376,36 +385,16 @@ class ResultsStore:
             )
             if cur.rowcount == 0:
                 return False
-            self.con.executemany(
-                "INSERT OR IGNORE INTO prompts(hash, messages) VALUES (?, ?)",
-                [(h, _pack(m)) for h, m in rec.prompts.items()],
-            )
-            self.con.executemany(
-                f"INSERT INTO steps(episode_key, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        key,
-                        s.index,
-                        s.label,
-                        json.dumps(s.answer),
-                        s.code,
-                        int(s.ok),
-                        int(s.first_ok),
-                        int(s.on_track),
-                        int(s.committed),
-                        len(s.attempts),
-                        s.samples,
-                        s.calls,
-                        s.prompt_tokens,
-                        s.tokens_out,
-                        s.latency_s,
-                        s.format_retries,
-                        _pack_transcript(s),
-                    )
-                    for s in rec.steps
-                ],
-            )
+            self.con.execute("DELETE FROM checkpoints WHERE episode_key=?", (key,))
+            if rec.steps:  # else they were streamed in by the episode's journal
+                self.con.execute("DELETE FROM steps WHERE episode_key=?", (key,))
+                _insert_steps(self.con, key, rec.steps, rec.prompts)
         return True
+
+    def journal(self, key: str) -> EpisodeJournal:
+        """Where the episode `key` streams its step records and checkpoints as it runs (its own
+        connection: the episode may run in another thread). Close it when the episode ends."""
+        return EpisodeJournal(self.path, key)
 
     def add_aborted(self, key: str, run_id: int, reason: str, calls: int, tokens: int, cost: float) -> None:
         with self.con:
@@ -466,6 +455,98 @@ class ResultsStore:
             if row is not None:
                 out[h] = _unpack(row[0])
         return out
+
+
+def _insert_steps(
+    con: sqlite3.Connection, key: str, steps: list[StepRecord], prompts: dict[str, list[dict[str, str]]]
+) -> None:
+    con.executemany("INSERT OR IGNORE INTO prompts(hash, messages) VALUES (?, ?)", [(h, _pack(m)) for h, m in prompts.items()])
+    con.executemany(
+        f"INSERT OR REPLACE INTO steps(episode_key, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                key,
+                s.index,
+                s.label,
+                json.dumps(s.answer),
+                s.code,
+                int(s.ok),
+                int(s.first_ok),
+                int(s.on_track),
+                int(s.committed),
+                len(s.attempts),
+                s.samples,
+                s.calls,
+                s.prompt_tokens,
+                s.tokens_out,
+                s.latency_s,
+                s.format_retries,
+                _pack_transcript(s),
+            )
+            for s in steps
+        ],
+    )
+
+
+class EpisodeJournal:
+    """One episode's step records and checkpoints, streamed into the store as it runs (the
+    `Journal` of `agentloop.loop`): each `save` is one transaction, so after a kill the store
+    holds a checkpoint and exactly the step rows before it (rows a killed run wrote after its
+    last checkpoint are dropped by `load`)."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.key = key
+        self._con = _connect(path, any_thread=True)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> EpisodeJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self) -> dict[str, Any] | None:
+        row = self._con.execute("SELECT step, state FROM checkpoints WHERE episode_key=?", (self.key,)).fetchone()
+        with self._con:
+            self._con.execute("DELETE FROM steps WHERE episode_key=? AND idx>=?", (self.key, row[0] if row else 0))
+        if row is None:
+            return None
+        try:
+            cp = _unpack(row[1])
+        except (zlib.error, ValueError):
+            return None  # unreadable: the episode starts over
+        return cp if isinstance(cp, dict) and cp.get("step") == row[0] else None
+
+    def discard(self) -> None:
+        """Forget the checkpoint and every step row (the episode starts over)."""
+        with self._con:
+            self._con.execute("DELETE FROM checkpoints WHERE episode_key=?", (self.key,))
+            self._con.execute("DELETE FROM steps WHERE episode_key=?", (self.key,))
+
+    def save(self, records: list[StepRecord], prompts: dict[str, list[dict[str, str]]], checkpoint: dict[str, Any] | None) -> None:
+        with self._con:
+            _insert_steps(self._con, self.key, records, prompts)
+            if checkpoint is not None:
+                self._con.execute(
+                    "INSERT OR REPLACE INTO checkpoints(episode_key, step, state, updated_at) VALUES (?,?,?,?)",
+                    (self.key, checkpoint["step"], _pack(checkpoint), _now()),
+                )
+
+    def step_ok(self, upto: int) -> bytes:
+        rows = self._con.execute(
+            "SELECT ok FROM steps WHERE episode_key=? AND idx<? ORDER BY idx", (self.key, upto)
+        ).fetchall()
+        return bytes(r[0] for r in rows)
+
+    def committed_answers(self, upto: int) -> list[Any]:
+        return [
+            json.loads(r[0])
+            for r in self._con.execute(
+                "SELECT answer FROM steps WHERE episode_key=? AND idx<? AND committed=1 ORDER BY idx", (self.key, upto)
+            )
+        ]
 
 
 def _redacted_provenance(p: dict[str, Any]) -> dict[str, Any]:

@@ -13,13 +13,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentloop.conditions import Condition
 from agentloop.models import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
 from agentloop.types import Completion, Limits, Reply, Review, Status, Step, StepRecord, Verdict
+
+from agentloop.loop._durable import capture
+
+if TYPE_CHECKING:
+    from agentloop.loop._durable import Journal
 
 # What a sink receives each quantum: the new step records and the requests they name.
 Sink = Callable[[list[StepRecord], dict[str, list[Message]]], None]
@@ -88,13 +93,15 @@ class Episode:
     key: str = ""  # the episode's identity: every request's seed derives from it (default: hint_key)
     transcripts: bool = True
     sink: Sink | None = None  # takes the step records each quantum; None: keep them in `records`
+    journal: Journal | None = None  # takes the records and a checkpoint each quantum (a resumable run)
     started: float = field(default_factory=time.perf_counter)
+    earlier_s: float = 0.0  # wall time spent on this episode by the runs it resumes
     rules: str = field(init=False)
     checker: Any = field(init=False)  # a `_checking.StepChecker` when a deployable checker judges; None: the simulator
     oracle: bool = field(init=False)  # the scenario can solve a step (a task may only check)
     transcript: list[Message] = field(default_factory=list)  # the turns so far (stepwise)
     observation: str | None = None  # what the environment revealed after the last step (stepwise)
-    step_ok: list[bool] = field(default_factory=list)  # one per recorded step, kept to the end
+    step_ok: bytearray = field(default_factory=bytearray)  # 1 per locally correct recorded step (one byte a step)
     records: list[StepRecord] = field(default_factory=list)  # not yet handed to the sink
     prompts: dict[str, list[Message]] = field(default_factory=dict)  # distinct requests, by hash
     oneshot_answers: list[Any] | None = None  # the whole-task reply, parsed (oneshot)
@@ -121,6 +128,8 @@ class Episode:
     _held_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: Executor | None = field(default=None, repr=False)  # concurrent vote samples
+    durable: bool = True  # its state can be checkpointed (False once a state would not write)
+    _checked: bool = field(default=False, repr=False)  # a checkpoint of its state was read back once
 
     def __post_init__(self) -> None:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
@@ -221,8 +230,15 @@ class Episode:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def flush(self) -> None:
-        """Hand the new records (and the requests they name) to the sink, if there is one."""
-        if self.sink is not None and self.records:
+    def flush(self, *, checkpoint: bool = False) -> None:
+        """Hand the new records (and the requests they name) to the journal, with a checkpoint
+        when asked (between steps of an episode that goes on), or to the sink."""
+        if self.journal is not None:
+            cp = capture(self) if checkpoint else None
+            if self.records or cp is not None:
+                self.journal.save(self.records, self.prompts, cp)
+        elif self.sink is not None and self.records:
             self.sink(self.records, self.prompts)
-            self.records, self.prompts = [], {}
+        else:
+            return
+        self.records, self.prompts = [], {}

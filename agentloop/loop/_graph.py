@@ -3,7 +3,8 @@
 A super-step is a unit of durability and streaming, not of logic: the node runs whole steps
 (`_steps.run_step`: plan → work → check → commit, plain functions) until a time quantum is
 used up — at least one step — then returns, so the graph can checkpoint, stream progress or be
-interrupted, and the step records leave for the sink. A real model call outlasts the quantum,
+interrupted, and the step records leave for the sink — or, in a resumable run, for the
+journal in the store, with a checkpoint of the episode's state (`_durable`). A real model call outlasts the quantum,
 so real runs return after every step; a simulator runs thousands of steps per super-step.
 This module imports langgraph; nothing imports it until an episode runs.
 """
@@ -40,7 +41,7 @@ def advance(state: LoopState, runtime: Runtime[Episode]) -> Command[Literal["adv
     going = run_step(ep)
     while going and time.perf_counter() < deadline:
         going = run_step(ep)
-    ep.flush()
+    ep.flush(checkpoint=going)  # a checkpoint between steps, only while the episode goes on
     return Command(goto="advance" if going else END, update={"step": len(ep.step_ok)})
 
 
