@@ -137,7 +137,18 @@ def run(
     steps: Annotated[
         Optional[bool],
         typer.Option("--steps/--no-steps", help=f"keep every step's record and transcript in the output (default: "
-                     f"when the episode has at most {STEPS_KEPT:,} steps; beyond, only totals and step_ok, in bounded memory)"),
+                     f"when the episode has at most {STEPS_KEPT:,} steps; beyond, the record without its per-step "
+                     "arrays, in bounded memory)"),
+    ] = None,
+    transcripts: Annotated[
+        Optional[bool],
+        typer.Option("--transcripts/--no-transcripts", help="keep reply texts and requests with the step records "
+                     "(default: when the step records are kept or stored)"),
+    ] = None,
+    out: Annotated[
+        Optional[str],
+        typer.Option("--out", "-o", help="results directory: the episode streams into DIR/results.sqlite with "
+                     "checkpoints, and the same command resumes it after a kill (or prints it once stored)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the EpisodeRecord as JSON")] = False,
 ) -> None:
@@ -145,7 +156,6 @@ def run(
     from agentloop._kv import parse_pairs
     from agentloop.conditions import get_condition, parse_condition_overrides
     from agentloop.experiment import MAX_SEED, check_episode_size
-    from agentloop.loop import run_episode
     from agentloop.models import get_model, parse_model_args
     from agentloop.scenarios import get_scenario, parse_params
 
@@ -160,17 +170,62 @@ def run(
         m = get_model(model, **args)
         if steps is None:
             steps = len(sc.steps(sc.generate(params, seed))) <= STEPS_KEPT
-        # Without the step records the loop hands them to a sink that drops them: a million-step
-        # episode then holds only its totals and step_ok in memory.
-        drop = None if steps else (lambda records, prompts: None)
-        record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed, sink=drop,
-                             transcripts=steps)
+        if out is not None:
+            record = _run_stored(out, sc, params, cond, m, args, seed, transcripts=transcripts is not False, steps=steps)
+        else:
+            from agentloop.loop import run_episode
+
+            # Without the step records the loop hands them to a sink that drops them, and builds
+            # no per-step answer lists: a million-step episode holds only its totals in memory.
+            drop = None if steps else (lambda records, prompts: None)
+            keep = steps if transcripts is None else transcripts
+            record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed, sink=drop,
+                                 transcripts=keep, answers=steps)
     if as_json:
-        typer.echo(record.model_dump_json())
+        if steps:
+            typer.echo(record.model_dump_json())
+        else:  # no million-element arrays: the totals, and which fields were left out
+            head = record.model_dump(mode="json", exclude=set(_PER_STEP))
+            head["omitted"] = list(_PER_STEP)
+            typer.echo(json.dumps(head))
     else:
         _print_record(record)
     if record.status == "error":
         raise typer.Exit(1)
+
+
+# What `run --json` leaves out of the record when the steps are not kept: one entry per step.
+_PER_STEP = ("steps", "step_ok", "answer", "expected", "prompts")
+
+
+def _run_stored(out, sc, params, cond, model, args, seed: int, *, transcripts: bool, steps: bool):
+    """`run --out DIR`: the episode under its experiment key in DIR's store — printed from
+    there when it is stored, else run (resumed from its checkpoint, if a run was killed) and
+    stored; a provider error is not stored, so the same command resumes it."""
+    from pathlib import Path
+
+    from agentloop.experiment import _lock_dir, _make_dir, episode_key, provenance
+    from agentloop.loop import run_episode
+    from agentloop.store import ResultsStore
+
+    key = episode_key(sc.name, params.model_dump(), cond, model.name, args, seed)
+    where = _make_dir(Path(out))
+    with _lock_dir(where), ResultsStore(where / "results.sqlite") as store:
+        if key not in store.episode_keys():
+            spec = {"command": "run", "scenario": sc.name, "params": params.model_dump(mode="json"),
+                    "condition": cond.identity(), "model": model.name, "seed": seed, "transcripts": transcripts}
+            run_id = store.begin_run(spec, provenance())
+            with store.journal(key) as journal:
+                record = run_episode(sc, params, condition=cond, model=model, model_args=args, seed=seed, key=key,
+                                     transcripts=transcripts, journal=journal)
+            stored = record.status != "error" and store.add_episode(key, record, run_id)
+            store.end_run(run_id, {"episode": key, "status": record.status, "stored": stored})
+            if not (steps and stored):
+                return record
+        found = store.episode(key, prompts=steps) if steps else store.episode_head(key)
+    if found is None:
+        raise AgentloopError(f"{out}: episode {key} is not in the store")
+    return found
 
 
 def _print_record(r) -> None:

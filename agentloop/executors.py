@@ -54,7 +54,7 @@ def make_executor(name: str, spec: ExperimentSpec, out: Path, *, ledger, store_p
     """The executor `name` for a run of `spec` into `out` (`episodes` to run). `ledger` is the
     driver's experiment budget; a remote executor opens its own on `store_path` for `run_id`."""
     if name == "local":
-        return LocalExecutor(spec, out, ledger=ledger, stop=stop, episodes=episodes)
+        return LocalExecutor(spec, out, ledger=ledger, stop=stop, episodes=episodes, store_path=store_path)
     if name == "ray":
         from agentloop._ray import RayExecutor
 
@@ -78,9 +78,11 @@ def guard(retrying, wire, ledger, cache, limits: Limits, stop) -> Any:
     return GuardedModel(model, [Budget(limits, "episode")], stop)
 
 
-def run_one(task: EpisodeTask, model, limits: Limits, transcripts: bool = True):
+def run_one(task: EpisodeTask, model, limits: Limits, transcripts: bool = True, journal=None):
     """One episode, behind its budgets (`model` is the outer guard of `guard`). Returns (record,
-    the first refusal or None). The same function runs in a thread here or in a Ray worker."""
+    the first refusal or None). The same function runs in a thread here or in a Ray worker.
+    With a `journal` (`ResultsStore.journal`) it resumes from its last checkpoint and streams
+    its step records into the store (the record then has none)."""
     from agentloop.loop import run_episode
 
     rec: EpisodeRecord = run_episode(
@@ -93,6 +95,7 @@ def run_one(task: EpisodeTask, model, limits: Limits, transcripts: bool = True):
         limits=limits,
         key=task.key,  # every request's seed derives from it: a re-run replays the same requests
         transcripts=transcripts,
+        journal=journal,
     )
     refused = model.refused
     if refused is not None and refused.scope == "episode" and rec.status == "error":
@@ -143,11 +146,12 @@ class LocalExecutor:
     by its episodes: the provider behind its connection limit, its retry settings (from
     `get_model`) and the response cache."""
 
-    def __init__(self, spec: ExperimentSpec, out: Path, *, ledger, stop: threading.Event, episodes: int) -> None:
+    def __init__(self, spec: ExperimentSpec, out: Path, *, ledger, stop: threading.Event, episodes: int,
+                 store_path: Path | None = None) -> None:
         from agentloop.models import get_model
         from agentloop.store import ResponseCache
 
-        self.spec, self.ledger, self.stop = spec, ledger, stop
+        self.spec, self.ledger, self.stop, self.store_path = spec, ledger, stop, store_path
         self.cache = ResponseCache(out / "cache.sqlite") if spec.cache else None
         self.retrying = {m.label: get_model(m.name, **m.args) for m in spec.models}
         # Episodes may send several requests at once (the samples of a vote): the connection
@@ -160,7 +164,14 @@ class LocalExecutor:
         label, limits = task.model.label, self.spec.limits
         model = guard(self.retrying[label], self.wire[label], self.ledger, self.cache, limits, self.stop)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, run_one, task, model, limits, self.spec.transcripts)
+        if self.store_path is None:
+            return await loop.run_in_executor(self.pool, run_one, task, model, limits, self.spec.transcripts)
+        from agentloop.store import EpisodeJournal
+
+        # The episode streams its steps into the store with checkpoints: a killed run resumes
+        # it from its last checkpoint, not from its first step.
+        with EpisodeJournal(self.store_path, task.key) as journal:
+            return await loop.run_in_executor(self.pool, run_one, task, model, limits, self.spec.transcripts, journal)
 
     def close(self, *, wait: bool) -> ExecutorStats:
         self.pool.shutdown(wait=wait, cancel_futures=True)

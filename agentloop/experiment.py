@@ -677,7 +677,8 @@ async def _run_all(spec, todo, store, run_id, summary: RunSummary, out: Path, sh
             rec, refused = await runner.run(task)
         summary.ran += 1
         summary.calls += rec.calls
-        summary.model_busy_s += sum(s.latency_s for s in rec.steps)
+        # a record whose steps streamed into the store (a local episode) has them there
+        summary.model_busy_s += sum(s.latency_s for s in rec.steps) if rec.steps else store.latency_s(task.key)
         summary.simulated = summary.simulated or rec.simulated
         spent = (rec.calls, rec.tokens_in + rec.tokens_out, rec.cost or 0.0)  # for the record; the ledger counts
         if refused is not None and refused.scope != "episode":

@@ -391,6 +391,11 @@ class ResultsStore:
                 _insert_steps(self.con, key, rec.steps, rec.prompts)
         return True
 
+    def latency_s(self, key: str) -> float:
+        """Seconds the model took over the stored steps of episode `key`."""
+        row = self.con.execute("SELECT SUM(latency_s) FROM steps WHERE episode_key=?", (key,)).fetchone()
+        return float(row[0] or 0.0)
+
     def journal(self, key: str) -> EpisodeJournal:
         """Where the episode `key` streams its step records and checkpoints as it runs (its own
         connection: the episode may run in another thread). Close it when the episode ends."""
@@ -429,6 +434,8 @@ class ResultsStore:
             d["index"] = d.pop("idx")
             d["answer"] = json.loads(d["answer"]) if d["answer"] is not None else None
             d.update(_unpack_transcript(d.pop("transcript")))
+            if d["attempts"]:  # the step's tally is its last attempt's (kept with the transcript)
+                d["votes"] = d["attempts"][-1].get("votes")
             steps.setdefault(row[0], []).append(StepRecord.model_validate(d))
         out = []
         for key, record in self.con.execute(f"SELECT key, record FROM episodes {where} ORDER BY rowid", args):
@@ -446,6 +453,11 @@ class ResultsStore:
             hashes = {a.prompt for s in rec.steps for a in [*s.plans, *s.attempts] if a.prompt}
             rec = rec.model_copy(update={"prompts": self.prompts(hashes)})
         return rec
+
+    def episode_head(self, key: str) -> EpisodeRecord | None:
+        """One episode by its exact key, without its step records (a long one's are many)."""
+        row = self.con.execute("SELECT record FROM episodes WHERE key=?", (key,)).fetchone()
+        return None if row is None else EpisodeRecord.model_validate(json.loads(row[0]))
 
     def prompts(self, hashes: set[str]) -> dict[str, list[dict[str, str]]]:
         """The stored requests with these hashes."""
@@ -539,6 +551,11 @@ class EpisodeJournal:
             "SELECT ok FROM steps WHERE episode_key=? AND idx<? ORDER BY idx", (self.key, upto)
         ).fetchall()
         return bytes(r[0] for r in rows)
+
+    def latency_s(self) -> float:
+        """Seconds the model took over the episode's recorded steps."""
+        row = self._con.execute("SELECT SUM(latency_s) FROM steps WHERE episode_key=?", (self.key,)).fetchone()
+        return float(row[0] or 0.0)
 
     def committed_answers(self, upto: int) -> list[Any]:
         return [

@@ -12,6 +12,7 @@ from agentloop.tape import Tape
 from agentloop.types import EpisodeRecord, Limits
 
 if TYPE_CHECKING:
+    from agentloop.loop._durable import Journal
     from agentloop.loop._episode import Sink
 
 __all__ = ["arun_episode", "episode_graph", "run_episode"]
@@ -36,6 +37,8 @@ def run_episode(
     key: str | None = None,
     transcripts: bool = True,
     sink: Sink | None = None,
+    journal: Journal | None = None,
+    answers: bool = True,
 ) -> EpisodeRecord:
     """Generate the instance for (scenario, params, seed), run it, and return its record.
 
@@ -49,6 +52,13 @@ def run_episode(
     prompts (for huge runs). `sink(records, requests)`, when given, receives the step records
     in batches as the episode runs (a store, or nothing for a run that only needs the totals),
     and the returned record's `steps` is then empty: memory stays bounded however long it runs.
+
+    `journal` (`ResultsStore.journal(key)`) makes the episode resumable: the step records go to
+    the store in batches, each with a checkpoint of the episode's state, and a later call with
+    the same journal continues from the last checkpoint (losing at most one time quantum of
+    work) to the same record an uninterrupted run gives (its `wall_s` adds up the runs' times).
+    `answers=False` leaves out the record's `answer` and `expected`, and the tape keeps no
+    answers: a scenario whose result lists every step's answer (hanoi) then holds none in memory.
     """
     from agentloop import __version__
     from agentloop._log import get_logger
@@ -63,7 +73,7 @@ def run_episode(
     m = get_model(model, **args) if isinstance(model, str) else model
     inst = sc.generate(p, seed)
     hint_key = f"{sc.name}:{p.model_dump_json()}:{seed}"
-    steps = list(sc.steps(inst))
+    steps = sc.steps(inst)  # a Sequence; a long plan may build its steps on demand (hanoi)
     plan, run_cond, limits = None, cond, limits or Limits()
     if cond.k == "auto":  # MAKER's planning: a pilot of single calls, then the vote with the k it plans
         from agentloop.planning import resolve_auto_k
@@ -87,10 +97,17 @@ def run_episode(
         limits=limits,
         transcripts=transcripts,
         sink=sink,
-        tape=Tape(sc, inst),
+        journal=journal,
+        tape=Tape(sc, inst, entries=False, answers=answers),
         true_state=sc.initial_state(inst),
         planner=planner_for(sc, inst) if cond.planner == "llm" else None,
     )
+    if journal is not None:
+        from agentloop.loop._durable import restore
+
+        cp = journal.load()
+        if cp is not None and not restore(ep, cp, journal):
+            journal.discard()  # not this episode's, or unreadable: it starts over
     try:
         build_graph().invoke({"step": 0}, context=ep, config={"recursion_limit": recursion_limit(ep)})
     finally:
@@ -99,8 +116,8 @@ def run_episode(
     get_logger("agentloop.loop").debug(
         "episode.done", scenario=sc.name, condition=cond.name, model=m.name, seed=seed, status=ep.status, calls=ep.calls
     )
-    step_ok = ep.step_ok
-    first_error = next((i for i, ok in enumerate(step_ok) if not ok), None)
+    step_ok = [bool(ok) for ok in ep.step_ok]
+    first_error = ep.step_ok.find(0) if 0 in ep.step_ok else None
     return EpisodeRecord(
         scenario=sc.name,
         params=p.model_dump(),
@@ -120,12 +137,12 @@ def run_episode(
         tokens_in=ep.tokens_in,
         tokens_out=ep.tokens_out,
         cost=ep.cost,
-        wall_s=time.perf_counter() - ep.started,
+        wall_s=ep.earlier_s + time.perf_counter() - ep.started,
         simulated=m.simulated,
         error=ep.error,
         initial=sc.initial_json(inst),
-        expected=sc.expected_json(inst),
-        answer=sc.result_json(inst, ep.tape.state, ep.tape.answers),
+        expected=sc.expected_json(inst) if answers else None,
+        answer=sc.result_json(inst, ep.tape.state, ep.tape.answers) if answers else None,
         steps=ep.records,
         prompts=ep.prompts,
         agentloop_version=__version__,

@@ -92,7 +92,7 @@ def decode(obj: Any, module: str) -> Any:
         return obj
     if isinstance(obj, list):
         return [decode(v, module) for v in obj]
-    if not isinstance(obj, dict) or len(obj) not in (1, 2):
+    if not isinstance(obj, dict) or len(obj) != (2 if "$c" in obj else 1):
         raise Unserialisable("not a checkpointed value")
     if "$t" in obj:
         return tuple(decode(v, module) for v in obj["$t"])
@@ -110,7 +110,9 @@ def decode(obj: Any, module: str) -> Any:
             if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
                 raise Unserialisable(f"{obj['$c']} is not a NamedTuple")
             return cls(*(decode(v, module) for v in obj["f"]))
-        kwargs = {k: decode(v, module) for k, v in obj["a"].items()}
+        if not isinstance(obj.get("a"), dict):
+            raise Unserialisable("not a checkpointed value")
+        kwargs = {str(k): decode(v, module) for k, v in obj["a"].items()}
         if isinstance(cls, type) and issubclass(cls, BaseModel):
             return cls(**kwargs)
         if dataclasses.is_dataclass(cls):
@@ -225,32 +227,40 @@ def capture(ep: Episode) -> dict[str, Any] | None:
 
 
 def restore(ep: Episode, cp: dict[str, Any], journal: Journal) -> bool:
-    """Continue `ep` from checkpoint `cp` (its step rows read back from `journal`); False when
-    the checkpoint is not this episode's or does not read (the episode then starts over)."""
+    """Continue `ep` from checkpoint `cp` (its step rows read back from `journal`); False, and
+    `ep` untouched, when the checkpoint is not this episode's or does not read."""
     try:
         if cp.get("format") != FORMAT or cp.get("identity") != identity(ep):
             return False
         module = type(ep.scenario).__module__
         n = int(cp["step"])
         state, true_state = decode(cp["state"], module), decode(cp["true_state"], module)
+        oneshot = None if cp["oneshot"] is None else decode(cp["oneshot"], module)
+        counters = {k: int(cp[k]) for k in ("calls", "retries", "format_retries", "tokens_in", "tokens_out")}
+        cost = None if cp["cost"] is None else float(cp["cost"])
+        transcript = [{"role": str(m["role"]), "content": str(m["content"])} for m in cp["transcript"]]
+        observation = None if cp["observation"] is None else str(cp["observation"])
+        rest = (bool(cp["on_track"]), str(cp["oneshot_problem"]) if cp["oneshot_problem"] is not None else None,
+                int(cp["oneshot_tokens_in"]), int(cp["tape_length"]), float(cp["wall_s"]))
         step_ok = bytearray(journal.step_ok(n))
         if len(step_ok) != n:
             return False
         answers = journal.committed_answers(n) if ep.tape.keeps_answers else None
-        ep.tape.resume(state, answers, int(cp["tape_length"]))
-        ep.true_state, ep.step_ok = true_state, step_ok
-        ep.on_track, ep.observation = bool(cp["on_track"]), cp["observation"]
-        ep.transcript = list(cp["transcript"])
-        if cp["oneshot"] is not None:
-            ep.oneshot_answers = decode(cp["oneshot"], module)
-        ep.oneshot_problem, ep.oneshot_tokens_in = cp["oneshot_problem"], int(cp["oneshot_tokens_in"])
-        ep.calls, ep.retries, ep.format_retries = int(cp["calls"]), int(cp["retries"]), int(cp["format_retries"])
-        ep.tokens_in, ep.tokens_out, ep.cost = int(cp["tokens_in"]), int(cp["tokens_out"]), cp["cost"]
-        ep.earlier_s = float(cp["wall_s"])
-        restore_model_state(ep.model, cp.get("model_state"))
-    except (Unserialisable, KeyError, TypeError, ValueError) as exc:
+    except (Unserialisable, KeyError, TypeError, ValueError, AttributeError) as exc:
         _log().warning("checkpoint.unusable", key=ep.key, reason=str(exc)[:200])
         return False
+    ep.on_track, ep.oneshot_problem, ep.oneshot_tokens_in, tape_length, ep.earlier_s = rest
+    ep.tape.resume(state, answers, tape_length)
+    ep.true_state, ep.step_ok, ep.transcript, ep.observation, ep.oneshot_answers = (
+        true_state, step_ok, transcript, observation, oneshot
+    )
+    for k, v in counters.items():
+        setattr(ep, k, v)
+    ep.cost = cost
+    try:
+        restore_model_state(ep.model, cp.get("model_state"))
+    except (TypeError, ValueError) as exc:
+        _log().warning("checkpoint.model_state", key=ep.key, reason=str(exc)[:200])
     ep._checked = True
     return True
 

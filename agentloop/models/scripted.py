@@ -84,6 +84,18 @@ class ScriptedModel:
         samples in threads."""
         return not self._a.latency
 
+    def checkpoint_state(self) -> list | None:
+        """Where the transient-fault draws (`rate`) stand, as JSON, so a resumed episode goes on
+        with the same draws (the other draws are keyed by the request, not by a position)."""
+        if not self._a.rate:
+            return None
+        version, internal, gauss = self._faults.getstate()
+        return [version, list(internal), gauss]
+
+    def restore_state(self, state: list) -> None:
+        version, internal, gauss = state
+        self._faults.setstate((int(version), tuple(int(x) for x in internal), None if gauss is None else float(gauss)))
+
     def _answer(self, messages: list[Message], hint: Hint | None, sample: int) -> Completion:
         if hint is None:
             raise ModelError(f"{self.name} answers from the loop's ground truth; use it through agentloop's loop")

@@ -260,6 +260,30 @@ def _parse_move(pattern: re.Pattern[str], text: str) -> Move:
     return int(m[1]), int(m[2]), int(m[3])
 
 
+class MoveSteps(Sequence[Step]):
+    """The plan's `n` moves as steps, each made when asked for: 20 disks are a million moves,
+    and a million Step objects held at once would be ~200 MB."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        j = i + self._n if i < 0 else i
+        if not 0 <= j < self._n:
+            raise IndexError(f"move {i} of {self._n}")
+        return Step(j, (j + 1,), f"move {j + 1}")
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
     name = "hanoi"
     summary = "Tower of Hanoi from a random or the classic start: one move per step, illegal moves rejected"
@@ -274,14 +298,14 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
     def initial_state(self, inst: HanoiInstance) -> HanoiState:
         return HanoiState(inst.start, None)
 
-    def steps(self, inst: HanoiInstance) -> list[Step]:
+    def steps(self, inst: HanoiInstance) -> Sequence[Step]:
         total, k = moves_needed(inst.start), inst.params.moves_per_call
         if k > 1:  # key: (first move, moves in the call)
             return [
                 Step(i, (m + 1, n), f"move {m + 1}" if n == 1 else f"moves {m + 1} to {m + n}")
                 for i, (m, n) in enumerate(chunks(total, k))
             ]
-        return [Step(i, (i + 1,), f"move {i + 1}") for i in range(total)]
+        return MoveSteps(total)  # one move a step: made on demand (a million at 20 disks)
 
     def solve(self, inst: HanoiInstance, state: HanoiState, step: Step) -> Any:
         if len(step.key) == 2:

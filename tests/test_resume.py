@@ -1,0 +1,311 @@
+"""Resuming an episode mid-run: checkpoints in the results store, the restricted format they are
+written in, and a run killed (in-process, and with SIGKILL from outside) that finishes with the
+record an uninterrupted run gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import agentloop.loop._graph as graph
+from agentloop.conditions import get_condition
+from agentloop.loop import run_episode
+from agentloop.loop._durable import Unserialisable, decode, encode
+from agentloop.scenarios import get_scenario, list_scenarios
+from agentloop.store import ResultsStore
+
+BUILTIN = ["eca", "life", "hanoi", "ab", "multiply", "ledger", "reversal", "wordsquare", "sudoku", "wordle"]
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing in the loop catches it."""
+
+
+class DiesAfter:
+    """A journal that dies when asked for its `n`-th checkpoint, before writing anything of that
+    quantum (its step records are lost with it, as in a kill)."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n, self.saved = inner, n, 0
+
+    def save(self, records, prompts, checkpoint):
+        if checkpoint is not None:
+            self.saved += 1
+            if self.saved >= self.n:
+                raise Killed
+        self.inner.save(records, prompts, checkpoint)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def stored(store: ResultsStore, key: str) -> tuple[dict, list[tuple], int]:
+    """The episode as the store holds it, without wall times: its record, its step rows (every
+    column but the model's latency) and how many requests its transcript names."""
+    rec = json.loads(store.con.execute("SELECT record FROM episodes WHERE key=?", (key,)).fetchone()[0])
+    rec.pop("wall_s")
+    rows = store.con.execute(
+        "SELECT idx, label, answer, code, ok, first_ok, on_track, committed, attempts, samples, calls, "
+        "prompt_tokens, tokens_out, format_retries, transcript FROM steps WHERE episode_key=? ORDER BY idx", (key,)
+    ).fetchall()
+    return rec, rows, store.con.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]
+
+
+def run_into(store: ResultsStore, key: str, journal=None, **kw):
+    with store.journal(key) as j:
+        rec = run_episode(key=key, journal=journal(j) if journal else j, **kw)
+    assert store.add_episode(key, rec, store.begin_run({}, {}))
+    return rec
+
+
+CASES = {
+    "hanoi vote": dict(scenario="hanoi", params={"disks": 6}, condition="vote", model="scripted/noisy",
+                       model_args={"error": 0.1}, seed=2),
+    "eca stepwise": dict(scenario="eca", params={"rule": 30, "width": 6, "steps": 3}, condition="stepwise",
+                         model="scripted/noisy", model_args={"error": 0.05}, seed=1),
+    "sudoku verify": dict(scenario="sudoku", params={"size": 4}, condition="verify", model="scripted/noisy",
+                          model_args={"error": 0.3, "format": 0.2}, seed=3),
+    "wordle tape": dict(scenario="wordle", params={}, condition="tape", model="scripted/noisy",
+                        model_args={"error": 0.5}, seed=6),
+    "multiply oneshot": dict(scenario="multiply", params={}, condition="oneshot", model="scripted/noisy",
+                             model_args={"error": 0.1}, seed=0),
+    "hanoi faulty": dict(scenario="hanoi", params={"disks": 5}, condition="tape", model="scripted/faulty",
+                         model_args={"rate": 0.3, "error": 0.05}, seed=4),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dies_at", [1, 3])
+def test_an_episode_killed_between_checkpoints_resumes_to_the_uninterrupted_record(case, dies_at, tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
+    kw = CASES[case]
+    whole = ResultsStore(tmp_path / "whole.sqlite")
+    run_into(whole, "k", **kw)
+    killed = ResultsStore(tmp_path / "killed.sqlite")
+    with pytest.raises(Killed):
+        run_into(killed, "k", journal=lambda j: DiesAfter(j, dies_at), **kw)
+    step = killed.con.execute("SELECT step FROM checkpoints WHERE episode_key='k'").fetchone()
+    assert (step is not None) == (dies_at > 1) and killed.count() == 0  # it died mid-run
+    rec = run_into(killed, "k", **kw)
+    assert rec.steps == []  # the steps went to the store as they ran
+    assert stored(killed, "k") == stored(whole, "k")
+    assert killed.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0  # stored: no checkpoint left
+
+
+def test_a_resumed_record_adds_up_the_wall_time_of_its_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    kw = dict(scenario="hanoi", params={"disks": 5, "start": "classic"}, model="scripted/oracle",
+              model_args={"latency": 0.01})
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(Killed):
+        run_into(store, "k", journal=lambda j: DiesAfter(j, 20), **kw)
+    rec = run_into(store, "k", **kw)
+    # 31 calls of 10 ms, 19 of them before the kill: the resumed run alone took about 12 of them
+    assert rec.wall_s >= 31 * 0.01 and rec.calls == 31
+
+
+def test_a_checkpoint_of_another_episode_is_not_resumed(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    base = dict(scenario="hanoi", params={"disks": 5, "start": "classic"}, condition="tape", model="scripted/noisy",
+                seed=1)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(Killed):
+        run_into(store, "k", journal=lambda j: DiesAfter(j, 10), model_args={"error": 0.5}, **base)
+    rec = run_into(store, "k", model_args={"error": 0.0}, **base)  # same key, another model: starts over
+    fresh = run_episode(**base, model_args={"error": 0.0})
+    assert rec.success and rec.calls == fresh.calls == 31
+    assert store.con.execute("SELECT COUNT(*) FROM steps WHERE episode_key='k'").fetchone()[0] == 31
+
+
+def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    kw = dict(scenario="hanoi", params={"disks": 4, "start": "classic"}, model="scripted/oracle", seed=0)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(Killed):
+        run_into(store, "k", journal=lambda j: DiesAfter(j, 5), **kw)
+    with store.con:
+        store.con.execute("UPDATE checkpoints SET state = x'00ff'")
+    rec = run_into(store, "k", **kw)
+    assert rec.success and rec.calls == 15 and stored(store, "k")[0]["steps_correct"] == 15
+
+
+def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    from agentloop.scenarios._base import Scenario
+    from agentloop.types import Step
+
+    class Box:  # not a NamedTuple or dataclass: the format refuses it
+        def __init__(self, n):
+            self.n = n
+
+        def __eq__(self, other):
+            return isinstance(other, Box) and other.n == self.n
+
+    class Count(Scenario):
+        """Count up."""
+
+        def initial_state(self, inst):
+            return Box(0)
+
+        def steps(self, inst):
+            return [Step(i, (i,), f"step {i}") for i in range(5)]
+
+        def solve(self, inst, state, step):
+            return state.n + 1
+
+        def apply(self, inst, state, step, answer):
+            return Box(answer)
+
+        def is_goal(self, inst, state):
+            return state.n == 5
+
+        def step_prompt(self, inst, step, window):
+            return "next?"
+
+        def parse(self, text, step):
+            return int(text)
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    rec = run_into(store, "k", scenario=Count(), model="scripted/oracle")
+    assert rec.success and store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
+    assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 5  # the records still streamed
+
+
+# --- the restricted format ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_builtin_scenarios_state_reads_back_equal(name):
+    sc = get_scenario(name)
+    inst = sc.generate(sc.Params(), 3)
+    state = sc.initial_state(inst)
+    for step in list(sc.steps(inst))[:5]:
+        state = sc.apply(inst, state, step, sc.solve(inst, state, step))
+        back = decode(json.loads(json.dumps(encode(state))), type(sc).__module__)
+        assert back == state and type(back) is type(state)
+
+
+def test_the_format_keeps_tuples_sets_bytes_and_keys_apart_from_lists():
+    value = {"a": (1, [2, (3,)]), 4: frozenset({"x"}), (5, 6): {b"\x00"}, "n": None}
+    back = decode(json.loads(json.dumps(encode(value))), "nowhere")
+    assert back == value and isinstance(back["a"], tuple) and isinstance(back["a"][1], list)
+
+
+@pytest.mark.parametrize("bad", [
+    {"$c": "os:system", "a": {}},                                   # a class of another module
+    {"$c": "agentloop.scenarios.hanoi:random_start", "f": [1, 2]},  # not a class
+    {"$c": "agentloop.scenarios.hanoi:Hanoi", "a": {}},             # a class, but not data
+    {"$c": "agentloop.scenarios.hanoi:HanoiInstance", "f": [1]},    # a dataclass named as a NamedTuple
+    {"$x": 1},
+    {"$t": [1], "$d": []},
+])
+def test_a_checkpoint_names_only_data_classes_of_the_scenarios_module(bad):
+    with pytest.raises(Unserialisable):
+        decode(bad, "agentloop.scenarios.hanoi")
+
+
+def test_a_value_the_format_cannot_write_is_refused():
+    with pytest.raises(Unserialisable):
+        encode(object())
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+AGENTLOOP = [sys.executable, "-c", "from agentloop.cli import main; main()"]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run([*AGENTLOOP, *args], capture_output=True, text=True, timeout=600)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+RUN = ["run", "hanoi", "-p", "disks=7", "-p", "start=classic", "--condition", "vote", "--model", "scripted/noisy", "-M", "error=0.05",
+       "--seed", "3"]
+
+
+def test_run_out_stores_the_episode_and_the_same_command_prints_it_without_running_again(tmp_path):
+    first = json.loads(cli(*RUN, "--out", str(tmp_path), "--json").stdout)
+    again = json.loads(cli(*RUN, "--out", str(tmp_path), "--json").stdout)
+    plain = json.loads(cli(*RUN, "--json").stdout)
+    for r in (first, again, plain):
+        r.pop("wall_s")
+    assert first == again
+    assert {k: v for k, v in first.items() if k != "prompts"} == {k: v for k, v in plain.items() if k != "prompts"}
+    with ResultsStore(tmp_path / "results.sqlite", create=False) as store:
+        assert store.count() == 1 and len(store.runs()) == 1  # the second command ran nothing
+        assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 127
+
+
+def test_run_json_without_steps_leaves_out_the_per_step_arrays_and_says_so(tmp_path):
+    head = json.loads(cli(*RUN, "--no-steps", "--json").stdout)
+    assert head["omitted"] == ["steps", "step_ok", "answer", "expected", "prompts"]
+    assert not set(head["omitted"]) & set(head) and head["steps_total"] == 127 and head["calls"] > 3 * 127 - 1
+    stored_head = json.loads(cli(*RUN, "--no-steps", "--json", "--out", str(tmp_path)).stdout)
+    assert {k: v for k, v in stored_head.items() if k != "wall_s"} == {k: v for k, v in head.items() if k != "wall_s"}
+    with ResultsStore(tmp_path / "results.sqlite", create=False) as store:
+        (rec,) = [r for _, r in store.episodes()]
+        assert len(rec.step_ok) == 127 and len(rec.answer) == 127 and len(rec.steps) == 127  # the store has them all
+
+
+def test_run_no_transcripts_stores_verdicts_without_replies(tmp_path):
+    cli(*RUN, "--out", str(tmp_path), "--no-transcripts")
+    with ResultsStore(tmp_path / "results.sqlite", create=False) as store:
+        assert store.con.execute("SELECT COUNT(*) FROM prompts").fetchone()[0] == 0
+        (rec,) = [r for _, r in store.episodes()]
+        assert rec.success and all(s.calls >= 3 for s in rec.steps)
+        # the verdicts stay, the replies go
+        assert all(a.verdict is not None and a.replies == [] and a.prompt is None for s in rec.steps for a in s.attempts)
+
+
+def _checkpoint_step(db: Path) -> int | None:
+    try:
+        con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            row = con.execute("SELECT step FROM checkpoints").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+@pytest.mark.slow
+def test_a_100000_step_run_killed_with_sigkill_resumes_to_the_uninterrupted_record(tmp_path):
+    # hanoi with 17 disks from the classic start: 131,071 moves, re-asked when wrong (verify)
+    args = ["run", "hanoi", "-p", "disks=17", "-p", "start=classic", "--max-steps", "200000", "--condition",
+            "verify", "--model", "scripted/noisy", "-M", "error=0.001", "--seed", "1", "--no-transcripts"]
+    total = 2**17 - 1
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    cli(*args, "--out", str(whole))
+    proc = subprocess.Popen([*AGENTLOOP, *args, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db, at = killed / "results.sqlite", None
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        at = _checkpoint_step(db)
+        if at is not None and at > total // 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    at = _checkpoint_step(db)
+    with ResultsStore(db, create=False) as store:
+        assert store.count() == 0 and at is not None and total // 3 < at < total  # the kill landed mid-run
+    out = cli(*args, "--out", str(killed), "--json")
+    assert json.loads(out.stdout)["status"] == "solved"
+    with ResultsStore(whole / "results.sqlite", create=False) as a, ResultsStore(db, create=False) as b:
+        key = a.con.execute("SELECT key FROM episodes").fetchone()[0]
+        assert stored(a, key) == stored(b, key)
+        assert len(stored(b, key)[1]) == total
