@@ -163,13 +163,16 @@ def test_sudoku_judges_cells_that_cannot_be_decided_or_filled():
     good = planner.decidable(inst.puzzle)
     undecided = next(c for c, v in enumerate(inst.puzzle) if v == 0 and c not in good)
     filled = next(c for c, v in enumerate(inst.puzzle) if v != 0)
-    v, followable = d.judge(undecided)
+    rc = lambda cell: (cell // 9 + 1, cell % 9 + 1)  # noqa: E731
+    v, followable = d.judge(rc(undecided))
     assert v.code == "plan" and "cannot be decided yet" in v.reason and followable
-    v, followable = d.judge(filled)
+    v, followable = d.judge(rc(filled))
     assert v.code == "plan" and "already filled" in v.reason and not followable
-    assert d.judge(-1)[0].code == "plan" and not d.judge(-1)[1]
-    assert d.judge(good[0])[0].ok
-    assert d.parse("I would pick Row 2, Column 3.") == 1 * 9 + 2
+    v, followable = d.judge((10, 1))
+    assert v.code == "plan" and "there is no row 10, column 1" in v.reason and not followable
+    assert d.judge(rc(good[0]))[0].ok and d.right == rc(good[0])
+    assert d.parse("I would pick Row 2, Column 3.") == (2, 3)
+    assert d.parse("row 12 col 0") == (12, 0)  # read as written; judged out of range
     with pytest.raises(ParseError):
         d.parse("the middle one")
     rng = random.Random(0)
@@ -272,3 +275,38 @@ args = { error = 0.2 }
     assert sum(r.plans for r in recs) == sum(len([p for p in s.plans if p.proposal is not None]) for r in recs for s in r.steps)
     assert all(s.plan_ok is not None for r in recs for s in r.steps)
     assert all(p.prompt in one.prompts for s in one.steps for p in s.plans)
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.text(max_size=400))
+def test_planner_parsers_read_any_text_or_say_why(text):
+    sc = get_scenario("sudoku")
+    inst = sc.generate(sc.Params(size=4), 0)
+    d = SudokuPlanner(sc, inst).next(inst.puzzle, 0)
+    for parse in (parse_subgoals, d.parse):
+        try:
+            got = parse(text)
+        except ParseError:
+            continue
+        assert got  # a non-empty proposal, which the judge then rules on
+    try:
+        d.judge(d.parse(text))
+    except ParseError:
+        pass
+
+
+class Garbage(ReadsThePrompt):
+    name = "test/garbage"
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        return Completion(text="I cannot help with towers.", tokens_in=10, tokens_out=6)
+
+
+def test_a_real_model_that_cannot_plan_ends_as_format_with_its_replies():
+    rec = run_episode("hanoi", {"disks": 3}, condition=PLAN, model=Garbage())
+    assert rec.status == "format" and rec.calls == 3  # the question and two format re-asks
+    (step,) = rec.steps
+    assert step.code == "format" and [r.text for r in step.plans[0].replies] == ["I cannot help with towers."] * 3

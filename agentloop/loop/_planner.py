@@ -268,7 +268,7 @@ class SudokuPlanner(ScenarioPlanner):
 
         n = self.inst.n
         good = self.decidable(grid)
-        right = good[0]
+        right = _rc(n, good[0])
         question = (
             f"The grid now:\n{_fmt_grid(grid, n)}\nWhich empty cell should be filled next? Choose one whose digit "
             "can already be decided from the grid as it is (it has only one possible digit, or it is the only "
@@ -276,39 +276,43 @@ class SudokuPlanner(ScenarioPlanner):
             "`row R, column C` only."
         )
 
-        def judge(cell: int) -> tuple[Verdict, bool]:
-            seen = _cell_label(n, cell) if 0 <= cell < n * n else f"cell {cell}"
-            if not 0 <= cell < n * n:
+        def judge(rc: tuple[int, int]) -> tuple[Verdict, bool]:
+            r, c = rc
+            seen = f"row {r}, column {c}"
+            if not (1 <= r <= n and 1 <= c <= n):
                 return Verdict.reject("plan", f"there is no {seen} (rows and columns are 1 to {n})",
-                                      expected=_cell_json(n, right), observed=None), False
+                                      expected=list(right), observed=[r, c]), False
+            cell = (r - 1) * n + c - 1
             if grid[cell] != 0:
-                return Verdict.reject("plan", f"{seen} is already filled", expected=_cell_json(n, right),
-                                      observed=_cell_json(n, cell)), False
+                return Verdict.reject("plan", f"{seen} is already filled", expected=list(right), observed=[r, c]), False
             if cell in good:
-                return Verdict.accept(_cell_json(n, cell)), True
+                return Verdict.accept([r, c]), True
             options = len(candidates(grid, n, cell))
             return Verdict.reject("plan", f"{seen} cannot be decided yet ({options} digits are still possible there)",
-                                  expected=_cell_json(n, right), observed=_cell_json(n, cell)), True
+                                  expected=list(right), observed=[r, c]), True
 
-        def parse(text: str) -> int:
+        def parse(text: str) -> tuple[int, int]:
             m = _CELL.search(strip_reply(text)[:2000])
             if m is None:
                 raise ParseError(f"expected `row R, column C`, got {text[:40]!r}")
-            r, c = int(m[1]), int(m[2])
-            return (r - 1) * n + (c - 1) if 1 <= r <= n and 1 <= c <= n else -1
+            return int(m[1]), int(m[2])
 
-        def corrupt(rng: random.Random) -> int:
+        def corrupt(rng: random.Random) -> tuple[int, int]:
             empty = [c for c, v in enumerate(grid) if v == 0 and c not in good]
-            return rng.choice(empty or [c for c, v in enumerate(grid) if v != 0])
+            return _rc(n, rng.choice(empty or [c for c, v in enumerate(grid) if v != 0]))
 
         return Decision(
             goal="the next cell to fill", question=question, right=right, parse=parse,
-            render=lambda cell: _cell_label(n, cell), to_json=lambda cell: _cell_json(n, cell), judge=judge,
-            corrupt=corrupt,
+            render=lambda rc: f"row {rc[0]}, column {rc[1]}", to_json=list, judge=judge, corrupt=corrupt,
         )
 
-    def follow(self, decision: Decision, proposal: int, right: bool) -> None:
-        self.chosen = (proposal, right)
+    def follow(self, decision: Decision, proposal: tuple[int, int], right: bool) -> None:
+        self.chosen = ((proposal[0] - 1) * self.inst.n + proposal[1] - 1, right)
+
+
+def _rc(n: int, cell: int) -> tuple[int, int]:
+    """A cell index as (row, column), 1-based."""
+    return cell // n + 1, cell % n + 1
 
 
 def _unit_groups(n: int) -> list[list[int]]:
@@ -324,8 +328,6 @@ def _cell_label(n: int, cell: int) -> str:
     return f"row {r + 1}, column {c + 1}"
 
 
-def _cell_json(n: int, cell: int) -> list[int]:
-    return [cell // n + 1, cell % n + 1]
 
 
 # --- registry ----------------------------------------------------------------------------------
