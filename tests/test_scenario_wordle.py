@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentloop.conditions import PRESETS
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.models import get_model
@@ -151,17 +150,8 @@ def test_oneshot_parser_needs_a_guess_and_at_most_the_allowed_guesses():
     assert SC.parse_trajectory(inst("crane", guesses=2), "```\nMOIST\nbrace\n```") == ["moist", "brace"]
 
 
-def test_corrupt_never_gives_an_unlisted_word():
-    """Simulated models render corrupted answers as replies: each must parse, and be rejected."""
-    rng = random.Random(0)
-    for seed in range(8):
-        i = inst(seed=seed, guesses=4)
-        state = SC.initial_state(i)
-        for step in SC.steps(i):
-            right = SC.solve(i, state, step)
-            bad = SC.corrupt(i, state, step, right, rng)
-            assert SC.parse(SC.format_answer(bad), step) == bad and not SC.check(i, state, step, bad).ok
-            state = SC.apply(i, state, step, right)
+def test_a_wrong_length_slip_is_a_listed_word_of_the_other_length():
+    """Corruptions parse and are rejected (the contract tests); the wrong-length one is still listed."""
     dropped = wrong_length_word("crane", random.Random(1))
     assert dropped in word_set(4) and len(dropped) == 4
 
@@ -218,12 +208,6 @@ def test_noisy_model_runs_end_to_end_and_says_simulated():
     r = run_episode("wordle", {}, condition="tape", model="scripted/noisy", model_args={"error": 0.3}, seed=2)
     assert r.simulated and r.steps_total == 6
     assert all(g["guess"] in word_set(5) for g in r.answer)
-
-
-@pytest.mark.parametrize("condition", list(PRESETS))
-def test_oracle_solves_with_three_guesses_under_every_condition(condition):
-    r = run_episode("wordle", {"guesses": 3}, condition=condition, model="scripted/oracle", seed=9)
-    assert r.success and r.simulated and r.steps_correct == r.steps_total == 3
 
 
 def test_stepwise_conversation_alternates_user_and_assistant():

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentloop.conditions import PRESETS
 from agentloop.errors import ParseError
-from agentloop.loop import run_episode
 from agentloop.scenarios._words import next_letters, word_set, words
 from agentloop.scenarios.wordsquare import (
     Wordsquare, WordsquareInstance, WordsquareParams, candidates, columns, completion,
@@ -127,19 +124,6 @@ def test_on_track_is_reachability():
     assert not SC.on_track(i, (i.first, stuck), i.solution[:2])
 
 
-def test_corrupt_gives_a_rejected_row_that_parses():
-    rng = random.Random(0)
-    for size, symmetric, seed in [(5, False, 3), (3, True, 0), (4, True, 2), (4, False, 1)]:
-        i = inst(size, symmetric, seed)
-        state = SC.initial_state(i)
-        for step in SC.steps(i):
-            right = SC.solve(i, state, step)
-            bad = SC.corrupt(i, state, step, right, rng)
-            assert SC.parse(SC.format_answer(bad), step) == bad  # a simulated reply is never unlisted
-            assert bad != right and not SC.check(i, state, step, bad).ok
-            state = SC.apply(i, state, step, right)
-
-
 @settings(max_examples=100)
 @given(st.sampled_from(words(4) + words(5)), st.sampled_from(["", "row 2: ", "`", "**"]))
 def test_row_parser_reads_a_listed_word_with_labels_and_spaced_letters(word, wrap):
@@ -171,20 +155,3 @@ def test_oneshot_square_must_start_with_the_given_row_and_be_listed():
     assert SC.parse_trajectory(i, "\n".join(" ".join(w.upper()) for w in i.solution)) == list(i.solution[1:])
     with pytest.raises(ParseError, match="given row 1"):
         SC.parse_trajectory(i, "\n".join(i.solution[1:]))
-
-
-@pytest.mark.parametrize("condition", ["stepwise", "verify"])
-def test_noisy_model_end_to_end_is_simulated(condition):
-    r = run_episode("wordsquare", {"size": 5}, condition=condition, model="scripted/noisy",
-                    model_args={"error": 0.3}, seed=1)
-    assert r.simulated and r.steps_total == 4
-    if condition == "verify":
-        assert r.success
-
-
-@pytest.mark.parametrize("condition", list(PRESETS))
-@pytest.mark.parametrize("symmetric", [False, True])
-def test_oracle_solves_a_5x5_under_every_condition(condition, symmetric):
-    r = run_episode("wordsquare", {"size": 5, "symmetric": symmetric}, condition=condition,
-                    model="scripted/oracle", seed=2)
-    assert r.success and r.simulated and r.steps_correct == r.steps_total == 4
