@@ -104,6 +104,15 @@ def _strings(line: str) -> list[str]:
         return []
 
 
+def _unquote(token: str) -> str:
+    """The text of a string token without its prefix and its own quotes (a quote inside stays)."""
+    token = token.lstrip("rbfuRBFU")
+    if token[:1] not in ("'", '"'):  # an f-string's middle part (Python 3.12+) has no quotes
+        return token
+    quote = token[:3] if token[:3] in ('"""', "'''") else token[:1]
+    return token[len(quote):len(token) - len(quote)] if token.endswith(quote) else token[len(quote):]
+
+
 def sql_case_only(diff: str) -> bool:
     """The mutant only changes the letter case of a SQL statement, outside its string literals,
     named parameters and f-string fields: SQLite reads it exactly as before."""
@@ -116,7 +125,7 @@ def sql_case_only(diff: str) -> bool:
     changed = [(a, b) for a, b in zip(before, after) if a != b]
     if len(before) != len(after) or len(changed) != 1:
         return False
-    a, b = (x.lstrip("rbfuRBFU").strip("\"'") for x in changed[0])
+    a, b = (_unquote(x) for x in changed[0])
     return bool(SQL_START.match(a)) and SQL_CASE_SENSITIVE.findall(a) == SQL_CASE_SENSITIVE.findall(b)
 
 
@@ -174,6 +183,13 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
         print(_row(mod, c))
     print("-" * 73)
     print(_row("core (all shown)", total))
+    est = stratified(rows)
+    if est is not None:
+        score, lo, hi, covered, missing = est
+        print(f"\nestimate for the modules measured ({covered} non-equivalent mutants), each module weighted by its size:"
+              f" {score:.1f}% (95% CI {lo:.1f}-{hi:.1f}%)")
+        if missing:
+            print(f"not measured at all (left out of the estimate): {', '.join(missing)}")
     for mod in sorted(survivors):
         print(f"\nsurvivors in {mod}:")
         for s in sorted(survivors[mod], key=_natural):
@@ -209,6 +225,37 @@ def _wilson(killed: int, n: int) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
     return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def stratified(rows: dict[str, Counter]) -> tuple[float, float, float, int, list[str]] | None:
+    """The score of the whole scope when some modules were only sampled: each module's share of
+    killed mutants among those judged, weighted by the module's number of mutants that are not
+    known equivalent (a stratified estimate), with a normal 95% interval whose per-module
+    variance has the finite-population correction (0 for a module run to the end) and an
+    Agresti-Coull share (so a sample with no survivors still has a variance).
+
+    None when every module was run to the end (the pooled score is then exact) or none was run.
+    Returns (score, low, high, mutants covered, modules with no result)."""
+    parts, missing = [], []
+    for mod, c in sorted(rows.items()):
+        judged = c["killed"] + c["survived"] + c["suspicious"]
+        size = sum(c.values()) - c["equivalent"]
+        if judged == 0:
+            if size:
+                missing.append(mod)
+            continue
+        parts.append((size, judged, c["killed"]))
+    if not parts or all(judged == size for size, judged, _ in parts):
+        return None
+    total = sum(size for size, _, _ in parts)
+    score = var = 0.0
+    for size, judged, killed in parts:
+        w = size / total
+        score += w * killed / judged
+        p = (killed + 2) / (judged + 4)
+        var += w * w * p * (1 - p) / judged * (1 - judged / size)
+    half = 1.959964 * var ** 0.5
+    return 100 * score, 100 * max(0.0, score - half), 100 * min(1.0, score + half), total, missing
 
 
 def _score(c: Counter) -> float | None:
