@@ -158,7 +158,9 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
     equivalent = load_equivalent()
     equivalent.update(auto_equivalent([n for n, code in results.items() if code in SURVIVED and n not in equivalent
                                        and selected(module_of(n), wanted)]))
+    frame = set(json.loads(SAMPLE.read_text())["frame"]) if SAMPLE.exists() else set()
     rows: dict[str, Counter] = defaultdict(Counter)
+    strata: dict[str, Counter] = defaultdict(Counter)  # "module" (tested in full) and "module~" (sampled)
     survivors: dict[str, list[str]] = defaultdict(list)
     stale = [m for m in equivalent if m not in results]
     for name, code in results.items():
@@ -166,15 +168,17 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
         if not selected(mod, wanted):
             continue
         c = rows[mod]
-        if code in NOT_RUN:
-            c["not run"] += 1
-        elif name in equivalent:
-            c["equivalent"] += 1
+        if name in equivalent:
+            kind = "equivalent"
+        elif code in NOT_RUN:
+            kind = "not run"
         elif code in KILLED:
-            c["killed"] += 1
+            kind = "killed"
         else:
-            c["survived" if code in SURVIVED else "suspicious"] += 1
+            kind = "survived" if code in SURVIVED else "suspicious"
             survivors[mod].append(f"{name}  ({SURVIVED.get(code, f'exit {code}')})")
+        c[kind] += 1
+        strata[mod + ("~" if name in frame else "")][kind] += 1
     total = Counter()
     print(f"\n{'module':<24}{'mutants':>8}{'killed':>8}{'survived':>9}{'equiv.':>7}{'not run':>8}{'score':>9}")
     for mod in sorted(rows):
@@ -183,13 +187,8 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
         print(_row(mod, c))
     print("-" * 73)
     print(_row("core (all shown)", total))
-    est = stratified(rows)
-    if est is not None:
-        score, lo, hi, covered, missing = est
-        print(f"\nestimate for the modules measured ({covered} non-equivalent mutants), each module weighted by its size:"
-              f" {score:.1f}% (95% CI {lo:.1f}-{hi:.1f}%)")
-        if missing:
-            print(f"not measured at all (left out of the estimate): {', '.join(missing)}")
+    if any(c["not run"] for c in rows.values()):
+        _print_estimates(rows, strata, frame)
     for mod in sorted(survivors):
         print(f"\nsurvivors in {mod}:")
         for s in sorted(survivors[mod], key=_natural):
@@ -216,6 +215,22 @@ def sample_per_module(names: list[str], fraction: float, seed: int) -> list[str]
         k = min(len(ns), max(1, math.ceil(fraction * len(ns))))
         out += random.Random(f"{seed}:{mod}").sample(sorted(ns), k)
     return sorted(out)
+
+
+SAMPLE = ROOT / "mutants" / "mutation-sample.json"
+
+
+def record_sample(frame: list[str], sample: list[str], fraction: float, seed: int) -> None:
+    """Keep, in mutants/, which mutants a --sample was drawn from (its frame: those without a
+    result then) and which it drew. The summary treats a module's frame as a sampled stratum
+    and the module's other mutants (tested in full before) as counted; samples add up."""
+    old = json.loads(SAMPLE.read_text()) if SAMPLE.exists() else {"frame": [], "sample": [], "draws": []}
+    SAMPLE.write_text(json.dumps({
+        "frame": sorted(set(old["frame"]) | set(frame)),
+        "sample": sorted(set(old["sample"]) | set(sample)),
+        "draws": [*old["draws"], {"fraction": fraction, "seed": seed, "frame": len(frame), "sample": len(sample),
+                                   "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}],
+    }, indent=1))
 
 
 def _wilson(killed: int, n: int) -> tuple[float, float]:
@@ -256,6 +271,28 @@ def stratified(rows: dict[str, Counter]) -> tuple[float, float, float, int, list
         var += w * w * p * (1 - p) / judged * (1 - judged / size)
     half = 1.959964 * var ** 0.5
     return 100 * score, 100 * max(0.0, score - half), 100 * min(1.0, score + half), total, missing
+
+
+def _print_estimates(rows: dict[str, Counter], strata: dict[str, Counter], frame: set[str]) -> None:
+    """Per module and overall: the score estimated from what was tested, with its 95% interval.
+    Only a random sample (--sample) gives an unbiased estimate; a run stopped part-way does not."""
+    how = ("the mutants without a result when --sample drew (mutants/mutation-sample.json) are a sampled "
+           "stratum, the others were tested in full" if frame else "no --sample recorded: the tested part of "
+           "each module is taken as a random sample of it (unbiased only if it was one)")
+    print(f"\nestimated score ({how}):")
+    for mod in sorted(rows):
+        if not rows[mod]["not run"]:
+            continue
+        est = stratified({k: v for k, v in strata.items() if k.rstrip("~") == mod})
+        if est is not None:
+            print(f"  {mod:<24}{est[0]:6.1f}%  (95% CI {est[1]:.1f}-{est[2]:.1f}%)")
+    est = stratified(strata)
+    if est is not None:
+        score, lo, hi, covered, missing = est
+        print(f"  {'core':<24}{score:6.1f}%  (95% CI {lo:.1f}-{hi:.1f}%) over {covered} non-equivalent mutants,"
+              " each part weighted by its size")
+        if missing:
+            print(f"  not measured at all (left out): {', '.join(sorted({m.rstrip('~') for m in missing}))}")
 
 
 def _score(c: Counter) -> float | None:
@@ -309,7 +346,9 @@ def main() -> int:
             globs = sorted(n for n, code in load_results().items()
                            if code in todo and n not in equivalent and selected(module_of(n), wanted))
             if a.sample is not None:
+                frame = globs
                 globs = sample_per_module(globs, a.sample, a.seed)
+                record_sample(frame, globs, a.sample, a.seed)
             if not globs:
                 print("nothing to test")
                 return summarise(wanted, a.fail_under)
