@@ -370,6 +370,15 @@ def plan_episodes(
                 check_episode_size(sc, p, conditions, seeds[0], sizes)
             except AgentloopError as exc:
                 raise fail(["scenarios", i, "params"], exc) from None
+            if any(c.checker != "oracle" for c in conditions):
+                from agentloop.loop._checking import check_checker
+
+                try:
+                    for cond in conditions:
+                        for m in spec.models:
+                            check_checker(sc, p, cond, simulated=m.name.startswith("scripted/"))
+                except AgentloopError as exc:
+                    raise fail(["conditions"], exc) from None
             params = p.model_dump()
             for cond in conditions:
                 for m in spec.models:

@@ -388,3 +388,19 @@ def test_cli_run_with_each_checker(tmp_path):
         assert r["condition"] == f"tape+checker={checker}" and r["checks"]["checker"] == checker
         a = r["steps"][0]["attempts"][0]
         assert a["truth"]["code"] in ("ok", "wrong", "illegal") and a["review"]["checker"] == checker
+
+
+def test_an_experiment_with_a_checker_the_scenario_cannot_have_is_refused_before_it_runs(tmp_path):
+    for scenario, checker, params, fragment in [
+        ("eca", "rules", "{ width = 8 }", "states no legality rules"),
+        ("life", "program", "{ rows = 4, cols = 4 }", "simulated models write programs only for"),
+        ("hanoi", "program", '{ disks = 3, granularity = "moves:2" }', "granularity=moves:2"),
+    ]:
+        spec = tmp_path / f"{scenario}.toml"
+        spec.write_text(
+            f'name = "x"\nseeds = 1\nconditions = [{{name = "tape", checker = "{checker}"}}]\n'
+            f'[[scenarios]]\nname = "{scenario}"\nparams = {params}\n[[models]]\nname = "scripted/oracle"\n'
+        )
+        res = runner.invoke(app, ["experiment", str(spec), "--out", str(tmp_path / scenario)])
+        assert res.exit_code == 2 and fragment in res.output, res.output
+        assert not (tmp_path / scenario / "results.sqlite").exists()

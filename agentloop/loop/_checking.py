@@ -28,7 +28,9 @@ from agentloop.supports import answer_key
 from agentloop.types import CheckTally, Reply, Review, Step, Verdict
 
 if TYPE_CHECKING:
+    from agentloop.conditions import Condition
     from agentloop.loop._episode import Episode, Proposal
+    from agentloop.scenarios import Scenario
 
 # Request seeds of a checker's calls: the worker's (step, attempt) with an offset, so a critic's
 # request never shares its seed with the worker's request for the same attempt.
@@ -36,13 +38,35 @@ _CRITIC_SEED = 1_000_000
 _PROGRAM_SEED = 2_000_000
 
 
+def check_checker(sc: Scenario, params: Any, cond: Condition, *, simulated: bool | None = None) -> None:
+    """One line saying why `cond`'s checker cannot serve `sc` (with `params`, for a simulated
+    model when `simulated`), or nothing. Experiments call it before anything runs."""
+    from agentloop.checkers import REFERENCE, has_rules
+
+    if cond.checker == "rules" and not has_rules(sc):
+        raise AgentloopError(
+            f"checker=rules: scenario {sc.name!r} states no legality rules (it does not define `illegal`); "
+            "use checker=critic, checker=program or the oracle"
+        )
+    if cond.checker == "program" and simulated:
+        if sc.name not in REFERENCE:
+            raise AgentloopError(
+                f"checker=program: simulated models write programs only for {', '.join(sorted(REFERENCE))}, "
+                f"not {sc.name!r}; use a real model"
+            )
+        granularity = getattr(params, "granularity", None)
+        if granularity is not None and granularity != type(params).model_fields["granularity"].default:
+            raise AgentloopError(
+                f"checker=program: simulated models write programs for one atomic step; granularity={granularity} "
+                "asks for several"
+            )
+
+
 class StepChecker:
     """One episode's `rules`, `critic` or `program` checker (built when the episode starts, so a
     checker that cannot serve the scenario or model is refused before any call)."""
 
     def __init__(self, ep: Episode) -> None:
-        from agentloop.checkers import REFERENCE, has_rules
-
         cond, sc = ep.condition, ep.scenario
         self.kind: str = cond.checker
         self.tally = CheckTally(checker=self.kind)
@@ -51,20 +75,11 @@ class StepChecker:
         self.program_problem: str | None = None
         self._written = False
         self._judged_at: tuple[int, int] = (-1, 0)  # (step index, judgements of it so far)
-        if self.kind == "rules" and not has_rules(sc):
-            raise AgentloopError(
-                f"checker=rules: scenario {sc.name!r} states no legality rules (it does not define `illegal`); "
-                "use checker=critic, checker=program or the oracle"
-            )
+        check_checker(sc, getattr(ep.instance, "params", None), cond, simulated=ep.model.simulated)
         if self.kind == "critic" and cond.critic_model is not None:
             from agentloop.models import get_model
 
             self.model = get_model(cond.critic_model)
-        if self.kind == "program" and ep.model.simulated and sc.name not in REFERENCE:
-            raise AgentloopError(
-                f"checker=program: simulated models write programs only for {', '.join(sorted(REFERENCE))}, "
-                f"not {sc.name!r}; use a real model"
-            )
 
     # --- the one entry point -----------------------------------------------------------------
     def judge(self, ep: Episode, step: Step, p: Proposal, truth: Verdict) -> Verdict:
@@ -221,4 +236,4 @@ def _clip(value: Any, limit: int = 200) -> Any:
     return value if len(text) <= limit else text[:limit] + "…"
 
 
-__all__ = ["StepChecker"]
+__all__ = ["StepChecker", "check_checker"]
