@@ -404,3 +404,18 @@ def test_an_experiment_with_a_checker_the_scenario_cannot_have_is_refused_before
         res = runner.invoke(app, ["experiment", str(spec), "--out", str(tmp_path / scenario)])
         assert res.exit_code == 2 and fragment in res.output, res.output
         assert not (tmp_path / scenario / "results.sqlite").exists()
+
+
+def test_the_supports_example_runs_every_condition_and_scores_its_checkers(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "scenarios" / "supports-hanoi.toml").read_text()
+    spec = tmp_path / "s.toml"
+    spec.write_text(text.replace("seeds = 20", "seeds = 2"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["experiment", str(spec), "--out", str(out)]).exit_code == 0
+    conds = json.loads(runner.invoke(app, ["report", str(out), "--json"]).stdout)["conditions"]
+    assert set(conds) == {"tape", "verify", "vote", "tape+checker=rules", "tape+checker=critic",
+                          "tape+checker=program", "tape+planner=llm"}
+    for name, g in conds.items():
+        assert (g["checker"] is not None) == ("checker=" in name)
