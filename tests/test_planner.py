@@ -310,3 +310,33 @@ def test_a_real_model_that_cannot_plan_ends_as_format_with_its_replies():
     assert rec.status == "format" and rec.calls == 3  # the question and two format re-asks
     (step,) = rec.steps
     assert step.code == "format" and [r.text for r in step.plans[0].replies] == ["I cannot help with towers."] * 3
+
+
+PLAN_CASES = {
+    "hanoi tape": dict(scenario="hanoi", params={"disks": 5}, condition=PLAN, model="scripted/noisy",
+                       model_args={"error": 0.05}, seed=2),
+    "hanoi verify": dict(scenario="hanoi", params={"disks": 5}, condition=PLAN_VERIFY, model="scripted/oracle",
+                         model_args={"plan_error": 0.3}, seed=1),
+    "sudoku verify": dict(scenario="sudoku", params={"size": 4}, condition=PLAN_VERIFY, model="scripted/noisy",
+                          model_args={"error": 0.2}, seed=3),
+}
+
+
+@pytest.mark.parametrize("case", PLAN_CASES)
+@pytest.mark.parametrize("dies_at", [2, 5])
+def test_a_planned_episode_killed_mid_run_resumes_to_the_uninterrupted_record(case, dies_at, tmp_path, monkeypatch):
+    import agentloop.loop._graph as graph
+    from test_resume import DiesAfter, Killed, run_into, stored
+
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
+    kw = PLAN_CASES[case]
+    whole = ResultsStore(tmp_path / "whole.sqlite")
+    run_into(whole, "k", **kw)
+    killed = ResultsStore(tmp_path / "killed.sqlite")
+    with pytest.raises(Killed):
+        run_into(killed, "k", journal=lambda j: DiesAfter(j, dies_at), **kw)
+    assert killed.count() == 0
+    run_into(killed, "k", **kw)
+    assert stored(killed, "k") == stored(whole, "k")
+    rec = json.loads(whole.con.execute("SELECT record FROM episodes").fetchone()[0])
+    assert rec["plans"] > 0  # the counters are in what was compared

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from agentloop._kv import identity_args
 from agentloop.errors import AgentloopError
+from agentloop.loop._planner import plan_checkpoint, plan_restore
 from agentloop.models import Message, ModelWrapper
 from agentloop.types import StepRecord
 
@@ -223,6 +224,7 @@ def capture(ep: Episode) -> dict[str, Any] | None:
         "cost": ep.cost,
         "wall_s": ep.earlier_s + time.perf_counter() - ep.started,
         "model_state": model_state(ep.model),
+        "plan": plan_checkpoint(ep),
     }
 
 
@@ -246,6 +248,7 @@ def restore(ep: Episode, cp: dict[str, Any], journal: Journal) -> bool:
         if len(step_ok) != n:
             return False
         answers = journal.committed_answers(n) if ep.tape.keeps_answers else None
+        plan_restore(ep, cp.get("plan"))  # planner=llm: its pending subgoals and counters
     except (Unserialisable, KeyError, TypeError, ValueError, AttributeError) as exc:
         _log().warning("checkpoint.unusable", key=ep.key, reason=str(exc)[:200])
         return False

@@ -81,6 +81,14 @@ class ScenarioPlanner(ABC):
     def follow(self, decision: Decision, proposal: Any, right: bool) -> None:
         """Act on a (followable) proposal."""
 
+    @abstractmethod
+    def snapshot(self) -> Any:
+        """The planning state between two steps, as JSON (for a checkpoint)."""
+
+    @abstractmethod
+    def resume(self, snap: Any) -> None:
+        """Continue from `snapshot()`'s value."""
+
 
 # --- hanoi -------------------------------------------------------------------------------------
 Goal = tuple  # ("tower", k, peg): disks 1..k onto peg; ("disk", d, from, to): one move
@@ -223,6 +231,12 @@ class HanoiPlanner(ScenarioPlanner):
         for g in reversed(proposal):
             self.stack.append((g, sound and right))
 
+    def snapshot(self) -> Any:
+        return [[list(g), sound] for g, sound in self.stack]
+
+    def resume(self, snap: Any) -> None:
+        self.stack = [((str(g[0]), *(int(x) for x in g[1:])), bool(sound)) for g, sound in snap]
+
 
 def _json(prop: list[Goal]) -> list[list]:
     return [list(g) for g in prop]
@@ -309,6 +323,12 @@ class SudokuPlanner(ScenarioPlanner):
     def follow(self, decision: Decision, proposal: tuple[int, int], right: bool) -> None:
         self.chosen = ((proposal[0] - 1) * self.inst.n + proposal[1] - 1, right)
 
+    def snapshot(self) -> Any:
+        return None if self.chosen is None else list(self.chosen)
+
+    def resume(self, snap: Any) -> None:
+        self.chosen = None if snap is None else (int(snap[0]), bool(snap[1]))
+
 
 def _rc(n: int, cell: int) -> tuple[int, int]:
     """A cell index as (row, column), 1-based."""
@@ -355,6 +375,30 @@ def check_planner(sc: Scenario, params: Any = None) -> None:
         raise AgentloopError(
             f"planner=llm plans hanoi one move per step; granularity={params.granularity} asks for several"
         )
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+_COUNTERS = ("plan_decisions", "plans", "plan_errors", "planned_right", "planned_right_ok")
+
+
+def plan_checkpoint(ep) -> dict[str, Any] | None:
+    """The planner's part of an episode checkpoint: its state and counters (None: fixed planner)."""
+    if ep.planner is None:
+        return None
+    return {"state": ep.planner.snapshot(), **{k: getattr(ep, k) for k in _COUNTERS}}
+
+
+def plan_restore(ep, cp: dict[str, Any] | None) -> None:
+    """Continue the planner from `plan_checkpoint`'s value (ValueError/KeyError/TypeError when it
+    does not read: the caller then starts the episode over)."""
+    if ep.planner is None:
+        return
+    if cp is None:
+        raise ValueError("the checkpoint has no planner state")
+    counters = {k: int(cp[k]) for k in _COUNTERS}
+    ep.planner.resume(cp["state"])
+    for k, v in counters.items():
+        setattr(ep, k, v)
 
 
 # --- asking ------------------------------------------------------------------------------------
