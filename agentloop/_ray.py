@@ -43,6 +43,22 @@ def _import_ray():
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """A cluster address that nothing answers is one line now: Ray itself retries for minutes."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise AgentloopError(
+            f"cannot reach the Ray cluster at RAY_ADDRESS={address} ({exc.strerror or exc}); is `ray start --head` "
+            "running there?"
+        ) from None
+
+
 class _Service:
     """What the episodes share, in one actor on the driver's node: the ledger, the connection
     slots of each model, the response cache and the stop flag. Async: a request that waits for
@@ -201,6 +217,8 @@ class RayExecutor:
                 "(RAY_ADDRESS=HEAD:6379): its store and ledger are on the driver's disk"
             )
         self.started = not ray.is_initialized()
+        if self.started and address is not None:
+            _check_reachable(address)
         if self.started:
             try:
                 ray.init(address=address, include_dashboard=False, logging_level="WARNING")

@@ -63,17 +63,19 @@ def local_ray():
 
 
 def test_ray_stores_the_same_records_under_the_same_keys_as_the_local_executor(local_ray, tmp_path):
-    spec = parse_experiment(GRID)
+    spec = parse_experiment(GRID.replace("seeds = 2", "seeds = 2\ncache = true"))
     here = run_experiment(spec, tmp_path / "local", progress=False)
     there = run_experiment(spec, tmp_path / "ray", progress=False, executor="ray")
     assert here.stored == there.stored == 12 and there.missing == 0
     assert there.calls == here.calls and there.peak_in_flight >= 1
+    # the response cache, kept by the service actor: the same requests missed, none hit yet
+    assert there.cache_misses == here.cache_misses > 0 and there.cache_hits == here.cache_hits == 0
     local, remote = _records(tmp_path / "local"), _records(tmp_path / "ray")
     assert set(remote) == set(local)
     assert remote == local  # every field of every episode and step, transcripts included, but the clocks
     assert any(not r["success"] for r in local.values())  # the comparison saw failures, not only solves
     # resuming: the same command again runs nothing; the file's own `executor` is honoured
-    in_file = parse_experiment(GRID.replace("seeds = 2", 'seeds = 2\nexecutor = "ray"'))
+    in_file = parse_experiment(GRID.replace("seeds = 2", 'seeds = 2\ncache = true\nexecutor = "ray"'))
     assert in_file.executor == "ray"
     again = run_experiment(in_file, tmp_path / "ray", progress=False)
     assert again.already_done == 12 and again.ran == 0
@@ -96,6 +98,16 @@ def test_an_experiment_budget_holds_across_ray_workers(local_ray, tmp_path):
     assert rest.already_done == s.stored and rest.missing == 0
     run_experiment(parse_experiment(GRID), tmp_path / "whole", progress=False)
     assert _records(tmp_path / "b") == _records(tmp_path / "whole")
+
+
+def test_an_unreachable_cluster_address_is_one_line(tmp_path, monkeypatch):
+    if ray.is_initialized():  # a Ray of this process would be used as it is
+        ray.shutdown()
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    f = tmp_path / "g.toml"
+    f.write_text(GRID)
+    res = CliRunner().invoke(app, ["experiment", str(f), "--out", str(tmp_path / "d"), "--executor", "ray"])
+    assert res.exit_code == 2 and "cannot reach the Ray cluster at RAY_ADDRESS=127.0.0.1:1" in res.output
 
 
 def test_executor_from_the_command_line_and_bad_values(local_ray, tmp_path):
