@@ -174,10 +174,11 @@ def run(
             record = _run_stored(out, sc, params, cond, m, args, seed, transcripts=transcripts is not False, steps=steps)
         else:
             from agentloop.loop import run_episode
+            from agentloop.loop._episode import discard
 
-            # Without the step records the loop hands them to a sink that drops them, and builds
-            # no per-step answer lists: a million-step episode holds only its totals in memory.
-            drop = None if steps else (lambda records, prompts: None)
+            # Without the step records the loop builds none (the `discard` sink), nor any per-step
+            # answer list: a million-step episode holds only its totals in memory.
+            drop = None if steps else discard
             keep = steps if transcripts is None else transcripts
             record = run_episode(sc, params, condition=cond, model=m, model_args=args, seed=seed, sink=drop,
                                  transcripts=keep, answers=steps)

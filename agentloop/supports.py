@@ -82,6 +82,8 @@ def _label(key: Hashable) -> str:
         return key
     if isinstance(key, int) and not isinstance(key, bool):
         return str(key)  # what JSON would write, without the encoder (the commonest answers)
+    if isinstance(key, tuple) and all(type(v) is int for v in key):
+        return f"[{', '.join(map(str, key))}]"  # the same, for a tuple of integers (a hanoi move)
     return json.dumps(key, ensure_ascii=False, default=str)
 
 
@@ -121,9 +123,14 @@ class _Tally(Generic[T]):
         if self.k == 1:  # the first usable answer wins (the common, single-answer case: keep it cheap)
             self.winner = key
             return True
-        (top, n_top), *rest = self.votes.most_common(2)
-        if n_top >= self.k + (rest[0][1] if rest else 0):
-            self.winner = top
+        # The leader is ahead by k of the runner-up (the newly counted answer can only have
+        # become the leader; a plain scan, as there are few distinct answers).
+        n, others = self.votes[key], 0
+        for other, m in self.votes.items():
+            if other != key and m > others:
+                others = m
+        if n >= self.k + others:
+            self.winner = key
             return True
         return False
 

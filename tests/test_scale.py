@@ -53,3 +53,26 @@ def test_an_episode_that_streams_its_records_holds_memory_that_does_not_grow_wit
     # What stays per step is one byte of step_ok (and its list in the record at the end):
     # 3,584 more steps may add some 100 KB, not the ~3 MB that kept steps and entries would.
     assert large - small < 500_000, (small, large)
+
+
+def test_a_run_that_discards_its_records_builds_none(monkeypatch):
+    import agentloop.loop._steps as steps_mod
+    from agentloop.loop._episode import discard
+
+    def no_records(*a, **kw):
+        raise AssertionError("a step record was built")
+
+    monkeypatch.setattr(steps_mod, "_record", no_records)
+    r = run_episode("hanoi", {"disks": 4, "start": "classic"}, condition="vote", model="scripted/oracle", sink=discard)
+    assert r.success and r.steps == [] and r.calls == 45
+    with pytest.raises(AssertionError, match="step record"):
+        run_episode("hanoi", {"disks": 4, "start": "classic"}, model="scripted/oracle", sink=lambda recs, prompts: None)
+
+
+def test_vote_labels_of_integer_tuples_are_their_json():
+    import json
+
+    from agentloop.supports import _label
+
+    for key in [(3, 0, 2), (), (-1, 10**20), (True, 1), (1.5, 2), ("a", 1)]:
+        assert _label(key) == json.dumps(key, ensure_ascii=False, default=str)

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 Sink = Callable[[list[StepRecord], dict[str, list[Message]]], None]
 
 
+def discard(records: list[StepRecord], prompts: dict[str, list[Message]]) -> None:
+    """The sink of a run that needs only the totals: the loop then builds no step records at all."""
+
+
 class _Inline(Executor):
     """An executor that runs each call at once, in the caller's thread, in order."""
 
@@ -128,8 +132,15 @@ class Episode:
     _held_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: Executor | None = field(default=None, repr=False)  # concurrent vote samples
+    _est_for: list[Message] | None = field(default=None, repr=False)  # the request last estimated
+    _est: int = field(default=0, repr=False)
     durable: bool = True  # its state can be checkpointed (False once a state would not write)
     _checked: bool = field(default=False, repr=False)  # a checkpoint of its state was read back once
+
+    @property
+    def keeps_records(self) -> bool:
+        """Whether step records are wanted (not with the `discard` sink)."""
+        return self.sink is not discard
 
     def __post_init__(self) -> None:
         self.rules = self.scenario.rules(self.instance)  # every prompt's system message: render it once
@@ -153,7 +164,11 @@ class Episode:
         is another model that answers for this episode (a critic); default the worker's.
         """
         model = model or self.model
-        est = estimate_tokens(messages)
+        if messages is self._est_for:  # a vote's samples share one request: estimate it once
+            est = self._est
+        else:
+            est = estimate_tokens(messages)
+            self._est_for, self._est = messages, est
         with self._lock:
             if not self._room(est):
                 raise OutOfBudget

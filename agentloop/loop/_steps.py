@@ -100,39 +100,45 @@ def commit(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], pl
         ep.on_track = False
     red_flags = sum(q.red_flags for q, _ in attempts)
     ep.format_retries += red_flags
-    t = ep.tally
     ep.step_ok.append(truth.ok)
     plan_ok = None
     if plan is not None and plan.leaf is not None:
         plan_ok = plan.leaf.plan_ok
         ep.planned_right += plan_ok
         ep.planned_right_ok += plan_ok and truth.ok
-    ep.records.append(
-        StepRecord(
-            index=step.index,
-            label=step.label,
-            answer=None if p.problem is not None else sc.to_json_answer(p.answer),
-            code=truth.code,
-            ok=truth.ok,
-            first_ok=(attempts[0][0].truth or attempts[0][1]).ok,
-            on_track=ep.on_track,
-            committed=committed,
-            attempts=[
-                Attempt(prompt=q.prompt, replies=q.replies, verdict=w, votes=q.votes, truth=q.truth, review=q.review)
-                for q, w in attempts
-            ],
-            format_retries=red_flags,
-            votes=p.votes,
-            samples=sum(q.samples for q, _ in attempts),
-            calls=t.calls,
-            prompt_tokens=t.prompt_tokens,
-            tokens_out=t.tokens_out,
-            latency_s=t.latency_s,
-            plans=plan.plans if plan is not None else [],
-            plan_ok=plan_ok,
-        )
-    )
+    if ep.keeps_records:
+        ep.records.append(_record(ep, step, attempts, truth, committed, red_flags, plan, plan_ok))
     if not committed:
         # An answer that could not be read even after its format retries is not drift.
         ep.status = "format" if v.code == "format" else "failed"
     return committed
+
+
+def _record(ep: Episode, step: Step, attempts: list[tuple[Proposal, Verdict]], truth: Verdict, committed: bool,
+            red_flags: int, plan: PlanOutcome | None, plan_ok: bool | None) -> StepRecord:
+    """The step's record, from values already validated (so none is validated again)."""
+    p, t = attempts[-1][0], ep.tally
+    return StepRecord.model_construct(
+        index=step.index,
+        label=step.label,
+        answer=None if p.problem is not None else ep.scenario.to_json_answer(p.answer),
+        code=truth.code,
+        ok=truth.ok,
+        first_ok=(attempts[0][0].truth or attempts[0][1]).ok,
+        on_track=ep.on_track,
+        committed=committed,
+        attempts=[
+            Attempt.model_construct(prompt=q.prompt, replies=q.replies, verdict=w, votes=q.votes, truth=q.truth,
+                                    review=q.review)
+            for q, w in attempts
+        ],
+        format_retries=red_flags,
+        votes=p.votes,
+        samples=sum(q.samples for q, _ in attempts),
+        calls=t.calls,
+        prompt_tokens=t.prompt_tokens,
+        tokens_out=t.tokens_out,
+        latency_s=t.latency_s,
+        plans=plan.plans if plan is not None else [],
+        plan_ok=plan_ok,
+    )

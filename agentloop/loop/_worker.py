@@ -195,22 +195,34 @@ def _sampled(
     """
     to_json = to_json or ep.scenario.to_json_answer
     replies: dict[int, tuple[Completion, Any, str | None]] = {}
+    reads: dict[str, tuple[Any, None]] = {}  # a readable reply's text is read once per request (samples agree)
+    keys: dict[int, Any] = {}  # an answer's vote key, by the answer read (held in `reads`)
 
     def ask(sample: int) -> Any:
         c = ep.call(messages, hint, sample, step=step.index, attempt=attempt)
-        if max_chars is not None and len(c.text) > max_chars:
+        seen = reads.get(c.text)
+        if seen is not None:
+            answer, problem = seen
+        elif max_chars is not None and len(c.text) > max_chars:
             answer, problem = None, f"red-flagged: reply longer than {max_chars} characters"
         else:
             answer, problem = read(c.text)
+            if problem is None:  # an unreadable reply is read (and reported) each time
+                reads[c.text] = (answer, None)
         replies[sample] = (c, answer, problem)
         if problem is not None:
             raise RedFlag(problem)
         return answer
 
+    def vote_key(a: Any) -> Any:
+        key = keys.get(id(a))
+        if key is None:
+            key = keys[id(a)] = answer_key(to_json(a))
+        return key
+
     p = Proposal(prompt=ep.remember(messages))
     try:
-        result = vote(ask, k=k, max_samples=max_samples, key=lambda a: answer_key(to_json(a)),
-                      executor=ep.pool(k))
+        result = vote(ask, k=k, max_samples=max_samples, key=vote_key, executor=ep.pool(k))
     finally:  # also when the vote ends on the budget: what was sent stays in the transcript
         for i in sorted(replies):
             c, answer, problem = replies[i]

@@ -77,6 +77,7 @@ class ScriptedModel:
         self.args = args.model_dump(exclude_defaults=True)
         self._a = args
         self._faults = random.Random(f"faults:{args.seed}")
+        self._estimated: tuple[list[Message], int] | None = None  # (the last request, its token estimate)
 
     @property
     def instant(self) -> bool:
@@ -101,7 +102,12 @@ class ScriptedModel:
             raise ModelError(f"{self.name} answers from the loop's ground truth; use it through agentloop's loop")
         if self._a.rate and self._faults.random() < self._a.rate:
             raise TransientModelError(f"{self.name}: simulated 503 service unavailable")
-        tokens_in = estimate_tokens(messages)
+        memo = self._estimated  # a vote's samples share one request: estimate it once
+        if memo is not None and memo[0] is messages:
+            tokens_in = memo[1]
+        else:
+            tokens_in = estimate_tokens(messages)
+            self._estimated = (messages, tokens_in)  # one assignment: safe across threads
         p = self._error_rate(hint, tokens_in)
         answers = list(hint.answers)
         if p > 0 or self._a.format:
