@@ -309,3 +309,47 @@ def test_a_100000_step_run_killed_with_sigkill_resumes_to_the_uninterrupted_reco
         key = a.con.execute("SELECT key FROM episodes").fetchone()[0]
         assert stored(a, key) == stored(b, key)
         assert len(stored(b, key)[1]) == total
+
+
+EXPERIMENT = """
+name = "resume"
+seeds = [1]
+conditions = ["verify"]
+
+[[scenarios]]
+name = "hanoi"
+params = { disks = 10, start = "classic" }
+
+[[models]]
+name = "scripted/noisy"
+args = { error = 0.01, latency = 0.001 }
+"""
+
+
+def test_an_experiment_killed_mid_episode_resumes_it_from_its_checkpoint(tmp_path):
+    # 1,023 moves at 1 ms a simulated call: the kill lands while the one episode runs
+    spec = tmp_path / "resume.toml"
+    spec.write_text(EXPERIMENT)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    cli("experiment", str(spec), "--out", str(whole), "-q")
+    proc = subprocess.Popen([*AGENTLOOP, "experiment", str(spec), "--out", str(killed), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db, deadline = killed / "results.sqlite", time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        at = _checkpoint_step(db)
+        if at is not None and at >= 150:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    at = _checkpoint_step(db)
+    with ResultsStore(db, create=False) as store:
+        assert store.count() == 0 and at is not None and 150 <= at < 1023  # killed mid-episode
+    cli("experiment", str(spec), "--out", str(killed), "-q")
+    with ResultsStore(whole / "results.sqlite", create=False) as a, ResultsStore(db, create=False) as b:
+        (key,) = a.episode_keys()
+        assert b.episode_keys() == {key} and stored(a, key) == stored(b, key)
+        # the second run sent only the rest of the episode's requests (the ledger has each one)
+        last = b.runs()[-1]["run_id"]
+        sent = b.con.execute("SELECT COUNT(*) FROM requests WHERE run_id=?", (last,)).fetchone()[0]
+        assert 0 < sent < stored(b, key)[0]["calls"] - 120
