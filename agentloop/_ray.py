@@ -3,9 +3,10 @@
 Episodes run in threads of `_Runner` actors (one per CPU of the cluster, spread over its
 nodes): a runner builds the episode's model from the experiment's model spec and runs
 `executors.run_one`, exactly as a local thread does, and returns the record to the driver,
-which stores it (the one writer of the store). What the episodes share lives in one
-actor, `_Service`, placed on the driver's node (it opens the driver's store): the experiment's
-ledger, each model's connection slots and the response cache. A request reserves against the
+which stores it. What the episodes share lives in one actor, `_Service`, placed on the driver's node (it opens the driver's store): the experiment's
+ledger, each model's connection slots, the response cache and the journals of the episodes
+running (their step records and checkpoints, streamed into the store as locally, so a killed
+run resumes an episode mid-way wherever it ran). A request reserves against the
 ledger and takes a connection slot in one call to that actor, and settles in another, so the
 experiment's budget holds across every worker as it does across threads (the ledger is the same
 SQLite ledger; the budget is never passed), and so does each model's `max_connections`. When the
@@ -68,7 +69,9 @@ class _Service:
                  cache_path: str | None) -> None:
         from agentloop.store import Ledger, ResponseCache
 
-        self.ledger = Ledger(Path(store_path), budget, run_id)
+        self.store_path = Path(store_path)
+        self.ledger = Ledger(self.store_path, budget, run_id)
+        self.journals: dict[str, Any] = {}  # episode key → its EpisodeJournal, while it runs
         self.n = dict(slots)
         self.slots = {label: asyncio.Semaphore(n) for label, n in slots.items()}
         self.in_flight = {label: 0 for label in slots}
@@ -110,7 +113,26 @@ class _Service:
     async def cache_put(self, key: str, model: str, c: Completion) -> None:
         self.cache.put(key, model, c)
 
+    async def journal(self, key: str, method: str, *args: Any) -> Any:
+        """One call of an episode's journal (`EpisodeJournal`, on the store), or "close"."""
+        from agentloop.store import EpisodeJournal
+
+        if method == "close":
+            j = self.journals.pop(key, None)
+            if j is not None:
+                j.close()
+            return None
+        if method not in _JOURNAL_METHODS:
+            raise ValueError(f"not a journal method: {method}")
+        j = self.journals.get(key)
+        if j is None:
+            j = self.journals[key] = EpisodeJournal(self.store_path, key)
+        return getattr(j, method)(*args)
+
     async def close(self) -> ExecutorStats:
+        for j in self.journals.values():
+            j.close()
+        self.journals.clear()
         self.ledger.close()
         stats = ExecutorStats(peak_in_flight=self.peak)
         if self.cache is not None:
@@ -162,6 +184,41 @@ class _RemoteLedger:
         ray.get(refs)
 
 
+# What a running episode asks of its journal (`agentloop.loop._durable.Journal`).
+_JOURNAL_METHODS = ("load", "discard", "save", "step_ok", "committed_answers")
+
+
+class _RemoteJournal:
+    """In a worker: the episode's journal, kept by the service actor on the driver's node. Every
+    call waits for its answer: a checkpoint is on disk before the episode goes on."""
+
+    def __init__(self, service, key: str) -> None:
+        self.service, self.key = service, key
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+
+        return ray.get(self.service.journal.remote(self.key, method, *args))
+
+    def load(self):
+        return self._call("load")
+
+    def discard(self) -> None:
+        self._call("discard")
+
+    def save(self, records, prompts, checkpoint) -> None:
+        self._call("save", records, prompts, checkpoint)
+
+    def step_ok(self, upto: int) -> bytes:
+        return self._call("step_ok", upto)
+
+    def committed_answers(self, upto: int) -> list:
+        return self._call("committed_answers", upto)
+
+    def close(self) -> None:
+        self._call("close")
+
+
 class _RemoteCache:
     """In a worker: the response cache, in the service actor."""
 
@@ -188,10 +245,13 @@ def _episode(task, limits: Limits, transcripts: bool, service, cache: bool):
     stop = threading.Event()  # set once the service says the run is stopping
     ledger = _RemoteLedger(service, task.model.label, stop)
     model = guard(retrying, retrying.inner, ledger, _RemoteCache(service) if cache else None, limits, stop)
+    # Steps and checkpoints stream into the store as locally: a killed run resumes mid-episode.
+    journal = _RemoteJournal(service, task.key)
     try:
-        rec, refused = run_one(task, model, limits, transcripts)
+        rec, refused = run_one(task, model, limits, transcripts, journal)
     finally:
         ledger.flush()
+        journal.close()
     return rec, None if refused is None else (refused.scope, str(refused))
 
 

@@ -100,14 +100,46 @@ def test_an_experiment_budget_holds_across_ray_workers(local_ray, tmp_path):
     assert _records(tmp_path / "b") == _records(tmp_path / "whole")
 
 
-def test_an_unreachable_cluster_address_is_one_line(tmp_path, monkeypatch):
-    if ray.is_initialized():  # a Ray of this process would be used as it is
-        ray.shutdown()
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
-    f = tmp_path / "g.toml"
-    f.write_text(GRID)
-    res = CliRunner().invoke(app, ["experiment", str(f), "--out", str(tmp_path / "d"), "--executor", "ray"])
-    assert res.exit_code == 2 and "cannot reach the Ray cluster at RAY_ADDRESS=127.0.0.1:1" in res.output
+def test_an_episode_killed_mid_way_resumes_from_the_checkpoint_it_streamed_through_the_service(
+    local_ray, tmp_path, monkeypatch
+):
+    """A Ray episode's steps and checkpoints go through the service actor into the driver's
+    store: killed between checkpoints, it resumes there to the uninterrupted record."""
+    import agentloop.loop._graph as graph
+    from agentloop._ray import _RemoteJournal, _Service
+    from agentloop.loop import run_episode
+    from agentloop.types import Limits
+    from test_resume import DiesAfter, Killed, stored
+
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step (this process runs the loop)
+    kw = dict(scenario="hanoi", params={"disks": 5}, condition="vote", model="scripted/noisy",
+              model_args={"error": 0.1}, seed=2)
+    whole = ResultsStore(tmp_path / "whole.sqlite")
+    with whole.journal("k") as j:
+        whole.add_episode("k", run_episode(key="k", journal=j, **kw), whole.begin_run({}, {}))
+    killed = ResultsStore(tmp_path / "killed.sqlite")
+    run_id = killed.begin_run({}, {})
+    service = ray.remote(_Service).remote(str(killed.path), Limits(), run_id, {}, None)
+    with pytest.raises(Killed):
+        run_episode(key="k", journal=DiesAfter(_RemoteJournal(service, "k"), 4), **kw)
+    _RemoteJournal(service, "k").close()  # the dead episode's connection
+    (step,) = killed.con.execute("SELECT step FROM checkpoints WHERE episode_key='k'").fetchone()
+    assert step > 0 and killed.count() == 0  # it died mid-way, with a checkpoint in the driver's store
+    journal = _RemoteJournal(service, "k")
+    rec = run_episode(key="k", journal=journal, **kw)
+    journal.close()
+    assert rec.steps == [] and killed.add_episode("k", rec, run_id)
+    assert stored(killed, "k") == stored(whole, "k")
+    ray.get(service.close.remote())
+
+
+def test_an_unreachable_cluster_address_is_one_line():
+    from agentloop._ray import _check_reachable
+    from agentloop.errors import AgentloopError
+
+    with pytest.raises(AgentloopError, match=r"cannot reach the Ray cluster at RAY_ADDRESS=127.0.0.1:1 "):
+        _check_reachable("127.0.0.1:1")  # before ray.init, which would retry for minutes
+    _check_reachable("auto")  # an address Ray resolves itself is left to it
 
 
 def test_executor_from_the_command_line_and_bad_values(local_ray, tmp_path):
