@@ -12,7 +12,7 @@ gambler's-ruin duration of a race to a lead of k between the right answer and on
 wrong answers that disagree with each other only make it cheaper), so a task of s steps costs
 about s · E calls; since k_min grows like ln s, that is Θ(s ln s).
 
-A condition with `k = "auto"` plans its k per episode (`resolve_auto_k`, called by
+A condition with `k = "auto"` plans its k per episode (`agentloop.loop._pilot`, called by
 `run_episode`): a pilot of single calls on the episode's first steps (at most `PILOT_CALLS`),
 then the vote with the planned k. The plan, with the pilot's calls and tokens, is kept in the
 record (`EpisodeRecord.k_plan`); the pilot's requests pass through the same model (and so the
@@ -22,17 +22,12 @@ same budgets) as the episode's, and are not part of its step counts.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
 
-from agentloop.conditions import MAX_K, Condition
+from agentloop.conditions import MAX_K
 from agentloop.metrics import TARGET, _k_min, _log_vote_accuracy, _vote_accuracy, _wilson
-from agentloop.types import KPlan, Limits
+from agentloop.types import KPlan
 
-if TYPE_CHECKING:
-    from agentloop.models import Model
-    from agentloop.types import EpisodeRecord
-
-__all__ = ["PILOT_CALLS", "plan_k", "resolve_auto_k", "vote_calls"]
+__all__ = ["PILOT_CALLS", "plan_k", "vote_calls"]
 
 # The most single calls a pilot makes (fewer when the task has fewer steps).
 PILOT_CALLS = 1000
@@ -88,57 +83,3 @@ def plan_k(
         expected_calls=steps * per_step,
         projected_cost=steps * per_step * cost_per_call if cost_per_call is not None else None,
     )
-
-
-def resolve_auto_k(
-    scenario: Any,
-    params: Any,
-    condition: Condition,
-    model: Model,
-    *,
-    model_args: dict[str, Any] | None,
-    seed: int,
-    key: str | None,
-    limits: Limits,
-    steps: int,
-) -> tuple[Condition, KPlan | None, Limits, EpisodeRecord | None]:
-    """For `condition.k == "auto"` under a vote: run the pilot, plan k. Returns the condition
-    with its k, the plan, the limits left for the episode, and the pilot's record when the
-    pilot ended with a provider error (the episode then ends with it). A condition that does
-    not vote step by step has no use for k: it is returned as it is, with no pilot."""
-    from agentloop.loop import run_episode
-
-    if condition.k != "auto" or not (condition.vote and condition.decompose):
-        return condition, None, limits, None
-    budget = min(PILOT_CALLS, steps)
-    if limits.max_calls is not None:  # a call is left for the episode itself
-        budget = min(budget, limits.max_calls - 1)
-    if budget < 1:  # no room for a pilot: nothing is known of p, and the plan is the cautious one
-        plan = plan_k(0, 0, steps)
-        return condition.model_copy(update={"k": plan.k}), plan, limits, None
-    pilot_cond = condition.model_copy(update={"vote": False, "verify": False, "k": 1})
-    pilot = run_episode(
-        scenario,
-        params,
-        condition=pilot_cond,
-        model=model,
-        model_args=model_args,
-        seed=seed,
-        limits=limits.model_copy(update={"max_calls": budget}),
-        key=None if key is None else f"{key}/pilot",
-        transcripts=False,
-        sink=lambda records, requests: None,
-    )
-    if pilot.status == "error":
-        return condition, None, limits, pilot
-    tokens = pilot.tokens_in + pilot.tokens_out
-    plan = plan_k(
-        sum(pilot.step_ok), len(pilot.step_ok), steps,
-        pilot_calls=pilot.calls, pilot_tokens=tokens, pilot_cost=pilot.cost,
-    )
-    left = Limits(
-        max_calls=None if limits.max_calls is None else limits.max_calls - pilot.calls,
-        max_tokens=None if limits.max_tokens is None else max(1, limits.max_tokens - tokens),
-        max_cost=None if limits.max_cost is None else max(1e-12, limits.max_cost - (pilot.cost or 0.0)),
-    )
-    return condition.model_copy(update={"k": plan.k}), plan, left, None

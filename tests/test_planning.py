@@ -172,3 +172,9 @@ def test_run_takes_k_auto_as_a_condition_field():
     assert rec["condition"] == "vote" and rec["k_plan"]["k"] >= 1 and rec["k_plan"]["steps"] == rec["steps_total"]
     res = CliRunner().invoke(app, ["run", "hanoi", "--condition", "vote", "-C", "k=often"])
     assert res.exit_code == 2 and "k=" in res.output and "Traceback" not in res.output
+
+
+def test_a_pilot_ended_by_a_provider_error_ends_the_episode_with_it():
+    rec = run_episode("hanoi", {"disks": 3}, condition=get_condition("vote", k="auto"), model="scripted/faulty",
+                      model_args={"rate": 0.99})
+    assert rec.status == "error" and rec.error and rec.k_plan is None and rec.condition == "vote"

@@ -76,7 +76,7 @@ def run_episode(
     steps = sc.steps(inst)  # a Sequence; a long plan may build its steps on demand (hanoi)
     plan, run_cond, limits = None, cond, limits or Limits()
     if cond.k == "auto":  # MAKER's planning: a pilot of single calls, then the vote with the k it plans
-        from agentloop.planning import resolve_auto_k
+        from agentloop.loop._pilot import resolve_auto_k
 
         run_cond, plan, limits, failed = resolve_auto_k(
             sc, p, cond, m, model_args=args, seed=seed, key=key, limits=limits, steps=len(steps)
