@@ -319,11 +319,13 @@ PLAN_CASES = {
                          model_args={"plan_error": 0.3}, seed=1),
     "sudoku verify": dict(scenario="sudoku", params={"size": 4}, condition=PLAN_VERIFY, model="scripted/noisy",
                           model_args={"error": 0.2}, seed=3),
+    "wordsquare verify": dict(scenario="wordsquare", params={"size": 5}, condition=PLAN_VERIFY,
+                              model="scripted/oracle", model_args={"plan_error": 0.5}, seed=3),
 }
 
 
 @pytest.mark.parametrize("case", PLAN_CASES)
-@pytest.mark.parametrize("dies_at", [2, 5])
+@pytest.mark.parametrize("dies_at", [2, 3])
 def test_a_planned_episode_killed_mid_run_resumes_to_the_uninterrupted_record(case, dies_at, tmp_path, monkeypatch):
     import agentloop.loop._graph as graph
     from test_resume import DiesAfter, Killed, run_into, stored
@@ -340,3 +342,101 @@ def test_a_planned_episode_killed_mid_run_resumes_to_the_uninterrupted_record(ca
     assert stored(killed, "k") == stored(whole, "k")
     rec = json.loads(whole.con.execute("SELECT record FROM episodes").fetchone()[0])
     assert rec["plans"] > 0  # the counters are in what was compared
+
+
+# --- word squares: the planner chooses the row ------------------------------------------------------
+from agentloop.loop._planner import WordsquarePlanner  # noqa: E402
+from agentloop.scenarios import wordsquare as ws  # noqa: E402
+
+
+@pytest.mark.parametrize("size, symmetric", [(3, False), (3, True), (4, False), (4, True), (5, False)])
+def test_wordsquare_the_planner_chooses_a_most_constrained_row(size, symmetric):
+    sc = get_scenario("wordsquare")
+    for seed in range(3):
+        rec = run_episode("wordsquare", {"size": size, "symmetric": symmetric}, condition=PLAN,
+                          model="scripted/oracle", seed=seed)
+        assert rec.success and rec.plan_errors == 0 and rec.plans == size - 1
+        inst = sc.generate(sc.Params(size=size, symmetric=symmetric), seed)
+        planner, rows = WordsquarePlanner(sc, inst), (inst.first,)
+        for s in rec.steps:
+            fits = planner.open_rows(rows)
+            r = s.plans[0].proposal - 1
+            assert fits[r] == min(fits.values()) and s.label == f"row {r + 1}"
+            rows = ws.place(rows, r, s.answer)
+        assert list(rows) == rec.answer
+
+
+def test_some_squares_are_written_out_of_order():
+    orders = [[s.label for s in run_episode("wordsquare", {}, condition=PLAN, model="scripted/oracle", seed=seed).steps]
+              for seed in range(6)]
+    assert any(o != ["row 2", "row 3", "row 4"] for o in orders)
+
+
+def _brute(n, symmetric, rows, at):
+    """Words that fit row `at`, by trying every word (what `candidates` must give)."""
+    out = []
+    for w in ws.words(n):
+        placed = ws.place(rows, at, w)
+        if any(ws._dead(c, n) for c in ws.column_patterns(placed, n)):
+            continue
+        if symmetric and any(r and w[j] != r[at] for j, r in enumerate(rows)):
+            continue
+        out.append(w)
+    return out
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_candidates_of_a_row_written_out_of_order_are_the_words_that_fit(symmetric):
+    rng = random.Random(7)
+    for _ in range(30):
+        first = rng.choice(ws.words(3))
+        rows = (first,)
+        at = 2
+        assert list(ws.candidates(3, symmetric, rows, at)) == _brute(3, symmetric, rows, at)
+        fits = list(ws.candidates(3, symmetric, rows, at))
+        if fits:
+            later = ws.place(rows, at, rng.choice(fits))
+            assert list(ws.candidates(3, symmetric, later, 1)) == _brute(3, symmetric, later, 1)
+
+
+def test_a_square_with_a_row_missing_in_the_middle_is_checked_and_shown_as_such():
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    sol = inst.solution
+    state = ws.place((inst.first,), 3, sol[3])  # rows 1 and 4 written, 2 and 3 not
+    assert state == (sol[0], "", "", sol[3])
+    from agentloop.types import Step
+
+    step = Step(1, (1,), "row 2")
+    assert sc.check(inst, state, step, sol[1]).ok
+    assert sc.solve(inst, state, step) == sol[1]
+    assert "row 4 is already written" in sc.check(inst, state, Step(1, (3,), "row 4"), sol[3]).reason
+    window = sc.window(inst, state, step)
+    assert "row 2: ...." in window and f"row 4: {sol[3]}" in window and f"{sol[0][0]}..{sol[3][0]}" in window
+    assert ws.completion(4, False, state) is not None
+    assert not sc.is_goal(inst, state) and sc.is_goal(inst, ws.place(ws.place(state, 1, sol[1]), 2, sol[2]))
+
+
+def test_wordsquare_planner_judges_rows():
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=5), 1)
+    planner = WordsquarePlanner(sc, inst)
+    d = planner.next((inst.first,), 0)
+    fits = planner.open_rows((inst.first,))
+    assert d.judge(d.right)[0].ok
+    assert d.judge(1)[0].code == "plan" and not d.judge(1)[1]  # given
+    assert "there is no row 9" in d.judge(9)[0].reason
+    loose = max(fits, key=fits.get) + 1
+    if fits[loose - 1] > min(fits.values()):
+        v, followable = d.judge(loose)
+        assert v.code == "plan" and followable and "another row is more constrained" in v.reason
+    assert d.parse("Row 3 looks best") == 3
+    with pytest.raises(ParseError):
+        d.parse("the third")
+
+
+def test_a_noisy_wordsquare_planner_is_rechecked_under_verify():
+    recs = [run_episode("wordsquare", {"size": 5}, condition=PLAN_VERIFY, model="scripted/oracle",
+                        model_args={"plan_error": 0.5}, seed=s) for s in range(6)]
+    assert sum(r.plan_errors for r in recs) > 0
+    assert all(r.success for r in recs)  # a perfect worker, and every wrong plan re-planned

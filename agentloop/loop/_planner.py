@@ -12,6 +12,9 @@ made for it, and each proposal is judged against the simulator before anything i
 - sudoku, by choosing the next cell: right when its digit can be decided from the grid as it
   stands (only one candidate, or the only place in a row, column or box for some digit; when no
   cell is decidable, any of the most constrained cells).
+- word squares, by choosing the next row to write (rows may then be written out of order):
+  right when it is a most constrained row, the one the fewest words fit given the letters the
+  columns already have.
 
 A wrong or impossible proposal gets the verdict code `plan`; the step record carries the
 proposals made for it (`StepRecord.plans`) and whether the plan that chose it was right
@@ -312,8 +315,11 @@ class SudokuPlanner(ScenarioPlanner):
             return int(m[1]), int(m[2])
 
         def corrupt(rng: random.Random) -> tuple[int, int]:
+            # A cell that cannot be decided yet; when every empty cell can, another of them (the
+            # slip then does no harm); only with one cell left, a filled one.
             empty = [c for c, v in enumerate(grid) if v == 0 and c not in good]
-            return _rc(n, rng.choice(empty or [c for c, v in enumerate(grid) if v != 0]))
+            others = [c for c in good if c != good[0]]
+            return _rc(n, rng.choice(empty or others or [c for c, v in enumerate(grid) if v != 0]))
 
         return Decision(
             goal="the next cell to fill", question=question, right=right, parse=parse,
@@ -335,6 +341,89 @@ def _rc(n: int, cell: int) -> tuple[int, int]:
     return cell // n + 1, cell % n + 1
 
 
+# --- word squares ------------------------------------------------------------------------------
+_ROW = re.compile(r"row\s*([0-9]{1,3})", re.IGNORECASE)
+# Candidate words counted per row, at most (a row this open is not the most constrained anyway).
+_COUNT_CAP = 400
+
+
+class WordsquarePlanner(ScenarioPlanner):
+    def __init__(self, sc: Scenario, inst: Any) -> None:
+        super().__init__(sc, inst)
+        self.chosen: tuple[int, bool] | None = None  # the row (0-based) chosen for the next step, and whether rightly
+
+    def open_rows(self, rows) -> dict[int, int]:
+        """Each row not written yet → how many words still fit it (up to a cap)."""
+        from itertools import islice
+
+        from agentloop.scenarios.wordsquare import EMPTY, candidates
+
+        n, sym = self.inst.n, self.inst.symmetric
+        empty = [r for r in range(1, n) if r >= len(rows) or rows[r] == EMPTY]
+        return {r: sum(1 for _ in islice(candidates(n, sym, rows, r), _COUNT_CAP)) for r in empty}
+
+    def next(self, state: Any, i: int) -> Decision | Leaf:
+        if self.chosen is not None:
+            r, ok = self.chosen
+            self.chosen = None
+            return Leaf(Step(i, (r,), f"row {r + 1}"), intent=None, plan_ok=ok)
+        return self._decision(state)
+
+    def _decision(self, rows) -> Decision:
+        n = self.inst.n
+        fits = self.open_rows(rows)
+        least = min(fits.values())
+        good = sorted(r for r, c in fits.items() if c == least)
+        right = good[0] + 1
+        shown = "\n".join(f"row {i + 1}: {r or '.' * n}" for i, r in enumerate(list(rows) + [""] * (n - len(rows))))
+        question = (
+            f"The square so far (. is a letter of a row not written yet):\n{shown}\nWhich row should be written "
+            "next? Choose the most constrained one: the row that the fewest words fit, given the letters the "
+            "columns already have. Do not write the word. Answer with `row R` only."
+        )
+
+        def judge(r: int) -> tuple[Verdict, bool]:
+            if not 1 <= r <= n:
+                return Verdict.reject("plan", f"there is no row {r} (rows are 1 to {n})", expected=right, observed=r), False
+            if r - 1 not in fits:
+                return Verdict.reject("plan", f"row {r} is already written", expected=right, observed=r), False
+            if r - 1 in good:
+                return Verdict.accept(r), True
+            return Verdict.reject("plan", f"{_words(fits[r - 1])} fit row {r}; another row is more constrained",
+                                  expected=right, observed=r), True
+
+        def parse(text: str) -> int:
+            m = _ROW.search(strip_reply(text)[:2000])
+            if m is None:
+                raise ParseError(f"expected `row R`, got {text[:40]!r}")
+            return int(m[1])
+
+        def corrupt(rng: random.Random) -> int:
+            # A less constrained row; when all are alike, another of them (no harm done); only with
+            # one row left, row 1, which is given (a plan that cannot be followed).
+            worse = [r for r in fits if r not in good]
+            others = [r for r in good if r != good[0]]
+            return rng.choice(worse or others) + 1 if worse or others else 1
+
+        return Decision(goal="the next row to write", question=question, right=right, parse=parse,
+                        render=lambda r: f"row {r}", to_json=int, judge=judge, corrupt=corrupt)
+
+    def follow(self, decision: Decision, proposal: int, right: bool) -> None:
+        self.chosen = (proposal - 1, right)
+
+    def snapshot(self) -> Any:
+        return None if self.chosen is None else list(self.chosen)
+
+    def resume(self, snap: Any) -> None:
+        self.chosen = None if snap is None else (int(snap[0]), bool(snap[1]))
+
+
+def _words(count: int) -> str:
+    if count >= _COUNT_CAP:
+        return f"{_COUNT_CAP} or more words"
+    return "1 word" if count == 1 else f"{count} words"
+
+
 def _unit_groups(n: int) -> list[list[int]]:
     b = 2 if n == 4 else 3
     rows = [[r * n + c for c in range(n)] for r in range(n)]
@@ -352,7 +441,7 @@ def _cell_label(n: int, cell: int) -> str:
 
 # --- registry ----------------------------------------------------------------------------------
 def _planners() -> dict[str, Callable[[Scenario, Any], ScenarioPlanner]]:
-    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner}
+    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner, "wordsquare": WordsquarePlanner}
 
 
 def planner_for(sc: Scenario, inst: Any) -> ScenarioPlanner:
@@ -365,8 +454,9 @@ def check_planner(sc: Scenario, params: Any = None) -> None:
     """One line saying why `planner=llm` cannot run on `sc` with `params`, or nothing."""
     from agentloop.scenarios.hanoi import Hanoi
     from agentloop.scenarios.sudoku import Sudoku
+    from agentloop.scenarios.wordsquare import Wordsquare
 
-    kinds = {"hanoi": Hanoi, "sudoku": Sudoku}
+    kinds = {"hanoi": Hanoi, "sudoku": Sudoku, "wordsquare": Wordsquare}
     if not isinstance(sc, kinds.get(sc.name, ())):
         raise AgentloopError(
             f"planner=llm is not available for scenario {sc.name!r}; it plans: {', '.join(_planners())}"

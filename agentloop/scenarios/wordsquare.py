@@ -60,25 +60,33 @@ class WordsquareInstance:
         return self.solution[0]
 
 
-def candidates(n: int, symmetric: bool, rows: Rows) -> Iterator[str]:
-    """Words (in alphabetical order) that may be the next row: every column stays a word prefix.
+def candidates(n: int, symmetric: bool, rows: Rows, at: int | None = None) -> Iterator[str]:
+    """Words (in alphabetical order) that may be row `at` (default: the next row): every column
+    can still become a word.
 
     Walks the row's letters left to right, intersecting what the row's own prefix allows with
-    what each column's prefix allows, so dead branches are cut at the first bad letter.
+    what each column allows at that position, so dead branches are cut at the first bad letter.
+    Rows written out of order (`EMPTY` between written ones, planner=llm) are allowed for.
     """
     nxt = next_letters(n)
-    k = len(rows)
-    cols = columns(rows, n)
-    if any(c not in nxt for c in cols):
-        return
-    fixed = {j: rows[j][k] for j in range(min(k, n))} if symmetric else {}
+    k = len(rows) if at is None else at
+    if k == len(rows) and EMPTY not in rows:  # the usual case: every column is a prefix
+        cols = columns(rows, n)
+        if any(c not in nxt for c in cols):
+            return
+        col_letters = [nxt[c] for c in cols]
+    else:
+        col_letters = [_letters_at(n, pattern, k) for pattern in column_patterns(rows, n)]
+        if not all(col_letters):
+            return
+    fixed = {j: rows[j][k] for j in range(min(len(rows), n)) if rows[j]} if symmetric else {}
 
     def walk(prefix: str) -> Iterator[str]:
         j = len(prefix)
         if j == n:
             yield prefix
             return
-        allowed = nxt.get(prefix, frozenset()) & nxt[cols[j]]
+        allowed = nxt.get(prefix, frozenset()) & col_letters[j]
         if j in fixed:
             allowed &= {fixed[j]}
         for ch in sorted(allowed):
@@ -87,18 +95,69 @@ def candidates(n: int, symmetric: bool, rows: Rows) -> Iterator[str]:
     yield from walk("")
 
 
+# A row not written yet, when rows are written out of order (the planner agent chooses the row).
+EMPTY = ""
+
+
+def place(rows: Rows, at: int, word: str) -> Rows:
+    """`rows` with row `at` written (rows between stay EMPTY; none trails)."""
+    out = list(rows) + [EMPTY] * (at + 1 - len(rows))
+    out[at] = word
+    while out and out[-1] == EMPTY:
+        out.pop()
+    return tuple(out)
+
+
+def column_patterns(rows: Rows, n: int) -> list[str]:
+    """Column j as written so far, with `.` for a row not written yet (what `columns` gives when
+    the rows are written top to bottom)."""
+    return ["".join(r[j] if r else "." for r in rows) for j in range(n)]
+
+
+@lru_cache(maxsize=None)
+def _by_letter(n: int) -> dict[tuple[int, str], frozenset[str]]:
+    out: dict[tuple[int, str], set[str]] = {}
+    for w in words(n):
+        for i, ch in enumerate(w):
+            out.setdefault((i, ch), set()).add(w)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@lru_cache(maxsize=65536)
+def _matching(n: int, pattern: str) -> frozenset[str]:
+    """The n-letter words that agree with `pattern` (`.`: any letter; shorter: the rest any)."""
+    sets = sorted((_by_letter(n).get((i, ch), frozenset()) for i, ch in enumerate(pattern) if ch != "."), key=len)
+    if not sets:
+        return word_set(n)
+    out = sets[0]
+    for other in sets[1:]:
+        if not out:
+            break
+        out = out & other
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _letters_at(n: int, pattern: str, at: int) -> frozenset[str]:
+    """The letters that may stand at position `at` of a column written as `pattern`."""
+    p = (pattern + "." * n)[:n]
+    p = p[:at] + "." + p[at + 1:]
+    return frozenset(w[at] for w in _matching(n, p))
+
+
 def _search(n: int, symmetric: bool, rows: Rows, order: random.Random | None, budget: list[int]) -> Rows | None:
     """A completion of `rows` to a full square, depth first; None when none exists (or out of budget)."""
-    if len(rows) == n:
+    if len(rows) == n and EMPTY not in rows:
         return rows
-    options = list(candidates(n, symmetric, rows))
+    at = rows.index(EMPTY) if EMPTY in rows else len(rows)  # the first row not written
+    options = list(candidates(n, symmetric, rows, at))
     if order is not None:
         order.shuffle(options)
     for w in options:
         budget[0] -= 1
         if budget[0] < 0:
             return None
-        done = _search(n, symmetric, rows + (w,), order, budget)
+        done = _search(n, symmetric, place(rows, at, w), order, budget)
         if done is not None:
             return done
     return None
@@ -107,7 +166,7 @@ def _search(n: int, symmetric: bool, rows: Rows, order: random.Random | None, bu
 @lru_cache(maxsize=4096)
 def completion(n: int, symmetric: bool, rows: Rows) -> Rows | None:
     """The alphabetically first completion of `rows`, or None when the goal is unreachable."""
-    if any(len(r) != n or r not in word_set(n) for r in rows):
+    if any(r != EMPTY and (len(r) != n or r not in word_set(n)) for r in rows):
         return None
     return _search(n, symmetric, rows, None, [10**9])
 
@@ -117,7 +176,10 @@ def columns(rows: Rows, n: int) -> list[str]:
 
 
 def _dead(col: str, n: int) -> bool:
-    """Whether column `col` can no longer be (or become) an n-letter word of the list."""
+    """Whether column `col` (`.` for a row not written yet) can no longer be (or become) an
+    n-letter word of the list."""
+    if "." in col:
+        return not _matching(n, col)
     return col not in word_set(n) if len(col) == n else col not in next_letters(n)
 
 
@@ -146,8 +208,8 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         return [Step(r - 1, (r,), f"row {r + 1}") for r in range(1, inst.n)]
 
     def solve(self, inst: WordsquareInstance, state: Rows, step: Step) -> str:
-        k = len(state)
-        if state == inst.solution[:k]:
+        k = step.key[0]  # the row (== len(state) unless rows are written out of order)
+        if all(r in (EMPTY, inst.solution[i]) for i, r in enumerate(state)):
             return inst.solution[k]
         done = completion(inst.n, inst.symmetric, state)
         if done is not None:
@@ -162,11 +224,17 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
             return f"{answer!r} has {len(answer)} letters, a row needs {n}"
         if answer not in word_set(n):  # the parser refuses these first; kept so none is ever committed
             return f"{answer!r} is not in the word list"
-        k = len(state)
-        if inst.symmetric and k < n:
+        k = step.key[0]
+        if k < len(state) and state[k] != EMPTY:
+            return f"row {k + 1} is already written"
+        if inst.symmetric and k < n and EMPTY not in state and k == len(state):
             need = "".join(r[k] for r in state)
             if not answer.startswith(need):
                 return f"in a symmetric square row {k + 1} must begin with {need!r} (column {k + 1} so far)"
+        elif inst.symmetric:
+            for j, r in enumerate(state):
+                if r and answer[j] != r[k]:
+                    return f"in a symmetric square letter {j + 1} of row {k + 1} must be {r[k]!r} (row {j + 1})"
         return None
 
     def check(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str) -> Verdict:
@@ -174,9 +242,9 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         why = self.illegal(inst, state, step, answer)
         if why is not None:
             return Verdict.reject("illegal", why, observed=answer)
-        n, rows = inst.n, state + (answer,)
+        n, rows = inst.n, place(state, step.key[0], answer)
         expected = self.solve(inst, state, step)
-        for j, col in enumerate(columns(rows, n)):
+        for j, col in enumerate(column_patterns(rows, n)):
             if _dead(col, n):
                 what = "is not a word" if len(col) == n else "is not the start of any word"
                 return Verdict.reject("wrong", f"column {j + 1} would read {col!r}, which {what}",
@@ -187,7 +255,7 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         return Verdict.accept(answer)
 
     def apply(self, inst: WordsquareInstance, state: Rows, step: Step, answer: str) -> Rows:
-        return state + (answer,)
+        return place(state, step.key[0], answer)
 
     def on_track(self, inst: WordsquareInstance, state: Rows, true_state: Rows) -> bool:
         """Still possible to finish: some completion of the agent's own square exists."""
@@ -207,7 +275,7 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
         pool = [w for w in words(n) if w != answer and self.illegal(inst, state, step, w) is None]
         rng.shuffle(pool)
         for w in pool[:200]:
-            if any(_dead(c, n) for c in columns(state + (w,), n)):
+            if any(_dead(c, n) for c in column_patterns(place(state, step.key[0], w), n)):
                 return w
         return wrong_length_word(answer, rng)
 
@@ -235,11 +303,26 @@ class Wordsquare(Scenario[WordsquareInstance, Rows, str]):
 
     def window(self, inst: WordsquareInstance, state: Rows, step: Step) -> str:
         k = len(state)
+        if EMPTY in state or step.key[0] != k:
+            return self._window_out_of_order(inst, state, step.key[0])
         rows = "\n".join(f"row {i + 1}: {r}" for i, r in enumerate(state))
         cols = ", ".join(f"column {j + 1} starts {c!r}" for j, c in enumerate(columns(state, inst.n)))
         text = f"The square so far:\n{rows}\nSo far {cols}."
         if inst.symmetric and k < inst.n:
             text += f" Row {k + 1} must begin with {''.join(r[k] for r in state)!r}."
+        return text
+
+    def _window_out_of_order(self, inst: WordsquareInstance, state: Rows, k: int) -> str:
+        """The square when rows are written out of order (planner=llm): `.` marks a letter of a
+        row not written yet."""
+        n = inst.n
+        padded = list(state) + [EMPTY] * (n - len(state))
+        rows = "\n".join(f"row {i + 1}: {r or '.' * n}" for i, r in enumerate(padded))
+        cols = ", ".join(f"column {j + 1} reads {(c + '.' * n)[:n]!r}" for j, c in enumerate(column_patterns(state, n)))
+        text = f"The square so far (. is a letter of a row not written yet):\n{rows}\nSo far {cols}."
+        if inst.symmetric:
+            need = "".join(r[k] if r else "." for r in padded)
+            text += f" Row {k + 1} must read {need!r} where its letters are known."
         return text
 
     def step_prompt(self, inst: WordsquareInstance, step: Step, window: str | None) -> str:
