@@ -26,13 +26,13 @@ def learn(
     rule: Annotated[int, typer.Option(help="Wolfram rule (eca)")] = 110,
     models: Annotated[
         Optional[str],
-        typer.Option(help="comma list: local, whole, whole+sinusoidal, whole+conv, whole+tokens, whole+xy (life)"),
+        typer.Option(help="comma list: local, decoder, whole, whole+sinusoidal, whole+conv, whole+tokens, whole+gru, whole+xy (life)"),
     ] = None,
     train_size: Annotated[Optional[int], typer.Option(help="trained width (eca, default 32) or board side (life, 8)")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="evaluated sizes, e.g. 32,64,96 (life: 8,16)")] = None,
     rollouts: Annotated[Optional[str], typer.Option(help="generations rolled out, e.g. 1,4,16")] = None,
     seeds: Annotated[Optional[int], typer.Option(help="training seeds 0..N-1 (the interval is over them)")] = None,
-    whole_steps: Annotated[Optional[int], typer.Option(help="optimiser steps of the whole-state model")] = None,
+    whole_steps: Annotated[Optional[int], typer.Option(help="optimiser steps of the whole-state models and the decoder")] = None,
     local_steps: Annotated[Optional[int], typer.Option(help="optimiser steps of the local model")] = None,
     eval_cases: Annotated[Optional[int], typer.Option(help="test rows (boards) per size and seed")] = None,
     d_model: Annotated[Optional[int], typer.Option(help="transformer width")] = None,
@@ -42,7 +42,7 @@ def learn(
     out: Annotated[Optional[str], typer.Option(help="also write learn.json, learn.png and learn.html here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as one JSON object")] = False,
 ) -> None:
-    """Train small transformers on eca/life: a whole-state model vs a local model over a tape."""
+    """Train small networks on eca/life: whole-state models (transformer, +gru, decoder) vs a local model over a tape."""
     from agentloop.cli import user_errors
     from agentloop.errors import AgentloopError
     from agentloop.learn._config import make_config, quick_config

@@ -21,10 +21,12 @@ WHOLE_OPTIONS: dict[str, str] = {
     "xy": "learned row and column embeddings instead of one flat position (life only)",
     "conv": "a convolution front layer over the cells (wrap-around for eca, dead edge for life)",
     "tokens": "start and stop tokens around the row or board",
+    "gru": "a bidirectional GRU layer over the cells in front of the encoder (the seed's recurrent layer)",
 }
 MODEL_KINDS = {
     "whole": "whole-state transformer: the whole row (board) in, the next one out",
     "local": "local transformer on one neighbourhood, applied cell by cell over a tape",
+    "decoder": "autoregressive decoder: the row (board) in, the next one written cell by cell",
 }
 
 
@@ -33,7 +35,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["whole", "local"]
+    kind: Literal["whole", "local", "decoder"]
     options: tuple[str, ...] = ()
 
     @property
@@ -50,13 +52,13 @@ class ModelSpec(BaseModel):
 
 def parse_model(text: str) -> ModelSpec:
     """`whole+sinusoidal+conv` → ModelSpec; AgentloopError naming the allowed values otherwise."""
-    allowed = f"local, or whole with any of +{', +'.join(WHOLE_OPTIONS)} (e.g. whole+conv)"
+    allowed = f"local, decoder, or whole with any of +{', +'.join(WHOLE_OPTIONS)} (e.g. whole+conv)"
     parts = [p.strip().lower() for p in text.strip().split("+")]
     kind, opts = parts[0], parts[1:]
     if kind not in MODEL_KINDS or any(not o for o in opts):
         raise AgentloopError(f"unknown model {text!r}; models: {allowed}")
-    if kind == "local" and opts:
-        raise AgentloopError(f"model {text!r}: the local model takes no options; models: {allowed}")
+    if kind != "whole" and opts:
+        raise AgentloopError(f"model {text!r}: the {kind} model takes no options; models: {allowed}")
     unknown = [o for o in opts if o not in WHOLE_OPTIONS]
     if unknown:
         raise AgentloopError(f"model {text!r}: unknown option {unknown[0]!r}; models: {allowed}")
@@ -85,7 +87,9 @@ class LearnConfig(BaseModel):
     sizes: tuple[int, ...] = Field(default=(), description="evaluated widths or sides; empty: defaults")
     rollouts: tuple[int, ...] = Field(default=(1, 4, 16), description="generations rolled out")
     seeds: tuple[int, ...] = Field(default=(0, 1, 2), min_length=1, max_length=20)
-    whole_steps: int = Field(default=1500, ge=1, le=200_000, description="optimiser steps, whole-state model")
+    whole_steps: int = Field(
+        default=1500, ge=1, le=200_000, description="optimiser steps, whole-state models (the decoder too)"
+    )
     local_steps: int = Field(default=600, ge=1, le=200_000, description="optimiser steps, local model")
     batch: int = Field(default=64, ge=1, le=4096)
     lr: float = Field(default=2e-3, gt=0, le=1)

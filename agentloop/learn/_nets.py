@@ -1,8 +1,11 @@
-"""The networks: one small transformer encoder that predicts every cell's next value.
+"""The networks: one small transformer encoder that predicts every cell's next value, and an
+autoregressive decoder that writes the next generation cell by cell.
 
 The whole-state model and the local model are the same class: the whole-state model reads a
 whole row (board); the local model reads one neighbourhood (3 cells, or 3×3) and only its centre
 output is trained and used. What differs is what they are shown, which is the point of the study.
+The decoder (`CellDecoder`) is the whole-state task asked the way a language model answers:
+the row, a start token, then each next cell predicted from the row and the cells written so far.
 Imports torch: load this module only when training.
 """
 
@@ -28,6 +31,7 @@ class CellTransformer(nn.Module):
         layers: int,
         positions: str = "learned",
         conv: bool = False,
+        gru: bool = False,
         tokens: bool = False,
         wrap: bool = True,
         max_cells: int = 1024,
@@ -44,6 +48,9 @@ class CellTransformer(nn.Module):
             mode = "circular" if wrap else "zeros"
             cls = nn.Conv2d if two_d else nn.Conv1d
             self.conv = cls(d_model, d_model, 3, padding=1, padding_mode=mode)
+        # The recurrent layer the seed's toy transformers also tried: a bidirectional GRU over the
+        # cells in reading order (a board row by row), its two directions' states side by side.
+        self.gru = nn.GRU(d_model, d_model // 2, batch_first=True, bidirectional=True) if gru else None
         # Learned tables are sized for the largest evaluated input; entries beyond the trained
         # size are never updated and keep their random initial values, as in the seed's setup.
         self.pos = nn.Embedding(max_cells + 2, d_model) if positions == "learned" else None
@@ -66,6 +73,9 @@ class CellTransformer(nn.Module):
             ch = h.movedim(-1, 1)
             h = h + self.conv(ch).movedim(1, -1)
         h = h.reshape(batch, -1, self.d_model)
+        if self.gru is not None:
+            out, _ = self.gru(h)
+            h = h + out  # residual, as the convolution: the cell's own value survives
         n = h.shape[1]
         if self.tokens:
             start = self.embed.weight[START].expand(batch, 1, -1)
@@ -102,3 +112,47 @@ def _sinusoidal(length: int, d_model: int) -> torch.Tensor:
     out[:, 0::2] = torch.sin(pos * freq)
     out[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
     return out
+
+
+class CellDecoder(nn.Module):
+    """A decoder-only transformer: the state's cells, a start token, then the next state's cells,
+    each predicted from everything before it (causal attention). Learned positions, as the
+    whole-state model's default, sized for the longest sequence evaluated."""
+
+    def __init__(self, *, d_model: int, heads: int, layers: int, max_cells: int = 1024) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.embed = nn.Embedding(4, d_model)
+        self.pos = nn.Embedding(2 * max_cells + 1, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, length) token ids → one logit per position: the next cell after that position."""
+        n = tokens.shape[1]
+        h = self.embed(tokens) + self.pos(torch.arange(n))
+        mask = nn.Transformer.generate_square_subsequent_mask(n)
+        h = self.norm(self.blocks(h, mask=mask, is_causal=True))
+        return self.head(h).squeeze(-1)
+
+    def teacher_forced(self, cells: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Logits for every cell of `target` (batch, n) given the state `cells` (batch, n) and the
+        true cells before it: one pass over [cells, START, target[:-1]]."""
+        batch, n = cells.shape
+        start = torch.full((batch, 1), START, dtype=torch.long)
+        seq = torch.cat([cells, start, target[:, :-1]], dim=1)
+        return self(seq)[:, n:]
+
+    @torch.no_grad()
+    def generate(self, cells: torch.Tensor) -> torch.Tensor:
+        """The next state (batch, n), written greedily cell by cell from the model's own cells."""
+        batch, n = cells.shape
+        seq = torch.cat([cells, torch.full((batch, 1), START, dtype=torch.long)], dim=1)
+        for _ in range(n):
+            nxt = (self(seq)[:, -1] > 0).long()
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+        return seq[:, n + 1:]

@@ -1,6 +1,7 @@
-"""Train the two kinds of model and evaluate them by rolling out generations.
+"""Train the kinds of model and evaluate them by rolling out generations.
 
-The whole-state model rolls out by feeding its own predicted row (board) back in. The local
+The whole-state model rolls out by feeding its own predicted row (board) back in; the decoder
+too, after writing each generation cell by cell from its own cells. The local
 model never holds a row: a library `Tape` per test case holds the committed state, renders each
 cell's neighbourhood, and the model's answer for that cell is committed back, cell by cell and
 generation by generation, exactly as an LLM worker's would be (no checker, no correction).
@@ -17,24 +18,28 @@ from torch import nn
 
 from agentloop.learn._config import LearnConfig, ModelSpec
 from agentloop.learn._data import World, flatten, test_seed, train_seed
-from agentloop.learn._nets import CellTransformer
+from agentloop.learn._nets import CellDecoder, CellTransformer
 from agentloop.scenarios._base import parse_bit_rows
 from agentloop.tape import Tape
 
 Progress = Callable[[str], None]
 
 
-def build(spec: ModelSpec, cfg: LearnConfig) -> CellTransformer:
+def build(spec: ModelSpec, cfg: LearnConfig) -> CellTransformer | CellDecoder:
     """The network for `spec`, sized for the largest evaluated input."""
     two_d = cfg.scenario == "life"
+    side = max(cfg.train_size, *cfg.sizes)
+    if spec.kind == "decoder":
+        return CellDecoder(d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
+                           max_cells=side * side if two_d else side)
     common = dict(two_d=two_d, d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers, wrap=not two_d)
     if spec.kind == "local":
         return CellTransformer(**common, positions="learned", max_cells=9, max_side=3)
-    side = max(cfg.train_size, *cfg.sizes)
     return CellTransformer(
         **common,
         positions=spec.positions,
         conv="conv" in spec.options,
+        gru="gru" in spec.options,
         tokens="tokens" in spec.options,
         max_cells=side * side if two_d else side,
         max_side=side,
@@ -74,6 +79,12 @@ def train(
             pairs = [world.sample_window(s) for s in seeds]
             y = torch.tensor([c for _, c in pairs], dtype=torch.float32)
             logits = _centre_logits(net, [w for w, _ in pairs], two_d)
+        elif spec.kind == "decoder":  # teacher forcing: every next cell from the true ones before it
+            states = [world.sample(cfg.train_size, s) for s in seeds]
+            x = _tensor([flatten(s) for s in states], False)
+            target = _tensor([flatten(world.step(s)) for s in states], False)
+            y = target.float()
+            logits = net.teacher_forced(x, target)
         else:
             states = [world.sample(cfg.train_size, s) for s in seeds]
             x = _tensor(states, two_d)
@@ -126,7 +137,7 @@ def evaluate(
     gens = max(cfg.rollouts)
     insts = [world.instance(size, gens, test_seed(seed, size, i)) for i in range(cfg.eval_cases)]
     truth = [[flatten(s) for s in world.rollout(inst.initial, gens)] for inst in insts]
-    run = _rollout_local if spec.kind == "local" else _rollout_whole
+    run = {"local": _rollout_local, "decoder": _rollout_decoder}.get(spec.kind, _rollout_whole)
     predicted = run(net, world, insts, gens)
     beyond = _beyond(size, cfg.train_size, world.scenario == "life")
     return {
@@ -141,6 +152,16 @@ def _rollout_whole(net: CellTransformer, world: World, insts: Sequence, gens: in
     for _ in range(gens):
         x = (net(x) > 0).long()
         for i, row in enumerate(x.reshape(len(insts), -1).tolist()):
+            out[i].append(row)
+    return out
+
+
+def _rollout_decoder(net: CellDecoder, world: World, insts: Sequence, gens: int) -> list[list[list[int]]]:
+    x = _tensor([flatten(inst.initial) for inst in insts], False)
+    out: list[list[list[int]]] = [[] for _ in insts]
+    for _ in range(gens):
+        x = net.generate(x)
+        for i, row in enumerate(x.tolist()):
             out[i].append(row)
     return out
 
