@@ -114,6 +114,34 @@ def _sinusoidal(length: int, d_model: int) -> torch.Tensor:
     return out
 
 
+class _CausalBlock(nn.Module):
+    """A pre-norm transformer block with causal self-attention that can extend a cache of the
+    keys and values of earlier positions, so generating a cell costs one position, not all."""
+
+    def __init__(self, d_model: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.ReLU(), nn.Linear(4 * d_model, d_model))
+
+    def forward(
+        self, h: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        batch, length, d = h.shape
+        q, k, v = (
+            t.reshape(batch, length, self.heads, d // self.heads).transpose(1, 2)
+            for t in self.qkv(self.ln1(h)).split(d, dim=-1)
+        )
+        if cache is not None:  # the new positions come after every cached one: they see them all
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        # Causal among the new positions; with a cache only one position is new at a time.
+        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=cache is None)
+        h = h + self.proj(att.transpose(1, 2).reshape(batch, length, d))
+        return h + self.ff(self.ln2(h)), (k, v)
+
+
 class CellDecoder(nn.Module):
     """A decoder-only transformer: the state's cells, a start token, then the next state's cells,
     each predicted from everything before it (causal attention). Learned positions, as the
@@ -124,35 +152,35 @@ class CellDecoder(nn.Module):
         self.d_model = d_model
         self.embed = nn.Embedding(4, d_model)
         self.pos = nn.Embedding(2 * max_cells + 1, d_model)
-        layer = nn.TransformerEncoderLayer(
-            d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True, norm_first=True
-        )
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.blocks = nn.ModuleList(_CausalBlock(d_model, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, 1)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(batch, length) token ids → one logit per position: the next cell after that position."""
-        n = tokens.shape[1]
-        h = self.embed(tokens) + self.pos(torch.arange(n))
-        mask = nn.Transformer.generate_square_subsequent_mask(n)
-        h = self.norm(self.blocks(h, mask=mask, is_causal=True))
-        return self.head(h).squeeze(-1)
+    def forward(self, tokens: torch.Tensor, caches: list | None = None, start: int = 0) -> tuple[torch.Tensor, list]:
+        """Token ids at positions start.. → (one logit per position: the next cell after it,
+        the blocks' caches extended by these positions)."""
+        h = self.embed(tokens) + self.pos(torch.arange(start, start + tokens.shape[1]))
+        out = []
+        for i, block in enumerate(self.blocks):
+            h, kv = block(h, None if caches is None else caches[i])
+            out.append(kv)
+        return self.head(self.norm(h)).squeeze(-1), out
 
     def teacher_forced(self, cells: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Logits for every cell of `target` (batch, n) given the state `cells` (batch, n) and the
         true cells before it: one pass over [cells, START, target[:-1]]."""
         batch, n = cells.shape
         start = torch.full((batch, 1), START, dtype=torch.long)
-        seq = torch.cat([cells, start, target[:, :-1]], dim=1)
-        return self(seq)[:, n:]
+        logits, _ = self(torch.cat([cells, start, target[:, :-1]], dim=1))
+        return logits[:, n:]
 
     @torch.no_grad()
     def generate(self, cells: torch.Tensor) -> torch.Tensor:
         """The next state (batch, n), written greedily cell by cell from the model's own cells."""
         batch, n = cells.shape
-        seq = torch.cat([cells, torch.full((batch, 1), START, dtype=torch.long)], dim=1)
-        for _ in range(n):
-            nxt = (self(seq)[:, -1] > 0).long()
-            seq = torch.cat([seq, nxt[:, None]], dim=1)
-        return seq[:, n + 1:]
+        logits, caches = self(torch.cat([cells, torch.full((batch, 1), START, dtype=torch.long)], dim=1))
+        written = [(logits[:, -1] > 0).long()]
+        for i in range(1, n):
+            logits, caches = self(written[-1][:, None], caches, start=n + i)
+            written.append((logits[:, -1] > 0).long())
+        return torch.stack(written, dim=1)
