@@ -92,7 +92,22 @@ def test_any_model_text_parses_or_is_a_one_line_user_error(text):
     except AgentloopError as exc:
         assert "\n" not in str(exc)
     else:
-        assert spec.kind in ("whole", "local")
+        assert spec.kind in ("whole", "local", "decoder")
+
+
+@pytest.mark.parametrize(
+    "text, name", [("decoder", "decoder"), ("DECODER", "decoder"), ("whole+gru", "whole+gru"),
+                   ("whole+gru+conv", "whole+conv+gru"), ("whole+gru+sinusoidal", "whole+sinusoidal+gru")]
+)
+def test_the_recurrent_and_decoder_variants_have_canonical_names(text, name):
+    assert parse_model(text).name == name
+
+
+@pytest.mark.parametrize("text", ["decoder+conv", "decoder+gru", "local+gru", "gru", "rnn"])
+def test_the_decoder_takes_no_options_and_gru_is_an_option_of_whole(text):
+    with pytest.raises(AgentloopError) as err:
+        parse_model(text)
+    assert "\n" not in str(err.value) and "decoder" in str(err.value)
 
 
 @pytest.mark.parametrize(
