@@ -6,7 +6,8 @@ network does not.
 
 A whole-state transformer (row in, next row out) is trained at one width and tested at wider
 ones; a local transformer of the same kind learns only neighbourhood → next cell and is applied
-cell by cell over a `Tape` of any width. Needs the `learn` extra (torch, CPU is enough); torch is
+cell by cell over a `Tape` of any width. Beside them: the whole-state model with a recurrent
+(GRU) front layer (`whole+gru`) and an autoregressive decoder (`decoder`). Needs the `learn` extra (torch, CPU is enough); torch is
 imported only when a study runs.
 """
 
