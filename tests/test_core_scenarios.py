@@ -81,3 +81,16 @@ def test_bad_params_are_one_line_errors_naming_the_allowed_values(scenario, valu
         parse_params(get_scenario(scenario), values)
     msg = str(exc.value)
     assert fragment in msg and "parameters:" in msg and "\n" not in msg
+
+
+def test_life_on_a_torus_expects_the_wrapped_generations():
+    life = get_scenario("life")
+    differs = 0
+    for seed in range(8):
+        inst = life.generate(life.Params(rows=4, cols=5, steps=2, topology="torus"), seed)
+        wrapped = dead = inst.initial
+        for _ in range(2):
+            wrapped, dead = next_board(wrapped, torus=True), next_board(dead)
+        assert life.expected_json(inst) == [list(r) for r in wrapped]
+        differs += wrapped != dead
+    assert differs >= 4  # the edges matter on most boards, so the check above has teeth

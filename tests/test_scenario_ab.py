@@ -121,3 +121,13 @@ def test_whole_task_lines_may_be_numbered_and_stop_at_the_plan():
         parse_seq("#A B# A# #A"), parse_seq("#A B#")]
 
 
+
+
+def test_with_one_facing_pair_the_slip_is_the_rule_confused():
+    # the only facing pair is at position 2: an annihilating pair is swapped instead of removed
+    state = parse_seq("B# B# A# #A")
+    step = sc.steps(inst_of("B# B# A# #A"))[0]
+    assert sc.corrupt(inst_of("B# B# A# #A"), state, step, parse_seq("B# B#"), random.Random(0)) == parse_seq("B# B# #A A#")
+    # and a swapping pair is removed instead of swapped
+    state = parse_seq("#A #A A# #B")
+    assert sc.corrupt(inst_of("#A #A A# #B"), state, step, parse_seq("#A #A #B A#"), random.Random(0)) == parse_seq("#A #A")

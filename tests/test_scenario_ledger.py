@@ -106,3 +106,9 @@ def test_drift_grows_with_the_stepwise_transcript_but_not_with_the_tape():
     assert sum(stepwise.step_ok) < sum(tape.step_ok)
 
 
+
+
+def test_whole_task_lines_read_the_total_after_the_last_colon_and_stop_at_the_plan():
+    assert sc.parse_trajectory(INST, "step 1: mipu: -30\nstep 2 (kavo: +12): -18\n-48\nstep 4: -41") == [-30, -18, -48, -41]
+    # a reply may go on after the last step; those lines are never read
+    assert sc.parse_trajectory(INST, "-30\n-18\n-48\n-41\nSo the final total is -41.") == [-30, -18, -48, -41]

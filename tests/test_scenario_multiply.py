@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -107,3 +108,37 @@ def test_parser_rejects_near_misses():
             sc.parse(bad, step)
 
 
+
+
+def test_the_last_column_leaves_nothing_pending():
+    inst = inst_of(987, 65)
+    state, answers = run_oracle(inst)
+    assert state == (state.partials, (), 0, state.result)  # no partial row, no carry: only the result
+    assert number_of(state.result) == 987 * 65
+
+
+def test_a_slip_on_a_product_step_includes_the_neighbouring_times_table_entries():
+    inst = inst_of(47, 8)
+    step, state = sc.steps(inst)[0], sc.initial_state(inst)  # 7 × 8 + 0 = 56
+    slips = {sc.corrupt(inst, state, step, 56, random.Random(i)) for i in range(300)}
+    assert slips == {57, 55, 66, 56 - 7, 56 + 7, 56 - 8, 56 + 8}  # ±1, +10 and one factor more or less
+    col_inst = inst_of(47, 38)
+    cstate, answers = sc.initial_state(col_inst), []
+    steps = sc.steps(col_inst)
+    for s in steps[:4]:  # the two partial products; the first column next
+        cstate = sc.apply(col_inst, cstate, s, sc.solve(col_inst, cstate, s))
+    right = sc.solve(col_inst, cstate, steps[4])
+    slips = {sc.corrupt(col_inst, cstate, steps[4], right, random.Random(i)) for i in range(300)}
+    assert slips == {c for c in (right + 1, right - 1, right + 10) if c >= 0}  # carry 0: no ±carry slip
+
+
+def test_whole_task_lines_read_the_number_after_the_last_colon_and_stop_at_the_plan():
+    inst = inst_of(12, 3)  # two steps: 6, 3
+    assert sc.parse_trajectory(inst, "1: partial product 1, digit 1: 6\n2: partial product 1, digit 2: 3") == [6, 3]
+    assert sc.parse_trajectory(inst, "6\n3\nThat is 36, I hope this helps!") == [6, 3]  # later lines not read
+    with pytest.raises(ParseError, match="^no numbers found$"):
+        sc.parse_trajectory(inst, "```\n```")
+    long = "the digit is probably six or maybe seven or eight"
+    with pytest.raises(ParseError) as exc:
+        sc.parse_trajectory(inst, long)
+    assert str(exc.value) == f"not a step's number: {long[:40]!r}"

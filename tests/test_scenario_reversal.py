@@ -101,3 +101,11 @@ def test_record_reports_forward_and_backward_accuracy():
     assert r.answer["forward"]["correct"] + r.answer["backward"]["correct"] == sum(r.step_ok) < 40
 
 
+
+
+def test_a_forward_question_names_the_child_and_asks_for_the_parent():
+    fwd, back = sc.steps(INST)[1], sc.steps(INST)[0]
+    assert sc.step_prompt(INST, fwd, None) == "Question 2: Who is Mira Sostel's parent? Answer with the full name only."
+    assert sc.step_prompt(INST, back, "W.") == "Question 1: Who is Tabo Renvik's child? W. Answer with the full name only."
+    listed = sc.oneshot_format(INST)
+    assert "1. Who is Tabo Renvik's child?\n2. Who is Mira Sostel's parent?" in listed

@@ -216,3 +216,9 @@ def test_stepwise_conversation_alternates_user_and_assistant():
     roles = [m["role"] for m in model.calls[-1]]
     assert roles[0] == "system"
     assert all(a != b for a, b in zip(roles[1:], roles[2:])), roles
+
+
+def test_one_guess_too_many_is_the_error_even_when_more_lines_follow():
+    for text in ("moist\nbrace\ncrane", "moist\nbrace\ncrane\nzzzzz is my next idea", "moist\nbrace\ncrane\nslate\nfjord"):
+        with pytest.raises(ParseError, match=r"^3 guesses, at most 2 are allowed$"):
+            SC.parse_trajectory(inst("crane", guesses=2), text)

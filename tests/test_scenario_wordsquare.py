@@ -155,3 +155,16 @@ def test_oneshot_square_must_start_with_the_given_row_and_be_listed():
     assert SC.parse_trajectory(i, "\n".join(" ".join(w.upper()) for w in i.solution)) == list(i.solution[1:])
     with pytest.raises(ParseError, match="given row 1"):
         SC.parse_trajectory(i, "\n".join(i.solution[1:]))
+
+
+def test_the_goal_is_a_full_square_of_listed_words_that_is_symmetric_when_asked():
+    free, sym = inst(3, False, 1), inst(3, True, 1)
+    square = next(s for s in (inst(3, False, k).solution for k in range(50)) if columns(s, 3) != list(s))
+    assert SC.is_goal(free, square) and not SC.is_goal(sym, square)  # rows and columns words, not mirrored
+    assert SC.is_goal(sym, sym.solution) and SC.is_goal(free, sym.solution)
+    assert not SC.is_goal(free, square[:2])  # a square with a row missing
+    unlisted = (square[0], square[1], "zzz")
+    assert not SC.is_goal(free, unlisted)
+    dead = next((square[0], square[1], w) for w in words(3) if w in word_set(3) and columns((square[0], square[1], w), 3)[0] not in word_set(3))
+    assert not SC.is_goal(free, dead)  # every row listed, a column not a word
+    assert not SC.is_goal(free, tuple(columns(dead, 3)))  # every column listed, a row not a word
