@@ -123,7 +123,7 @@ def test_a_slip_on_a_product_step_includes_the_neighbouring_times_table_entries(
     slips = {sc.corrupt(inst, state, step, 56, random.Random(i)) for i in range(300)}
     assert slips == {57, 55, 66, 56 - 7, 56 + 7, 56 - 8, 56 + 8}  # ±1, +10 and one factor more or less
     col_inst = inst_of(47, 38)
-    cstate, answers = sc.initial_state(col_inst), []
+    cstate = sc.initial_state(col_inst)
     steps = sc.steps(col_inst)
     for s in steps[:4]:  # the two partial products; the first column next
         cstate = sc.apply(col_inst, cstate, s, sc.solve(col_inst, cstate, s))
