@@ -156,7 +156,8 @@ def test_by_name_scenarios_are_listed_and_run_from_the_cli():
 def test_hanoi_and_whole_tasks_pass_the_contract_functions():
     for name in [HANOI, *WHOLE]:
         contract.test_oracle_passes_the_checker_at_every_step_and_reaches_the_goal(name)
-        contract.test_corrupted_answers_are_rejected_and_parse_and_the_simulator_is_pure(name)
+        for seed in (0, 3, 7):
+            contract.test_corrupted_answers_are_rejected_and_parse_and_the_simulator_is_pure(name, seed)
         contract.test_noisy_slips_show_without_a_checker_and_verify_repairs_them(name)
         if name == HANOI:  # a whole answer is free text: "2 + 2" may be one, and its letter case matters
             contract.test_garbage_is_a_parse_error_for_steps_and_whole_tasks(name)
