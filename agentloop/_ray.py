@@ -62,8 +62,8 @@ def _check_reachable(address: str) -> None:
 
 class _Service:
     """What the episodes share, in one actor on the driver's node: the ledger, the connection
-    slots of each model, the response cache and the stop flag. Async: a request that waits for
-    a slot does not hold up the others."""
+    slots of each model, the response cache, the running episodes' journals and the stop flag.
+    Async: a request that waits for a slot does not hold up the others."""
 
     def __init__(self, store_path: str, budget: Limits, run_id: int, slots: dict[str, int],
                  cache_path: str | None) -> None:
@@ -72,7 +72,6 @@ class _Service:
         self.store_path = Path(store_path)
         self.ledger = Ledger(self.store_path, budget, run_id)
         self.journals: dict[str, Any] = {}  # episode key → its EpisodeJournal, while it runs
-        self.n = dict(slots)
         self.slots = {label: asyncio.Semaphore(n) for label, n in slots.items()}
         self.in_flight = {label: 0 for label in slots}
         self.peak = 0
