@@ -67,6 +67,14 @@ def test_the_record_names_a_granularity_that_is_not_the_default(name):
     assert "granularity" not in r.params
 
 
+@pytest.mark.parametrize("name,allowed", [("eca", "cell|row|rows:K"), ("life", "cell|row|board"),
+                                          ("hanoi", "move|moves:K"), ("multiply", "digit|partial")])
+def test_the_error_and_the_scenario_list_name_the_allowed_granularities(name, allowed):
+    with pytest.raises(AgentloopError) as exc:
+        parse_params(get_scenario(name), {"granularity": "diagonal"})
+    assert f"granularity ({allowed})" in str(exc.value)
+
+
 def test_rows_1_is_row_and_one_key():
     sc = get_scenario("eca")
     assert parse_params(sc, {"granularity": "rows:1"}).granularity == "row"

@@ -113,7 +113,7 @@ def describe_params(scenario: Scenario) -> list[dict[str, Any]]:
     out = []
     for name, prop in schema["properties"].items():
         item = {"name": name, "type": prop.get("type"), "default": prop.get("default")}
-        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"):
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "allowed"):
             if key in prop:
                 item[key] = prop[key]
         item["description"] = prop.get("description", "")
@@ -127,6 +127,8 @@ def allowed_values(item: dict[str, Any]) -> str:
     hi = item.get("maximum", item.get("exclusiveMaximum"))
     if "enum" in item:
         return "|".join(map(str, item["enum"]))
+    if "allowed" in item:  # a field's own wording of its values (json_schema_extra), e.g. `cell|row|rows:K`
+        return str(item["allowed"])
     if lo is not None and hi is not None:
         return f"{lo}..{hi}"
     if lo is not None:

@@ -30,6 +30,7 @@ class EcaParams(Params):
     granularity: str = Field(
         default="cell",
         description="what one call answers: cell, row (one generation) or rows:K (K generations)",
+        json_schema_extra={"allowed": "cell|row|rows:K"},
     )
 
     @field_validator("granularity")

@@ -50,7 +50,10 @@ class HanoiParams(Params):
     start: Literal["random", "classic"] = Field(
         default="random", description="random: each disk on a seeded peg; classic: all disks on peg 0"
     )
-    granularity: str = Field(default="move", description="what one call answers: move, or moves:K (K moves)")
+    granularity: str = Field(
+        default="move", description="what one call answers: move, or moves:K (K moves)",
+        json_schema_extra={"allowed": "move|moves:K"},
+    )
 
     @field_validator("granularity")
     @classmethod
