@@ -133,7 +133,7 @@ class HanoiPlanner(ScenarioPlanner):
     def __init__(self, sc: Scenario, inst: Any) -> None:
         super().__init__(sc, inst)
         self.n = inst.n
-        self.stack: list[tuple[Goal, bool]] = []  # pending subgoals, the next on top, each with its soundness
+        self.stack: list[Goal] = []  # pending subgoals, the next on top
 
     @staticmethod
     def _where(pegs) -> dict[int, int]:
@@ -151,8 +151,8 @@ class HanoiPlanner(ScenarioPlanner):
         pegs, where = state.pegs, self._where(state.pegs)
         for _ in range(4 * self.n + 8):
             if not self.stack:
-                self.stack.append((("tower", self.n, 2), True))
-            goal, sound = self.stack[-1]
+                self.stack.append(("tower", self.n, 2))
+            goal = self.stack[-1]
             if goal[0] == "disk":
                 self.stack.pop()
                 step = Step(i, (i + 1,), f"move {i + 1} (the plan's subgoal: {_say(goal)})")
@@ -168,7 +168,7 @@ class HanoiPlanner(ScenarioPlanner):
                 continue
             if k == 1:  # one disk: the subgoal is the move itself, nothing to decide
                 self.stack.pop()
-                self.stack.append((("disk", 1, where[1], t), sound))
+                self.stack.append(("disk", 1, where[1], t))
                 continue
             return self._decision(pegs, goal)
         raise AgentloopError("hanoi planner: no step reached (a bug)")  # pragma: no cover
@@ -230,15 +230,14 @@ class HanoiPlanner(ScenarioPlanner):
         return rng.choice(options)
 
     def follow(self, decision: Decision, proposal: list[Goal], right: bool) -> None:
-        _, sound = self.stack.pop()
-        for g in reversed(proposal):
-            self.stack.append((g, sound and right))
+        self.stack.pop()
+        self.stack.extend(reversed(proposal))
 
     def snapshot(self) -> Any:
-        return [[list(g), sound] for g, sound in self.stack]
+        return [list(g) for g in self.stack]
 
     def resume(self, snap: Any) -> None:
-        self.stack = [((str(g[0]), *(int(x) for x in g[1:])), bool(sound)) for g, sound in snap]
+        self.stack = [(str(g[0]), *(int(x) for x in g[1:])) for g in snap]
 
 
 def _json(prop: list[Goal]) -> list[list]:
