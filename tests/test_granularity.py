@@ -367,3 +367,17 @@ def test_the_table_tool_reads_a_run_and_refuses_a_missing_one(tmp_path, capsys):
     assert tool.main([str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "| hanoi | moves:3 | tape | scripted/oracle |" in out and "| hanoi | move | tape |" in out
+
+
+@pytest.mark.parametrize(
+    "name,params,reply",
+    [("eca", {"width": 8, "granularity": "rows:2"}, "generation 1: 01100110\n"),
+     ("life", {"rows": 3, "cols": 3, "granularity": "board"}, "generation 1:\n010\n"),
+     ("hanoi", {"disks": 3, "granularity": "moves:3"}, "[3, 2, 0]\n")],
+)
+def test_a_whole_task_reply_that_ends_inside_the_first_call_is_a_parse_error(name, params, reply):
+    """Found by tools/fuzz.py: such a reply read as no calls at all (an empty answer list)."""
+    sc = get_scenario(name)
+    inst = sc.generate(parse_params(sc, params), 1)
+    with pytest.raises(ParseError):
+        sc.parse_trajectory(inst, reply)

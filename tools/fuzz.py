@@ -2,6 +2,9 @@
 
     .venv/bin/python tools/fuzz.py --replies 100000 [--seed N] [--scenario NAME]
 
+NAME is a scenario, or one of its bigger-step shapes (`eca[rows:2]`, `life[board]`,
+`hanoi[moves:3]`, `multiply[partial]`: the `granularity` parameter), which are fuzzed too.
+
 Replies are the oracle's own answers (`format_answer` for one step, `format_trajectory` for the
 whole task) with one to three mutations each: characters inserted, deleted or duplicated,
 digits swapped for look-alikes ('²', '٣', '１' — str.isdigit() accepts all three), huge
@@ -35,6 +38,15 @@ from agentloop.types import Verdict
 TARGET_MS = 50.0
 MB = 1_000_000
 SEEDS = (0, 1, 2)  # instances per scenario (default parameters)
+# Bigger steps per call (the `granularity` parameter) have their own parsers: fuzzed as cases of their own.
+GRANULAR = {
+    "eca[row]": ("eca", {"granularity": "row"}),
+    "eca[rows:2]": ("eca", {"granularity": "rows:2"}),
+    "life[row]": ("life", {"granularity": "row"}),
+    "life[board]": ("life", {"granularity": "board"}),
+    "hanoi[moves:3]": ("hanoi", {"granularity": "moves:3"}),
+    "multiply[partial]": ("multiply", {"granularity": "partial"}),
+}
 
 # Characters a model might produce where a parser expects something else.
 LOOKALIKE_DIGITS = "²³¹⁰٣١٠१０１２𝟏①½"
@@ -54,8 +66,9 @@ class Case:
 
     @classmethod
     def of(cls, name: str, seed: int) -> Case:
-        sc = get_scenario(name)
-        inst = sc.generate(sc.Params(), seed)
+        scenario, params = GRANULAR.get(name, (name, {}))
+        sc = get_scenario(scenario)
+        inst = sc.generate(sc.Params.model_validate(params), seed)
         steps, states, answers = list(sc.steps(inst)), [], []
         state = sc.initial_state(inst)
         for step in steps:
@@ -211,7 +224,8 @@ class Report:
 
 def installed() -> list[str]:
     """The registered scenarios that can run here (those from an optional extra need it)."""
-    return [n for n in list_scenarios() if getattr(get_scenario(n), "extra_available", True)]
+    names = [n for n in list_scenarios() if getattr(get_scenario(n), "extra_available", True)]
+    return names + [g for g, (n, _) in GRANULAR.items() if n in names]
 
 
 def run(replies: int, seed: int = 0, names: list[str] | None = None) -> Report:
@@ -246,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--replies", type=int, default=100_000, help="fuzzed replies to try (default 100000)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mutations")
-    ap.add_argument("--scenario", choices=list_scenarios(), help="fuzz one scenario only")
+    ap.add_argument("--scenario", choices=[*list_scenarios(), *GRANULAR], help="fuzz one scenario (or shape) only")
     a = ap.parse_args(argv)
     t = time.perf_counter()
     r = run(a.replies, a.seed, [a.scenario] if a.scenario else None)

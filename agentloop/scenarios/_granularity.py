@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import SerializerFunctionWrapHandler
 
+from agentloop.errors import ParseError
 from agentloop.types import Step, Verdict
 
 MAX_PER_CALL = 1000
@@ -62,6 +63,14 @@ def omit_default(handler: SerializerFunctionWrapHandler, params: Any, default: s
 def chunks(total: int, k: int) -> list[tuple[int, int]]:
     """(first, count) of each call when `total` units go `k` at a time (the last may be shorter)."""
     return [(first, min(k, total - first)) for first in range(0, total, k)]
+
+
+def whole_calls(answers: list[Any]) -> list[Any]:
+    """A whole-task reply read into calls of several atoms: the whole calls, or ParseError when
+    the reply ends before the first call is complete (an empty list is no answer)."""
+    if not answers:
+        raise ParseError("the reply ends before the first step's answer is complete")
+    return answers
 
 
 def bundle_verdict(scenario: Any, inst: Any, step: Step, answer: Any, expected: Any, unit: str) -> Verdict:

@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows, strip_reply
-from agentloop.scenarios._granularity import bundle_verdict, chunks, normalise_chunks, omit_default, per_call
+from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
+from agentloop.scenarios._granularity import (
+    bundle_verdict, chunks, normalise_chunks, omit_default, per_call, whole_calls,
+)
 from agentloop.types import Step
 
 Row = tuple[int, ...]
@@ -76,7 +78,12 @@ def rule_table(rule: int) -> str:
 
 def parse_rows(text: str, count: int, width: int) -> tuple[Row, ...]:
     """Exactly `count` rows of `width` 0/1 digits (labels such as `generation 2:` allowed); ParseError otherwise."""
-    rows = parse_bit_rows(strip_reply(text), width, limit=count + 1)
+    # Only a final period needs removing before the rows are read (fences and labels hold no
+    # row and are skipped); no full clean-up, which would copy a megabyte reply several times.
+    text = text.rstrip()
+    if text.endswith("."):
+        text = text[:-1]
+    rows = parse_bit_rows(text, width, limit=count + 1)
     if len(rows) != count:
         raise ParseError(f"expected {count} row{'s' if count > 1 else ''} of {width} digits, got {len(rows)}")
     return tuple(tuple(r) for r in rows)
@@ -227,8 +234,10 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         if not rows:
             raise ParseError("no rows of 0/1 digits found")
         if inst.params.rows_per_call is not None:  # whole calls only: a call cut short has no answer
-            return [tuple(tuple(r) for r in rows[g:g + n]) for g, n in chunks(inst.params.steps, inst.params.rows_per_call)
-                    if g + n <= len(rows)]
+            return whole_calls([
+                tuple(tuple(r) for r in rows[g:g + n]) for g, n in chunks(inst.params.steps, inst.params.rows_per_call)
+                if g + n <= len(rows)
+            ])
         return [b for row in rows for b in row]
 
     def format_trajectory(self, inst: EcaInstance, answers: Sequence[Any]) -> str:

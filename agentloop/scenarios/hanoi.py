@@ -27,7 +27,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, field_validator, mode
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
 from agentloop.scenarios._granularity import (
-    atoms_wrong_reason, bundle_verdict, chunks, normalise_chunks, omit_default, per_call,
+    atoms_wrong_reason, bundle_verdict, chunks, normalise_chunks, omit_default, per_call, whole_calls,
 )
 from agentloop.types import Step, Verdict
 
@@ -458,7 +458,7 @@ class Hanoi(Scenario[HanoiInstance, HanoiState, Move]):
         moves = parse_lines(text, lambda line: _parse_move(_MOVE, line), "moves", limit=moves_needed(inst.start))
         k = inst.params.moves_per_call
         if k > 1:  # whole calls only: a call cut short has no answer
-            return [tuple(moves[m:m + n]) for m, n in chunks(moves_needed(inst.start), k) if m + n <= len(moves)]
+            return whole_calls([tuple(moves[m:m + n]) for m, n in chunks(moves_needed(inst.start), k) if m + n <= len(moves)])
         return moves
 
     def format_trajectory(self, inst: HanoiInstance, answers: Sequence[Any]) -> str:

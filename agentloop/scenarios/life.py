@@ -18,7 +18,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
-from agentloop.scenarios._granularity import bundle_verdict
+from agentloop.scenarios._granularity import bundle_verdict, whole_calls
 from agentloop.scenarios.eca import parse_rows
 from agentloop.types import Step
 
@@ -268,7 +268,7 @@ class Life(Scenario[LifeInstance, LifeState, int]):
             raise ParseError("no rows of 0/1 digits found")
         if p.granularity != "cell":  # whole calls only: a board cut short has no answer
             n = 1 if p.granularity == "row" else p.rows
-            return [tuple(tuple(r) for r in rows[i:i + n]) for i in range(0, len(rows) - n + 1, n)]
+            return whole_calls([tuple(tuple(r) for r in rows[i:i + n]) for i in range(0, len(rows) - n + 1, n)])
         return [b for row in rows for b in row]
 
     def format_trajectory(self, inst: LifeInstance, answers: Sequence[Any]) -> str:
