@@ -355,7 +355,8 @@ class ResultsStore:
 
     def add_episode(self, key: str, rec: EpisodeRecord, run_id: int) -> bool:
         """Store one finished episode and its steps in one transaction; False if the key is there."""
-        head = rec.model_dump(mode="json", exclude={"steps", "prompts"})
+        # Straight to JSON text: a long episode's answer lists are not copied as Python objects.
+        head = rec.model_dump_json(exclude={"steps", "prompts"})
         with self.con:
             cur = self.con.execute(
                 "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -379,7 +380,7 @@ class ResultsStore:
                     rec.cost,
                     rec.wall_s,
                     int(rec.simulated),
-                    json.dumps(head),
+                    head,
                     _now(),
                 ),
             )
