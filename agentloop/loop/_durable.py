@@ -47,6 +47,9 @@ class Journal(Protocol):
     def save(self, records: list[StepRecord], prompts: dict[str, list[Message]], checkpoint: dict[str, Any] | None) -> None:
         """Write the new step records, and the checkpoint after them when given, at once."""
 
+    def discard(self) -> None:
+        """Forget the checkpoint and every step row: the episode starts over."""
+
     def step_ok(self, upto: int) -> bytes:
         """Steps 0..upto-1: 1 where the step was locally correct, else 0."""
 
