@@ -419,3 +419,23 @@ def test_the_supports_example_runs_every_condition_and_scores_its_checkers(tmp_p
                           "tape+checker=program", "tape+planner=llm"}
     for name, g in conds.items():
         assert (g["checker"] is not None) == ("checker=" in name)
+
+
+@pytest.mark.parametrize("checker", ["critic", "program"])
+def test_a_killed_episode_resumes_with_its_checkers_tally_and_program(checker, tmp_path, monkeypatch):
+    import agentloop.loop._graph as graph
+    from agentloop.store import ResultsStore
+
+    from test_resume import DiesAfter, Killed, run_into, stored
+
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
+    kw = dict(scenario="hanoi", params={"disks": 4}, condition=get_condition("tape", checker=checker),
+              model="scripted/noisy", model_args={"error": 0.3, "critic_fa": 0.3, "program_error": 0.0}, seed=2)
+    whole = ResultsStore(tmp_path / "whole.sqlite")
+    full = run_into(whole, "k", **kw)
+    killed = ResultsStore(tmp_path / "killed.sqlite")
+    with pytest.raises(Killed):
+        run_into(killed, "k", journal=lambda j: DiesAfter(j, 4), **kw)
+    resumed = run_into(killed, "k", **kw)
+    assert resumed.checks == full.checks and resumed.checks.calls >= 1
+    assert stored(killed, "k") == stored(whole, "k")

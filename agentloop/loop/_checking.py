@@ -81,6 +81,25 @@ class StepChecker:
 
             self.model = get_model(cond.critic_model)
 
+    # --- checkpoints (a resumed episode goes on with the same tally and program) ---------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "tally": self.tally.model_dump(mode="json"),
+            "program": self.program,
+            "program_problem": self.program_problem,
+            "written": self._written,
+            "judged_at": list(self._judged_at),
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        tally = CheckTally.model_validate(state["tally"])
+        program, problem = state["program"], state["program_problem"]
+        if tally.checker != self.kind or not (program is None or isinstance(program, str)):
+            raise ValueError("the checkpoint's checker is another one")
+        index, n = (int(x) for x in state["judged_at"])
+        self.tally, self.program, self.program_problem = tally, program, None if problem is None else str(problem)
+        self._written, self._judged_at = bool(state["written"]), (index, n)
+
     # --- the one entry point -----------------------------------------------------------------
     def judge(self, ep: Episode, step: Step, p: Proposal, truth: Verdict) -> Verdict:
         """The verdict the loop acts on; records the review and the truth on the proposal."""
@@ -170,7 +189,10 @@ class StepChecker:
         except Exception as exc:  # a parser's bug is not the program's verdict either
             return unjudged(f"the program's result could not be read ({type(exc).__name__}); the answer passes")
         self.tally.program_runs += 1
-        self.tally.program_ok += sc.check(inst, state, step, computed).ok  # scored, never acted on
+        try:  # scored, never acted on
+            self.tally.program_ok += sc.check(inst, state, step, computed).ok
+        except Exception:  # an answer so odd the simulator's check fails on it is not a right one
+            pass
         value = sc.to_json_answer(computed)
         if answer_key(value) == answer_key(observed):
             return Review(checker="program", verdict=Verdict.accept(observed), replies=replies, program_answer=value)

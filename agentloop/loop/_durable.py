@@ -228,6 +228,7 @@ def capture(ep: Episode) -> dict[str, Any] | None:
         "wall_s": ep.earlier_s + time.perf_counter() - ep.started,
         "model_state": model_state(ep.model),
         "plan": plan_checkpoint(ep),
+        "checker": ep.checker.checkpoint_state() if ep.checker is not None else None,
     }
 
 
@@ -263,6 +264,11 @@ def restore(ep: Episode, cp: dict[str, Any], journal: Journal) -> bool:
     for k, v in counters.items():
         setattr(ep, k, v)
     ep.cost = cost
+    if ep.checker is not None and cp.get("checker") is not None:
+        try:  # a rules, critic or program checker's tally and program
+            ep.checker.restore_state(cp["checker"])
+        except (TypeError, ValueError, KeyError) as exc:
+            _log().warning("checkpoint.checker", key=ep.key, reason=str(exc)[:200])
     try:
         restore_model_state(ep.model, cp.get("model_state"))
     except (TypeError, ValueError) as exc:
