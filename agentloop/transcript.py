@@ -60,4 +60,24 @@ def _attempt(j: int, a: Attempt, rec: EpisodeRecord, prompts: bool) -> list[str]
         out.append(f"    reply {r.sample}: {r.text!r} {read}")
     if a.votes:
         out.append("    votes: " + ", ".join(f"{k} ×{n}" for k, n in a.votes.items()))
+    out += _review(a)
+    return out
+
+
+def _review(a: Attempt) -> list[str]:
+    """A deployable checker's judgement (rules, critic, program) beside the simulator's truth."""
+    if a.review is None:
+        return []
+    rv, t = a.review, a.truth
+    own = "accepted" if rv.verdict.ok else f"rejected ({rv.verdict.reason})"
+    if not rv.judged:
+        own = f"could not judge, let it pass ({rv.problem})"
+    truth = "-" if t is None else ("right" if t.ok else f"{t.code}: {t.reason}")
+    out = [f"    checker {rv.checker}: {own} · simulator: {truth}"]
+    for r in rv.replies:
+        text = r.text if len(r.text) <= 300 else r.text[:300] + "…"
+        read = f"→ {r.answer!r}" if r.problem is None else f"✗ {r.problem}"
+        out.append(f"      {rv.checker} reply {r.sample}: {text!r} {read}")
+    if rv.program_answer is not None:
+        out.append(f"      the program computed {rv.program_answer!r}")
     return out

@@ -439,3 +439,15 @@ def test_a_killed_episode_resumes_with_its_checkers_tally_and_program(checker, t
     resumed = run_into(killed, "k", **kw)
     assert resumed.checks == full.checks and resumed.checks.calls >= 1
     assert stored(killed, "k") == stored(whole, "k")
+
+
+def test_show_prints_the_checkers_verdict_beside_the_simulators():
+    from agentloop.transcript import render_transcript
+
+    rec = episode("eca", ECA, "critic", model="scripted/oracle", args={"critic_fr": 1.0}, max_retries=0)
+    text = render_transcript(rec)
+    assert f"checker critic: rejected (a reviewer rejected it: {CRITIC_REJECT_REASON})" in text
+    assert "simulator: right" in text and "critic reply 0: 'REJECT:" in text
+    rec = episode("eca", ECA, "program", model="scripted/oracle")
+    assert "checker program: accepted · simulator: right" in render_transcript(rec, step=0)
+    assert "the program computed" in render_transcript(rec, step=0)
