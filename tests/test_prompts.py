@@ -43,6 +43,12 @@ SHAPES = [
     ("wordsquare", {"size": 3, "symmetric": True}),
     ("sudoku", {}),
     ("wordle", {"word": "crane"}),
+    ("crossword", {}),
+    # a call bigger than one atomic step (agentloop.scenarios._granularity)
+    ("eca", {"rule": 110, "width": 8, "steps": 4, "granularity": "rows:2"}),
+    ("life", {"rows": 4, "cols": 4, "steps": 2, "granularity": "board"}),
+    ("hanoi", {"disks": 3, "granularity": "moves:3"}),
+    ("multiply", {"granularity": "partial"}),
 ]
 STEPS_SHOWN = 4
 

@@ -142,3 +142,15 @@ def test_whole_task_lines_read_the_number_after_the_last_colon_and_stop_at_the_p
     with pytest.raises(ParseError) as exc:
         sc.parse_trajectory(inst, long)
     assert str(exc.value) == f"not a step's number: {long[:40]!r}"
+
+
+def test_a_slipped_digit_of_a_partial_product_is_another_digit():
+    p = sc.Params.model_validate({"n": 4, "m": 2, "granularity": "partial"})
+    inst = sc.generate(p, 3)
+    state = sc.initial_state(inst)
+    step = sc.steps(inst)[0]
+    answer = sc.solve(inst, state, step)
+    digits = sc.atoms(inst, step, answer)
+    for i in range(len(digits) - 1):  # the leading part may be any number; the others are digits
+        slips = {sc.corrupt_atom(inst, state, step, answer, i, random.Random(s)) for s in range(40)}
+        assert slips == {(digits[i] + 1) % 10, (digits[i] - 1) % 10}

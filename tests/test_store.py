@@ -153,3 +153,15 @@ def test_runs_stored_before_redaction_are_redacted_when_read(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         store.begin_run({"name": "t"}, {"started_at": "now", "argv": ["agentloop", "-M", "api_key=sk-OLD-SECRET"]})
         assert store.runs()[0]["provenance"]["argv"] == ["agentloop", "-M", "api_key=***"]
+
+
+def test_an_episode_with_no_recorded_step_took_no_model_time(tmp_path):
+    from agentloop.store import EpisodeJournal, ResultsStore
+
+    with ResultsStore(tmp_path / "results.sqlite"):
+        pass
+    journal = EpisodeJournal(tmp_path / "results.sqlite", "never-ran")
+    try:
+        assert journal.latency_s() == 0.0
+    finally:
+        journal.close()
