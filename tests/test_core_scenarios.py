@@ -94,3 +94,24 @@ def test_life_on_a_torus_expects_the_wrapped_generations():
         assert life.expected_json(inst) == [list(r) for r in wrapped]
         differs += wrapped != dead
     assert differs >= 4  # the edges matter on most boards, so the check above has teeth
+
+
+def test_allowed_values_read_inclusive_and_exclusive_bounds_and_enums():
+    from agentloop.scenarios import allowed_values
+
+    assert allowed_values({"minimum": 0, "maximum": 255, "type": "integer"}) == "0..255"
+    assert allowed_values({"exclusiveMinimum": 0, "exclusiveMaximum": 1, "type": "number"}) == "0..1"
+    assert allowed_values({"exclusiveMinimum": 0, "type": "number"}) == ">=0"
+    assert allowed_values({"minimum": 3, "exclusiveMaximum": 9, "type": "integer"}) == "3..9"
+    assert allowed_values({"enum": [4, 9], "minimum": 1, "type": "integer"}) == "4|9"
+    assert allowed_values({"type": "string"}) == "string" and allowed_values({"type": None}) == "any"
+
+
+def test_planner_llm_on_a_scenario_without_a_planner_names_those_that_have_one():
+    from agentloop.errors import AgentloopError
+    from agentloop.loop._planner import _planners, check_planner
+
+    with pytest.raises(AgentloopError) as exc:
+        check_planner(get_scenario("eca"))
+    assert str(exc.value) == f"planner=llm is not available for scenario 'eca'; it plans: {', '.join(_planners())}"
+    assert len(_planners()) >= 2
