@@ -83,6 +83,8 @@ def _texts(name: str, params: dict) -> dict:
         "trajectory": sc.format_trajectory(inst, answers),
         "steps": steps,
         "result": sc.result_json(inst, state, answers),
+        "initial json": sc.initial_json(inst),  # what a record stores of the instance
+        "expected json": sc.expected_json(inst),
     }
 
 
