@@ -115,3 +115,13 @@ def test_planner_llm_on_a_scenario_without_a_planner_names_those_that_have_one()
         check_planner(get_scenario("eca"))
     assert str(exc.value) == f"planner=llm is not available for scenario 'eca'; it plans: {', '.join(_planners())}"
     assert len(_planners()) >= 2
+
+
+def test_a_whole_eca_reply_with_a_row_too_many_is_told_so_whatever_follows():
+    from agentloop.errors import ParseError
+    from agentloop.scenarios.eca import parse_rows
+
+    assert parse_rows("generation 1: 0101\ngeneration 2: 1100", 2, 4) == ((0, 1, 0, 1), (1, 1, 0, 0))
+    for tail in ("", "\n01", "\n0000\n111"):
+        with pytest.raises(ParseError, match=r"^expected 2 rows of 4 digits, got 3$"):
+            parse_rows("0101\n1100\n0011" + tail, 2, 4)
