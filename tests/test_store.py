@@ -165,3 +165,31 @@ def test_an_episode_with_no_recorded_step_took_no_model_time(tmp_path):
         assert journal.latency_s() == 0.0
     finally:
         journal.close()
+
+
+def test_an_episode_journal_gives_back_its_checkpoint_and_only_the_steps_before_it(tmp_path):
+    """After a kill the store holds a checkpoint and maybe step rows written after it: load()
+    returns the checkpoint and drops those rows, so the resumed run writes them once."""
+    from agentloop.loop import run_episode
+    from agentloop.store import EpisodeJournal, ResultsStore
+
+    rec = run_episode("ledger", {"steps": 6}, condition="tape", model="scripted/noisy",
+                      model_args={"error": 0.4, "seed": 2}, seed=1)
+    steps = rec.steps
+    assert len(steps) == 6 and not all(s.ok for s in steps[:3])  # a slip before the checkpoint
+    db = tmp_path / "results.sqlite"
+    with ResultsStore(db):
+        pass
+    with EpisodeJournal(db, "ep") as j, EpisodeJournal(db, "other") as other:
+        assert j.load() is None and j.latency_s() == 0.0
+        other.save(steps, {}, {"step": 6, "mine": False})
+        j.save(steps[:3], {}, {"step": 3, "state": [1, 2]})
+        j.save(steps[3:5], {}, None)  # written after the last checkpoint, then killed
+        assert j.step_ok(99) == bytes(s.ok for s in steps[:5])
+        assert j.load() == {"step": 3, "state": [1, 2]}
+        assert j.step_ok(99) == bytes(s.ok for s in steps[:3]) and j.step_ok(2) == bytes(s.ok for s in steps[:2])
+        assert j.committed_answers(99) == [s.answer for s in steps[:3] if s.committed]
+        assert j.latency_s() == pytest.approx(sum(s.latency_s for s in steps[:3]))
+        assert other.load() == {"step": 6, "mine": False} and len(other.step_ok(99)) == 6  # another key untouched
+        j.discard()
+        assert j.load() is None and j.step_ok(99) == b"" and other.step_ok(99) != b""
