@@ -23,6 +23,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from agentloop.loop import run_episode
 from agentloop.metrics import (
+    LengthPoint,
     _clustered_accuracy,
     _drift,
     _fit_error_rate,
@@ -504,6 +505,20 @@ def test_success_against_length_fits_one_per_step_rate():
     assert curve.h50 == pytest.approx(math.log(0.5) / math.log(1 - curve.error_rate))
     assert curve.h50_ci[0] < curve.h50 < curve.h50_ci[1]
     assert _fit_error_rate(curve.points)[0] == curve.error_rate
+    # the profile-likelihood interval: where the log-likelihood is within χ²₁(95%)/2 of its top
+    inside = grid[np.asarray(ll) >= max(ll) - 3.841459 / 2]
+    assert (lo, hi) == pytest.approx((inside[0], inside[-1]), abs=2e-5)
+    for point, (n, solved) in zip(curve.points, ((4, 18), (8, 15), (16, 9))):
+        assert point.episodes == 20 and point.success_rate == solved / 20
+        assert point.step_accuracy == pytest.approx((solved * n + (20 - solved) * (n - 1)) / (20 * n))
+        assert point.step_accuracy_ci[0] < point.step_accuracy < point.step_accuracy_ci[1]
+
+
+def test_no_length_fit_without_sizes_or_with_a_size_of_no_steps():
+    point = LengthPoint(params={}, steps_total=0, episodes=5, success_rate=1.0, success_ci=(0.5, 1.0),
+                        step_accuracy=None, step_accuracy_ci=None)
+    assert _fit_error_rate([]) is None
+    assert _fit_error_rate([point]) is None
 
 
 # --- format failures ---------------------------------------------------------------------------------
