@@ -598,3 +598,13 @@ def test_a_paired_difference_of_shares_stays_within_its_possible_range():
 
     lo, hi = _paired_ci(np.array([1.0, 1.0, 0.9, 1.0, 1.0, 0.5]), np.array([0.1, 0.0, 0.2, 0.1, 0.0, 0.4]))
     assert -1 <= lo < hi <= 1
+
+
+def test_the_paired_comparisons_use_the_baseline_asked_for():
+    recs = [make_record([True, s % 2 == 0, True], condition=c, seed=s) for c in ("stepwise", "tape", "verify")
+            for s in range(6)]
+    default = compute_metrics(recs, curves=False).paired
+    assert {p.baseline for p in default} == {"stepwise"} and {p.condition for p in default} == {"tape", "verify"}
+    chosen = compute_metrics(recs, curves=False, baseline="tape").paired
+    assert {p.baseline for p in chosen} == {"tape"} and {p.condition for p in chosen} == {"stepwise", "verify"}
+    assert all(p.pairs == 6 for p in chosen)
