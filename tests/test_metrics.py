@@ -608,3 +608,5 @@ def test_the_paired_comparisons_use_the_baseline_asked_for():
     chosen = compute_metrics(recs, curves=False, baseline="tape").paired
     assert {p.baseline for p in chosen} == {"tape"} and {p.condition for p in chosen} == {"stepwise", "verify"}
     assert all(p.pairs == 6 for p in chosen)
+    tests = compute_metrics(recs, curves=False, baseline="tape").interactions
+    assert {(t.baseline, t.condition) for t in tests} == {("tape", "stepwise"), ("tape", "verify")}
