@@ -204,6 +204,13 @@ def test_splits_count_steps_before_and_after_by_hand():
     assert (a.steps_before, a.accuracy_before, a.steps_after, a.accuracy_after) == (4, 1.0, 4, 0.25)
     assert not b.injected and (b.accuracy_before, b.accuracy_after) == (1.0, 1.0)
     assert injection_splits([rec("b", [True])]) == []
+    # injected before the first step, or after the last: one side has no steps and no accuracy
+    (first,) = injection_splits([rec("a", [True, False], 0)])
+    assert (first.steps_before, first.accuracy_before, first.accuracy_before_ci) == (0, None, None)
+    assert (first.steps_after, first.accuracy_after) == (2, 0.5) and first.accuracy_after_ci is not None
+    (late,) = injection_splits([rec("a", [True, False], 5)])
+    assert (late.steps_after, late.accuracy_after, late.accuracy_after_ci) == (0, None, None)
+    assert (late.steps_before, late.accuracy_before) == (2, 0.5)
     (p,) = planner_rates([rec("c", [True], plans=10, plan_errors=2, planned_right=8, planned_right_ok=6), rec("b", [True])])
     assert (p.condition, p.plan_error_rate, p.worker_error_rate) == ("c", 0.2, 0.25)
 
