@@ -168,6 +168,7 @@ def test_sudoku_judges_cells_that_cannot_be_decided_or_filled():
     assert v.code == "plan" and "cannot be decided yet" in v.reason and followable
     v, followable = d.judge(rc(filled))
     assert v.code == "plan" and "already filled" in v.reason and not followable
+    assert v.observed == list(rc(filled)) and v.expected == list(rc(good[0]))  # the record shows both cells
     v, followable = d.judge((10, 1))
     assert v.code == "plan" and "there is no row 10, column 1" in v.reason and not followable
     assert d.judge(rc(good[0]))[0].ok and d.right == rc(good[0])
