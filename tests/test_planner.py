@@ -216,12 +216,12 @@ def test_a_reply_without_subgoals_is_a_parse_error(text):
 
 
 def test_planner_llm_on_a_scenario_without_one_is_one_line_and_exit_2():
-    res = runner.invoke(app, ["run", "eca", "-C", "planner=llm"])
+    res = runner.invoke(app, ["run", "reversal", "-C", "planner=llm"])
     assert res.exit_code == 2
-    assert "planner=llm is not available for scenario 'eca'" in res.stderr
+    assert "planner=llm is not available for scenario 'reversal'" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     with pytest.raises(AgentloopError, match="not available"):
-        run_episode("eca", {}, condition=PLAN)
+        run_episode("reversal", {}, condition=PLAN)
 
 
 class ReadsThePrompt:

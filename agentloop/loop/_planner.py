@@ -84,6 +84,14 @@ class ScenarioPlanner(ABC):
     def follow(self, decision: Decision, proposal: Any, right: bool) -> None:
         """Act on a (followable) proposal."""
 
+    def finished(self, state: Any) -> bool:
+        """Whether the plan has covered the whole task (a planner of chunks ends before the fixed list)."""
+        return False
+
+    def answer_chars(self, step: Step) -> int | None:
+        """The red-flag length of an answer to the planned `step`; None: the scenario's."""
+        return None
+
     @abstractmethod
     def snapshot(self) -> Any:
         """The planning state between two steps, as JSON (for a checkpoint)."""
@@ -438,9 +446,180 @@ def _cell_label(n: int, cell: int) -> str:
 
 
 
+# --- eca and life: the granularity ------------------------------------------------------------
+Chunk = tuple  # ("cell", 1): the next cell; ("row", K): K whole rows (eca: generations) from where the work stands
+
+_CHUNK = re.compile(r"(?:\b([0-9]{1,4})\s*)?\b(cells?|board|rows?|generations?)\b(?:\s*([0-9]{1,4}))?", re.IGNORECASE)
+
+
+def parse_chunk(text: str) -> Chunk:
+    """`cell`, `row`, `rows K` (or `K rows`), `generations K` or `board` → ("cell", 1), ("row", K) or ("board", 0);
+    ParseError when none is there."""
+    m = _CHUNK.search(strip_reply(text)[:2000])
+    if m is None:
+        raise ParseError(f"expected `cell`, `rows K` or `board`, got {text[:40]!r}")
+    unit, count = m[2].lower(), m[3] or m[1]  # `rows 2` or `2 rows`
+    if unit.startswith("cell"):
+        return ("cell", int(count) if count else 1)
+    if unit == "board":
+        return ("board", 0)
+    return ("row", int(count) if count else 1)
+
+
+def render_chunk(c: Chunk) -> str:
+    return "cell" if c[0] == "cell" and c[1] == 1 else "board" if c[0] == "board" else f"{c[0]}s {c[1]}"
+
+
+class ChunkPlanner(ScenarioPlanner):
+    """The model chooses how much the next call does: one cell, or K whole rows from where the work
+    stands (eca: K generations; life: K rows of the generation, `board` the whole one). A choice is
+    right when it can be done from here: a chunk of rows must start at a row's beginning and stay
+    within what remains; anything else is code `plan` and cannot be followed. The scripted planner's
+    right choice is one row where a row can start, else one cell."""
+
+    unit = "row"
+    has_board = False  # `board` (a whole generation from its first row) is a choice
+
+    def __init__(self, sc: Scenario, inst: Any) -> None:
+        super().__init__(sc, inst)
+        self.chosen: list | None = None  # the chunk chosen for the next step (JSON), or None
+
+    @abstractmethod
+    def position(self, state: Any) -> tuple[int, int, int]:
+        """(cells into the current row, whole rows left, cells per row) of the work as it stands."""
+
+    @abstractmethod
+    def chunk_step(self, state: Any, i: int, chunk: Chunk) -> Step:
+        """Step `i` doing `chunk` from `state` (a chunk already judged possible)."""
+
+    @abstractmethod
+    def describe(self, state: Any) -> str:
+        """Where the work stands, for the planner's question."""
+
+    def _normal(self, chunk: Chunk, state: Any) -> Chunk:
+        return chunk
+
+    def why_not(self, state: Any, chunk: Chunk) -> str | None:
+        """Why `chunk` cannot be done next from `state`, or None."""
+        into, left, _ = self.position(state)
+        if chunk[0] == "board" and not self.has_board:
+            return f"{self.sc.name} has no board: the choices are `cell` and `rows K`"
+        kind, n = self._normal(chunk, state)
+        if kind == "cell":
+            return None if n == 1 else f"a chunk of cells is one cell, got {n}"
+        if into:
+            return f"the current {self.unit} is under way ({into} cells written): a chunk of {self.unit}s starts at a {self.unit}'s first cell"
+        if not 1 <= n <= left:
+            return f"{n} {self.unit}s is not within what remains (1 to {left})"
+        return None
+
+    def right(self, state: Any) -> Chunk:
+        return ("cell", 1) if self.position(state)[0] else ("row", 1)
+
+    def next(self, state: Any, i: int) -> Decision | Leaf:
+        if self.chosen is not None:
+            chunk = (str(self.chosen[0]), int(self.chosen[1]))
+            self.chosen = None
+            return Leaf(self.chunk_step(state, i, self._normal(chunk, state)), intent=None, plan_ok=True)
+        return self._decision(state)
+
+    def _decision(self, state: Any) -> Decision:
+        right = self.right(state)
+        into, left, w = self.position(state)
+        question = (
+            f"{self.describe(state)}\nHow much should the next call do? Answer `cell` (the next cell only) or, "
+            f"when a {self.unit} can start here, `rows K` (the next K whole {self.unit}s, K from 1 to {left}). "
+            "Do not do the work. Answer with the choice only."
+        )
+
+        def judge(chunk: Chunk) -> tuple[Verdict, bool]:
+            why = self.why_not(state, chunk)
+            if why is not None:
+                return Verdict.reject("plan", why, expected=list(right), observed=list(chunk)), False
+            return Verdict.accept(list(chunk)), True
+
+        def corrupt(rng: random.Random) -> Chunk:
+            # A chunk that cannot be done: rows mid-row, or more rows than remain.
+            return ("row", rng.randint(1, 3)) if into else ("row", left + rng.randint(1, 3))
+
+        return Decision(goal="the size of the next step", question=question, right=right, parse=parse_chunk,
+                        render=render_chunk, to_json=list, judge=judge, corrupt=corrupt)
+
+    def follow(self, decision: Decision, proposal: Chunk, right: bool) -> None:
+        self.chosen = list(proposal)
+
+    def finished(self, state: Any) -> bool:
+        into, left, _ = self.position(state)
+        return not into and not left
+
+    def snapshot(self) -> Any:
+        return self.chosen
+
+    def resume(self, snap: Any) -> None:
+        self.chosen = None if snap is None else [str(snap[0]), int(snap[1])]
+
+
+class EcaPlanner(ChunkPlanner):
+    unit = "generation"
+
+    def position(self, state: Any) -> tuple[int, int, int]:
+        done = len(state.rows) - 1
+        return len(state.partial), self.inst.params.steps - done - bool(state.partial), self.inst.params.width
+
+    def chunk_step(self, state: Any, i: int, chunk: Chunk) -> Step:
+        g, w = len(state.rows), self.inst.params.width
+        if chunk[0] == "cell":
+            c = len(state.partial)
+            return Step(i, (g, c), f"generation {g}, cell {c}")
+        n = chunk[1]
+        return Step(i, (g, n, w), f"generation {g}" if n == 1 else f"generations {g} to {g + n - 1}")
+
+    def describe(self, state: Any) -> str:
+        p, g = self.inst.params, len(state.rows)
+        return (f"The task: generations 1 to {p.steps} of {p.width} cells each. Generations 0 to {g - 1} are "
+                f"done; of generation {g}, {len(state.partial)} of {p.width} cells are written.")
+
+    def answer_chars(self, step: Step) -> int | None:
+        return step.key[1] * (self.inst.params.width + 24) + 16 if len(step.key) == 3 else None
+
+
+class LifePlanner(ChunkPlanner):
+    unit = "row"
+    has_board = True
+
+    def position(self, state: Any) -> tuple[int, int, int]:
+        p = self.inst.params
+        into = len(state.partial) % p.cols
+        left_now = p.rows - len(state.partial) // p.cols - bool(into)
+        return into, left_now if len(state.boards) - 1 < p.steps else 0, p.cols
+
+    def _normal(self, chunk: Chunk, state: Any) -> Chunk:
+        return ("row", self.inst.params.rows) if chunk[0] == "board" else chunk
+
+    def chunk_step(self, state: Any, i: int, chunk: Chunk) -> Step:
+        p, g = self.inst.params, len(state.boards)
+        r, c = divmod(len(state.partial), p.cols)
+        if chunk[0] == "cell":
+            return Step(i, (g, r, c), f"generation {g}, row {r}, column {c}")
+        n = chunk[1]
+        label = f"generation {g}" if n == p.rows else f"generation {g}, row {r}" if n == 1 else (
+            f"generation {g}, rows {r} to {r + n - 1}")
+        return Step(i, (g, r, p.cols, n), label)
+
+    def describe(self, state: Any) -> str:
+        p, g = self.inst.params, len(state.boards)
+        return (f"The task: generations 1 to {p.steps} of a {p.rows}x{p.cols} board. Generations 0 to {g - 1} "
+                f"are done; of generation {g}, {len(state.partial)} of {p.rows * p.cols} cells are written "
+                f"(row by row), and `board` (the whole generation) is also a choice at its first row.")
+
+    def answer_chars(self, step: Step) -> int | None:
+        return step.key[3] * (self.inst.params.cols + 4) + 32 if len(step.key) == 4 else None
+
+
 # --- registry ----------------------------------------------------------------------------------
 def _planners() -> dict[str, Callable[[Scenario, Any], ScenarioPlanner]]:
-    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner, "wordsquare": WordsquarePlanner}
+    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner, "wordsquare": WordsquarePlanner, "eca": EcaPlanner,
+            "life": LifePlanner}
 
 
 def planner_for(sc: Scenario, inst: Any) -> ScenarioPlanner:
@@ -451,11 +630,13 @@ def planner_for(sc: Scenario, inst: Any) -> ScenarioPlanner:
 
 def check_planner(sc: Scenario, params: Any = None) -> None:
     """One line saying why `planner=llm` cannot run on `sc` with `params`, or nothing."""
+    from agentloop.scenarios.eca import Eca
     from agentloop.scenarios.hanoi import Hanoi
+    from agentloop.scenarios.life import Life
     from agentloop.scenarios.sudoku import Sudoku
     from agentloop.scenarios.wordsquare import Wordsquare
 
-    kinds = {"hanoi": Hanoi, "sudoku": Sudoku, "wordsquare": Wordsquare}
+    kinds = {"hanoi": Hanoi, "sudoku": Sudoku, "wordsquare": Wordsquare, "eca": Eca, "life": Life}
     if not isinstance(sc, kinds.get(sc.name, ())):
         raise AgentloopError(
             f"planner=llm is not available for scenario {sc.name!r}; it plans: {', '.join(_planners())}"
@@ -463,6 +644,10 @@ def check_planner(sc: Scenario, params: Any = None) -> None:
     if isinstance(sc, Hanoi) and params is not None and params.moves_per_call != 1:
         raise AgentloopError(
             f"planner=llm plans hanoi one move per step; granularity={params.granularity} asks for several"
+        )
+    if isinstance(sc, (Eca, Life)) and params is not None and params.granularity != "cell":
+        raise AgentloopError(
+            f"planner=llm chooses the granularity of {sc.name} step by step; granularity={params.granularity} fixes it"
         )
 
 

@@ -18,7 +18,7 @@ from agentloop.types import Attempt, Step, StepRecord, Verdict
 def run_step(ep: Episode) -> bool:
     """Advance the episode by one step; False when it is over (`ep.status` says why)."""
     i = len(ep.step_ok)
-    if i >= len(ep.steps):  # the planner has no step left
+    if i >= len(ep.steps) or (ep.planner is not None and ep.planner.finished(ep.tape.state)):  # no step left
         ep.status = "solved" if ep.scenario.is_goal(ep.instance, ep.tape.state) else "failed"
         return False
     if ep.over_budget():

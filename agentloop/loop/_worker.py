@@ -256,13 +256,20 @@ def ask_step(ep: Episode, step: Step, attempt: int, feedback: Verdict | None) ->
         # Red-flagging: under cot the reasoning may run to COT_MAX_CHARS; the answer is held to the
         # scenario's limit by `_cot_parse`.
         return _sampled(ep, step, attempt, messages, hint, read, k=cond.k, max_samples=cond.max_samples,
-                        max_chars=COT_MAX_CHARS if cond.cot else ep.scenario.answer_chars(ep.instance))
+                        max_chars=COT_MAX_CHARS if cond.cot else answer_limit(ep, step))
     return _sampled(ep, step, attempt, messages, hint, read, k=1, max_samples=1 + cond.format_retries)
+
+
+def answer_limit(ep: Episode, step: Step) -> int:
+    """The red-flag length of an answer to `step`: the scenario's, or under planner=llm the chunk
+    the planner chose (a step of several generations needs more room than its parameters say)."""
+    chosen = ep.planner.answer_chars(step) if ep.planner is not None else None
+    return chosen if chosen is not None else ep.scenario.answer_chars(ep.instance)
 
 
 def _cot_parse(ep: Episode, text: str, step: Step) -> Any:
     answer = extract_answer(text)
-    limit = ep.scenario.answer_chars(ep.instance)
+    limit = answer_limit(ep, step)
     if ep.condition.vote and len(answer) > limit:
         raise ParseError(f"red-flagged: answer longer than {limit} characters")
     return ep.scenario.parse(answer, step)

@@ -159,20 +159,59 @@ def atom_table(records: Sequence[Any]) -> list[AtomRow]:
             sizes.append(len(sc.atoms(inst, step, truth)))
             state = sc.apply(inst, state, step, truth)
         g = str(getattr(params, "granularity", "-"))
+        chooses = rec.scenario in ("eca", "life") and "planner=llm" in rec.condition
+        if chooses:  # the planner chose each step's size: all steps, then a row per size chosen
+            g = "chosen"
         row = rows.setdefault((rec.scenario, g, rec.condition, rec.model), AtomRow(rec.scenario, g, rec.condition, rec.model))
         row.episodes += 1
         row.solved += bool(rec.success)
+        seen: set[str] = set()
         for s in rec.steps:
-            if s.index >= len(steps):
+            targets = [row]
+            if chooses:
+                planned = planned_chunk(rec.scenario, params, s)
+                if planned is None:  # a failed plan: no step was asked
+                    continue
+                chosen, step, size = planned
+                key = (rec.scenario, f"chosen {chosen}", rec.condition, rec.model)
+                sub = rows.setdefault(key, AtomRow(*key))
+                if chosen not in seen:
+                    seen.add(chosen)
+                    sub.episodes += 1
+                    sub.solved += bool(rec.success)
+                targets.append(sub)
+            elif s.index >= len(steps):
                 continue
-            size = sizes[s.index]
+            else:
+                size, step = sizes[s.index], steps[s.index]
             verdict = s.attempts[0].verdict if s.attempts and s.attempts[0].verdict is not None else None
-            right = atoms_right(sc, inst, steps[s.index], verdict, size) if verdict is not None else size * s.first_ok
-            row.calls += 1
-            row.calls_ok += bool(s.first_ok)
-            row.atoms += size
-            row.atoms_ok += right
+            right = atoms_right(sc, inst, step, verdict, size) if verdict is not None else size * s.first_ok
+            for r in targets:
+                r.calls += 1
+                r.calls_ok += bool(s.first_ok)
+                r.atoms += size
+                r.atoms_ok += right
     return list(rows.values())
+
+
+def planned_chunk(scenario: str, params: Any, s: Any) -> tuple[str, Step, int] | None:
+    """For a step of eca or life whose size the planner chose (planner=llm): the size as a
+    granularity value (`cell`, `row`, `rows:K`, `board`), a step of that shape (its atoms are
+    compared as a fixed granularity's are) and its count of atoms; None when no step was asked."""
+    followed = [p for p in s.plans if p.followed and p.proposal is not None]
+    if not s.attempts or not followed:
+        return None
+    kind, n = followed[-1].proposal
+    if scenario == "eca":
+        if kind == "cell":
+            return "cell", Step(s.index, (1, 0), ""), 1
+        n = int(n)
+        return ("row" if n == 1 else f"rows:{n}"), Step(s.index, (1, n, params.width), ""), n * params.width
+    if kind == "cell":
+        return "cell", Step(s.index, (1, 0, 0), ""), 1
+    n = params.rows if kind == "board" else int(n)
+    label = "board" if n == params.rows else "row" if n == 1 else f"rows:{n}"
+    return label, Step(s.index, (1, 0, params.cols, n), ""), n * params.cols
 
 
 def format_atom_table(rows: Sequence[AtomRow], simulated: bool) -> str:

@@ -89,6 +89,12 @@ def parse_rows(text: str, count: int, width: int) -> tuple[Row, ...]:
     return tuple(tuple(r) for r in rows)
 
 
+def _rows(step: Step) -> bool:
+    """A step of whole generations (key: first generation, generations, width), else one cell
+    (key: generation, cell). The step says which, so one episode may mix them (planner=llm)."""
+    return len(step.key) == 3
+
+
 class Eca(Scenario[EcaInstance, EcaState, int]):
     name = "eca"
     summary = "elementary cellular automaton: one cell of one generation per step (wrap-around)"
@@ -120,7 +126,7 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         return prev[cell - 1], prev[cell], prev[(cell + 1) % len(prev)]
 
     def solve(self, inst: EcaInstance, state: EcaState, step: Step) -> Any:
-        if inst.params.rows_per_call is not None:
+        if _rows(step):
             out, row = [], state.rows[-1]
             for _ in range(step.key[1]):
                 row = next_row(inst.params.rule, row)
@@ -129,12 +135,12 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         return next_cell(inst.params.rule, *self._neighbourhood(state, step.key[1]))
 
     def check(self, inst: EcaInstance, state: EcaState, step: Step, answer: Any):
-        if inst.params.rows_per_call is None:
+        if not _rows(step):
             return super().check(inst, state, step, answer)
         return bundle_verdict(self, inst, step, answer, self.solve(inst, state, step), "cells")
 
     def apply(self, inst: EcaInstance, state: EcaState, step: Step, answer: Any) -> EcaState:
-        if inst.params.rows_per_call is not None:
+        if _rows(step):
             return EcaState(state.rows + tuple(answer), ())
         partial = state.partial + (answer,)
         if len(partial) == inst.params.width:
@@ -145,25 +151,25 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         return not state.partial and state.rows[-1] == self._expected(inst)
 
     def corrupt(self, inst, state, step, answer: Any, rng: random.Random) -> Any:
-        if inst.params.rows_per_call is None:
+        if not _rows(step):
             return 1 - answer
         cells = self.atoms(inst, step, answer)
         return self.join_atoms(inst, step, self._flip(cells, rng.randrange(len(cells))))
 
     # --- steps of whole generations: atoms are the cells, generation by generation ---------------
     def atoms(self, inst: EcaInstance, step: Step, answer: Any) -> Sequence[Any]:
-        if inst.params.rows_per_call is None:
+        if not _rows(step):
             return (answer,)
         return tuple(b for row in answer for b in row)
 
     def join_atoms(self, inst: EcaInstance, step: Step, atoms: Sequence[Any]) -> Any:
-        if inst.params.rows_per_call is None:
+        if not _rows(step):
             return atoms[0]
         w = inst.params.width
         return tuple(tuple(atoms[i:i + w]) for i in range(0, len(atoms), w))
 
     def corrupt_atom(self, inst, state, step, answer: Any, i: int, rng: random.Random) -> Any:
-        if inst.params.rows_per_call is None:
+        if not _rows(step):
             return 1 - answer
         return 1 - self.atoms(inst, step, answer)[i]
 
@@ -201,12 +207,12 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
         )
 
     def window(self, inst: EcaInstance, state: EcaState, step: Step) -> str:
-        if inst.params.rows_per_call is not None:
+        if _rows(step):
             return f"generation {step.key[0] - 1}: {bits(state.rows[-1])}"
         return bits(self._neighbourhood(state, step.key[1]))
 
     def step_prompt(self, inst: EcaInstance, step: Step, window: str | None) -> str:
-        if inst.params.rows_per_call is not None:
+        if _rows(step):
             n, w = step.key[1], inst.params.width
             what = (
                 f"Write the next generation: one line of {w} digits (0 or 1), and nothing else."
@@ -220,7 +226,7 @@ class Eca(Scenario[EcaInstance, EcaState, int]):
 
     # --- answers ------------------------------------------------------------------------------
     def parse(self, text: str, step: Step) -> Any:
-        if len(step.key) == 3:  # (first generation, generations, width): a call of whole rows
+        if _rows(step):  # (first generation, generations, width): a call of whole rows
             return parse_rows(text, count=step.key[1], width=step.key[2])
         return parse_bit(text)
 
