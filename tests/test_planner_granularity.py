@@ -64,6 +64,7 @@ def test_the_oracle_chooses_a_row_per_step_and_solves_eca(seed):
     rec = run_episode("eca", ECA, condition=PLAN, model="scripted/oracle", seed=seed)
     assert rec.success and rec.status == "solved"
     assert rec.plans == 4 and rec.plan_errors == 0 and rec.planned_right == rec.planned_right_ok == 4
+    assert rec.steps_total == 4 and rec.step_ok == [True] * 4  # the steps taken, not the 32 cells
     assert [s.label for s in rec.steps] == [f"generation {g}" for g in range(1, 5)]
     assert all(s.plans[0].proposal == ["row", 1] and s.plans[0].verdict.ok for s in rec.steps)
 
@@ -149,6 +150,8 @@ def test_an_impossible_choice_is_code_plan_and_ends_the_episode_without_a_checke
     for r in failed:
         last = r.steps[-1]
         assert last.code == "plan" and not last.committed and r.status == "failed"
+        # what was left is counted at a row a step (the failed plan is a step of its own)
+        assert len(r.steps) < r.steps_total <= 5
         assert not last.plans[-1].verdict.ok and not last.plans[-1].followed
     assert sum(r.plan_errors for r in recs) == sum(not p.verdict.ok for r in recs for s in r.steps for p in s.plans)
 
@@ -179,7 +182,7 @@ def test_mixed_sizes_solve_eca_and_the_table_shows_each_size():
     # rows 2, then a generation cell by cell, then one row, then the last two
     assert labels[0] == "generations 1 to 2" and labels[1:9] == [f"generation 3, cell {c}" for c in range(8)]
     assert labels[9:] == ["generation 4", "generations 5 to 6"]
-    assert rec.plans == len(rec.steps) and rec.plan_errors == 0
+    assert rec.plans == len(rec.steps) == rec.steps_total and rec.plan_errors == 0
     table = {r.granularity: r for r in atom_table([rec])}
     assert table["chosen"].atoms == 48 and table["chosen"].calls == 11
     assert table["chosen rows:2"].calls == 2 and table["chosen rows:2"].atoms_per_call == 16

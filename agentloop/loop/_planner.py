@@ -92,6 +92,11 @@ class ScenarioPlanner(ABC):
         """The red-flag length of an answer to the planned `step`; None: the scenario's."""
         return None
 
+    def steps_total(self, state: Any, taken: int, fixed: int) -> int:
+        """The episode's length in steps for its record, after `taken` steps ended at `state`
+        (`fixed`: the scenario's own list)."""
+        return fixed
+
     @abstractmethod
     def snapshot(self) -> Any:
         """The planning state between two steps, as JSON (for a checkpoint)."""
@@ -551,6 +556,12 @@ class ChunkPlanner(ScenarioPlanner):
     def finished(self, state: Any) -> bool:
         into, left, _ = self.position(state)
         return not into and not left
+
+    def steps_total(self, state: Any, taken: int, fixed: int) -> int:
+        # The sizes are chosen as the episode goes: the steps taken, and what is left counted at
+        # the scripted planner's size (the rest of the row under way, then a step per row).
+        into, left, w = self.position(state)
+        return taken + (w - into if into else 0) + left
 
     def snapshot(self) -> Any:
         return self.chosen
