@@ -112,8 +112,8 @@ def test_planner_llm_on_a_scenario_without_a_planner_names_those_that_have_one()
     from agentloop.loop._planner import _planners, check_planner
 
     with pytest.raises(AgentloopError) as exc:
-        check_planner(get_scenario("eca"))
-    assert str(exc.value) == f"planner=llm is not available for scenario 'eca'; it plans: {', '.join(_planners())}"
+        check_planner(get_scenario("reversal"))
+    assert str(exc.value) == f"planner=llm is not available for scenario 'reversal'; it plans: {', '.join(_planners())}"
     assert len(_planners()) >= 2
 
 
