@@ -127,7 +127,9 @@ def run_episode(
         seed=seed,
         status=ep.status or "failed",
         success=ep.status == "solved",
-        steps_total=len(ep.steps) if ep.planner is None else ep.planner.steps_total(ep.tape.state, len(ep.step_ok), len(ep.steps)),
+        steps_total=len(ep.steps) if ep.planner is None else ep.planner.steps_total(
+            ep.tape.state, len(ep.step_ok), len(ep.steps)
+        ),
         steps_correct=len(step_ok) if first_error is None else first_error,
         first_error_step=first_error,
         step_ok=step_ok,

@@ -15,6 +15,10 @@ made for it, and each proposal is judged against the simulator before anything i
 - word squares, by choosing the next row to write (rows may then be written out of order):
   right when it is a most constrained row, the one the fewest words fit given the letters the
   columns already have.
+- eca and life, by choosing the granularity: how much the next call does, one cell or K whole
+  rows (eca: generations) from where the work stands; right when it can be done from there (rows
+  start at a row's first cell and stay within what remains). The chunk is then asked and checked
+  atom by atom as a fixed granularity of that shape is.
 
 A wrong or impossible proposal gets the verdict code `plan`; the step record carries the
 proposals made for it (`StepRecord.plans`) and whether the plan that chose it was right
@@ -513,7 +517,8 @@ class ChunkPlanner(ScenarioPlanner):
         if kind == "cell":
             return None if n == 1 else f"a chunk of cells is one cell, got {n}"
         if into:
-            return f"the current {self.unit} is under way ({into} cells written): a chunk of {self.unit}s starts at a {self.unit}'s first cell"
+            return (f"the current {self.unit} is under way ({into} cells written): a chunk of {self.unit}s "
+                    f"starts at a {self.unit}'s first cell")
         if not 1 <= n <= left:
             return f"{n} {self.unit}s is not within what remains (1 to {left})"
         return None

@@ -236,9 +236,11 @@ class Life(Scenario[LifeInstance, LifeState, int]):
                 what = f"Write the whole new generation: {n} lines of {cols} digits (0 or 1) each, and nothing else."
                 shown = f"The previous generation:\n{window}\n" if window is not None else ""
             else:
-                what = (f"Write the new row {first}: one line of {cols} digits (0 or 1), and nothing else." if n == 1 else
-                        f"Write the new rows {first} to {first + n - 1} in order: one line of {cols} digits "
-                        "(0 or 1) each, and nothing else.")
+                what = (
+                    f"Write the new row {first}: one line of {cols} digits (0 or 1), and nothing else." if n == 1
+                    else f"Write the new rows {first} to {first + n - 1} in order: one line of {cols} digits "
+                    "(0 or 1) each, and nothing else."
+                )
                 edge = "the board wraps around" if _torus(inst) else "a row beyond the edge is shown as all dead"
                 around = (f"row {first} in the middle" if n == 1 else
                           f"rows {first} to {first + n - 1} and one on each side")
