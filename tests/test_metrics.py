@@ -477,6 +477,8 @@ def test_survival_band_before_the_first_error_is_not_a_point():
     # S = 1 from step 1 up to the first error at 9: 13 episodes seen that far, none failed
     assert g.survival.t[:3] == [0, 1, 9]
     assert g.survival.s[1] == 1.0 and g.survival.lo[1] == pytest.approx(clopper_pearson(13, 13)[0])
+    # before the first step every episode is alive: the band there is the point 1
+    assert (g.survival.s[0], g.survival.lo[0], g.survival.hi[0]) == (1.0, 1.0, 1.0)
 
 
 def test_curves_and_horizons_exist_per_cell_only():
