@@ -125,3 +125,12 @@ def test_a_whole_eca_reply_with_a_row_too_many_is_told_so_whatever_follows():
     for tail in ("", "\n01", "\n0000\n111"):
         with pytest.raises(ParseError, match=r"^expected 2 rows of 4 digits, got 3$"):
             parse_rows("0101\n1100\n0011" + tail, 2, 4)
+
+
+def test_a_call_may_hold_up_to_the_most_units_per_call_and_no_more():
+    from agentloop.scenarios._granularity import MAX_PER_CALL, per_call
+
+    assert per_call("row", "row", "rows") == 1 and per_call("rows:3", "row", "rows") == 3
+    assert per_call(f"rows:{MAX_PER_CALL}", "row", "rows") == MAX_PER_CALL
+    for bad in (f"rows:{MAX_PER_CALL + 1}", "rows:0", "moves:3", "rows", "board"):
+        assert per_call(bad, "row", "rows") is None, bad
