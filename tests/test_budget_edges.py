@@ -84,3 +84,35 @@ def test_a_reply_without_a_cost_costs_nothing():
     b.settle(b.reserve(5, 5), Completion(text="x", tokens_in=5, tokens_out=1, cost=None))
     b.settle(b.reserve(5, 5), Completion(text="x", tokens_in=5, tokens_out=1, cost=0.0))
     assert b.cost == 0.0 and not b.exhausted()
+
+
+class _Counting:
+    """Delegates to a scripted model and counts the requests it really received (not the store's
+    or the record's numbers): a budget is checked against what was sent."""
+
+    def __init__(self, inner):
+        import threading
+
+        self.inner, self.name, self.args, self.simulated = inner, inner.name, inner.args, True
+        self.sent, self._lock = 0, threading.Lock()
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        with self._lock:
+            self.sent += 1
+        return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
+
+    async def acomplete(self, messages, *, hint=None, sample=0, seed=None):
+        return self.complete(messages, hint=hint, sample=sample, seed=seed)
+
+
+@pytest.mark.parametrize("max_calls", [1, 2, 4, 5, 7, 11])
+def test_an_episode_call_budget_holds_inside_a_vote_counted_at_the_model(max_calls):
+    from agentloop.conditions import get_condition
+    from agentloop.loop import run_episode
+    from agentloop.models import get_model
+
+    model = _Counting(get_model("scripted/noisy", error=0.3, seed=4))
+    r = run_episode("eca", {"rule": 110, "width": 8, "steps": 2}, condition=get_condition("vote", k=3), model=model,
+                    seed=1, limits=Limits(max_calls=max_calls))
+    assert model.sent <= max_calls and r.calls == model.sent
+    assert r.status == "budget" and model.sent >= max_calls - 2  # stopped by the budget, not before it
