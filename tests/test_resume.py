@@ -47,6 +47,21 @@ class DiesAfter:
         return getattr(self.inner, name)
 
 
+class Watched:
+    """A journal that notes the index of the first step record the run writes (where it started)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.first = inner, None
+
+    def save(self, records, prompts, checkpoint):
+        if records and self.first is None:
+            self.first = records[0].index
+        self.inner.save(records, prompts, checkpoint)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 def stored(store: ResultsStore, key: str) -> tuple[dict, list[tuple], int]:
     """The episode as the store holds it, without wall times: its record, its step rows (every
     column but the model's latency) and how many requests its transcript names."""
@@ -94,9 +109,12 @@ def test_an_episode_killed_between_checkpoints_resumes_to_the_uninterrupted_reco
         run_into(killed, "k", journal=lambda j: DiesAfter(j, dies_at), **kw)
     step = killed.con.execute("SELECT step FROM checkpoints WHERE episode_key='k'").fetchone()
     assert (step is not None) == (dies_at > 1) and killed.count() == 0  # it died mid-run
-    rec = run_into(killed, "k", **kw)
+    watched = []
+    rec = run_into(killed, "k", journal=lambda j: watched.append(Watched(j)) or watched[0], **kw)
     assert rec.steps == []  # the steps went to the store as they ran
     assert stored(killed, "k") == stored(whole, "k")
+    if step is not None:  # it went on from the checkpoint, not from the start
+        assert watched[0].first == step[0]
     assert killed.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0  # stored: no checkpoint left
 
 
