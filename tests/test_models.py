@@ -127,3 +127,26 @@ def test_async_retries_transient_errors_too():
 
     outs = asyncio.run(run())
     assert all(c.text == "1" for c in outs) and sum(c.retries for c in outs) > 10
+
+
+def test_faulty_faults_depend_on_the_request_not_on_the_order_requests_arrive():
+    """Concurrent episodes reach a shared model in any order; a request's faults (and so its
+    retries) must be the same whichever order that is."""
+    from agentloop.errors import TransientModelError
+    from agentloop.models.scripted import ScriptedArgs, ScriptedModel
+
+    def faults(order):
+        model = ScriptedModel("faulty", ScriptedArgs(rate=0.5, seed=3))
+        seen = {s: 0 for s in order}
+        for seed in order:  # each request tried until it goes through, as the retry layer does
+            while True:
+                try:
+                    model.complete(MSG, hint=hint(1), seed=seed)
+                    break
+                except TransientModelError:
+                    seen[seed] += 1
+        return seen
+
+    forward = faults(list(range(50)))
+    assert forward == faults(list(reversed(range(50))))
+    assert sum(forward.values()) > 20 and 0 in forward.values()  # about one fault per request at rate 0.5

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from typing import Any
 
@@ -76,7 +77,9 @@ class ScriptedModel:
         self.name = f"scripted/{policy}"
         self.args = args.model_dump(exclude_defaults=True)
         self._a = args
-        self._faults = random.Random(f"faults:{args.seed}")
+        self._faults = random.Random(f"faults:{args.seed}")  # for requests that carry no seed
+        self._tries: dict[int, int] = {}  # request seed -> transient faults it has had so far
+        self._tries_lock = threading.Lock()
         self._estimated: tuple[list[Message], int] | None = None  # (the last request, its token estimate)
 
     @property
@@ -86,8 +89,9 @@ class ScriptedModel:
         return not self._a.latency
 
     def checkpoint_state(self) -> list | None:
-        """Where the transient-fault draws (`rate`) stand, as JSON, so a resumed episode goes on
-        with the same draws (the other draws are keyed by the request, not by a position)."""
+        """Where the transient-fault draws of requests without a seed stand, as JSON, so a resumed
+        episode goes on with the same draws (the loop's requests carry seeds: their faults, like
+        every other draw, are keyed by the request, not by a position)."""
         if not self._a.rate:
             return None
         version, internal, gauss = self._faults.getstate()
@@ -97,10 +101,27 @@ class ScriptedModel:
         version, internal, gauss = state
         self._faults.setstate((int(version), tuple(int(x) for x in internal), None if gauss is None else float(gauss)))
 
-    def _answer(self, messages: list[Message], hint: Hint | None, sample: int) -> Completion:
+    def _fails(self, seed: int | None) -> bool:
+        """Whether this try of the request raises a transient fault. A request with a seed (every
+        request of the loop) draws from (model seed, request seed, try number), so which request
+        fails never depends on the order in which concurrent episodes reach the model."""
+        if not self._a.rate:
+            return False
+        if seed is None:
+            return self._faults.random() < self._a.rate
+        with self._tries_lock:
+            tried = self._tries.get(seed, 0)
+            fails = random.Random(f"faults:{self._a.seed}:{seed}:{tried}").random() < self._a.rate
+            if fails:
+                self._tries[seed] = tried + 1
+            else:
+                self._tries.pop(seed, None)
+        return fails
+
+    def _answer(self, messages: list[Message], hint: Hint | None, sample: int, seed: int | None = None) -> Completion:
         if hint is None:
             raise ModelError(f"{self.name} answers from the loop's ground truth; use it through agentloop's loop")
-        if self._a.rate and self._faults.random() < self._a.rate:
+        if self._fails(seed):
             raise TransientModelError(f"{self.name}: simulated 503 service unavailable")
         memo = self._estimated  # a vote's samples share one request: estimate it once
         if memo is not None and memo[0] is messages:
@@ -136,12 +157,12 @@ class ScriptedModel:
     def complete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         if self._a.latency:
             time.sleep(self._a.latency)
-        return self._answer(messages, hint, sample)
+        return self._answer(messages, hint, sample, seed)
 
     async def acomplete(self, messages: list[Message], *, hint: Hint | None = None, sample: int = 0, seed: int | None = None) -> Completion:
         if self._a.latency:
             await asyncio.sleep(self._a.latency)
-        return self._answer(messages, hint, sample)
+        return self._answer(messages, hint, sample, seed)
 
 
 def make(policy: str, args: dict[str, Any]) -> ScriptedModel:
