@@ -1,9 +1,8 @@
 """Parsers are strict, total and linear: any text gives an answer or a ParseError, never another
-error, and never in more than linear time. What they return is checked, not just that they return."""
+error (their speed is measured by tools/fuzz.py). What they return is checked, not just that they return."""
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import pytest
@@ -130,32 +129,27 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("label", list(PATHOLOGICAL))
-def test_pathological_replies_parse_in_linear_time(name, label):
-    # The target is 50 ms for a 1 MB reply (tools/fuzz.py measures it); 2 s here only catches a
-    # super-linear parser without making the suite flaky on a busy machine.
+def test_pathological_replies_get_an_answer_or_a_parse_error(name, label):
+    # Their speed (50 ms for a 1 MB reply, linear) is measured by tools/fuzz.py, not asserted
+    # here: a unit test never fails on wall time.
     text = PATHOLOGICAL[label]
-    t = time.perf_counter()
     assert_step_outcome(name, text)
     assert_trajectory_outcome(name, text)
-    assert time.perf_counter() - t < 2.0
 
 
 def test_the_correct_trajectory_padded_to_a_megabyte_is_read_up_to_the_plan():
     sc, inst, steps, states = case("hanoi")
     answers = [sc.solve(inst, s, step) for s, step in zip(states, steps)]
     text = sc.format_trajectory(inst, answers) + "\n[1, 0, 2]" * (MB // 10)
-    t = time.perf_counter()
     assert sc.parse_trajectory(inst, text) == answers
-    assert time.perf_counter() - t < 2.0
 
 
 # --- regressions: each failed on the parsers before they were made total and linear -------------
-def test_hanoi_move_regex_is_linear_on_runs_of_spaces():
+def test_hanoi_move_regex_rejects_runs_of_spaces():
     from agentloop.scenarios.hanoi import _MOVE_REPLY
 
-    t = time.perf_counter()
-    assert _MOVE_REPLY.fullmatch("1" + " " * 2000 + "1" + " " * 2000 + "x") is None  # took 44 s
-    assert time.perf_counter() - t < 1.0
+    # This took 44 s with a backtracking pattern; tools/fuzz.py measures the parsers' speed.
+    assert _MOVE_REPLY.fullmatch("1" + " " * 2000 + "1" + " " * 2000 + "x") is None
 
 
 def test_hanoi_rejects_a_5000_digit_number_with_a_parse_error():
