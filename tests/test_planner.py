@@ -328,11 +328,16 @@ PLAN_CASES = {
 @pytest.mark.parametrize("case", PLAN_CASES)
 @pytest.mark.parametrize("dies_at", [2, 3])
 def test_a_planned_episode_killed_mid_run_resumes_to_the_uninterrupted_record(case, dies_at, tmp_path, monkeypatch):
+    assert_killed_planned_episode_resumes_to_the_whole(PLAN_CASES[case], dies_at, tmp_path, monkeypatch)
+
+
+def assert_killed_planned_episode_resumes_to_the_whole(kw, dies_at, tmp_path, monkeypatch):
+    """Killed after `dies_at` journal writes and run again, a planned episode stores the record an
+    uninterrupted run stores (test_planner_granularity uses it too)."""
     import agentloop.loop._graph as graph
     from test_resume import DiesAfter, Killed, run_into, stored
 
     monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
-    kw = PLAN_CASES[case]
     whole = ResultsStore(tmp_path / "whole.sqlite")
     run_into(whole, "k", **kw)
     killed = ResultsStore(tmp_path / "killed.sqlite")

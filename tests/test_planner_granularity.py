@@ -20,7 +20,6 @@ from agentloop.scenarios import get_scenario
 from agentloop.scenarios._granularity import atom_table
 from agentloop.scenarios.eca import EcaState
 from agentloop.scenarios.life import LifeState, next_board
-from agentloop.store import ResultsStore
 from agentloop.types import Completion, Step
 
 runner = CliRunner()
@@ -248,18 +247,6 @@ CASES = {
 @pytest.mark.parametrize("dies_at", [2, 3])
 def test_a_planned_chunk_episode_killed_mid_run_resumes_to_the_uninterrupted_record(case, dies_at, tmp_path,
                                                                                     monkeypatch):
-    import agentloop.loop._graph as graph
-    from test_resume import DiesAfter, Killed, run_into, stored
+    from test_planner import assert_killed_planned_episode_resumes_to_the_whole
 
-    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
-    kw = CASES[case]
-    whole = ResultsStore(tmp_path / "whole.sqlite")
-    run_into(whole, "k", **kw)
-    killed = ResultsStore(tmp_path / "killed.sqlite")
-    with pytest.raises(Killed):
-        run_into(killed, "k", journal=lambda j: DiesAfter(j, dies_at), **kw)
-    assert killed.count() == 0
-    run_into(killed, "k", **kw)
-    assert stored(killed, "k") == stored(whole, "k")
-    rec = json.loads(whole.con.execute("SELECT record FROM episodes").fetchone()[0])
-    assert rec["plans"] > 0
+    assert_killed_planned_episode_resumes_to_the_whole(CASES[case], dies_at, tmp_path, monkeypatch)
