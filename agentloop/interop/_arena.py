@@ -300,6 +300,10 @@ class ArenaGame(Scenario[ArenaInstance, Moves, str]):
         p = self._played(inst, state)
         return {"moves": list(state), "done": p.done, "reward": p.reward, "reason": p.reason}
 
+    def expected_json(self, inst: ArenaInstance) -> Any:
+        """The game the oracle plays, as `result_json` records it (None for a game without one)."""
+        return self.result_json(inst, self.true_final_state(inst), ()) if type(self).can_solve() else None
+
 
 class _FillGame(ArenaGame):
     """A game in which every legal move fills one empty cell with its right value (TextArena
@@ -336,8 +340,6 @@ class _FillGame(ArenaGame):
         r, c, value = next((r, c, v) for r, c, v in self._cells(inst, state) if self._move(r, c, v) == answer)
         return self._move(r, c, rng.choice(self._others(value)))
 
-    def expected_json(self, inst: ArenaInstance) -> Any:
-        return self.result_json(inst, self.true_final_state(inst), ())
 
 
 class Crosswords(_FillGame):
@@ -423,8 +425,6 @@ class TowerOfHanoi(ArenaGame):
         """Another move between the pegs (legal or not): never the shortest solution's."""
         return rng.choice([f"[{a} {b}]" for a in self.PEGS for b in self.PEGS if a != b and f"[{a} {b}]" != answer])
 
-    def expected_json(self, inst: ArenaInstance) -> Any:
-        return self.result_json(inst, self.true_final_state(inst), ())
 
 
 class Minesweeper(ArenaGame):
@@ -451,15 +451,16 @@ def arena_scenario(env_id: str) -> type[ArenaGame]:
         return GAMES[env_id]
     if env_id.startswith("TowerOfHanoi-v0-"):  # the bigger towers: the same game, more disks
         env_spec(env_id)
-        return type(env_id.replace("-", "_"), (TowerOfHanoi,), {
-            "__doc__": f"TextArena's {env_id}: the tower from A to C, one move per turn.",
-            "env_id": env_id, "name": f"ta/{env_id}", "summary": _summary(f"TextArena {env_id}: Tower of Hanoi, one move per turn"),
-            "__module__": __name__,
-        })
+        return _game_class(TowerOfHanoi, env_id, f"TextArena's {env_id}: the tower from A to C, one move per turn.",
+                           summary=_summary(f"TextArena {env_id}: Tower of Hanoi, one move per turn"))
     if env_id in UNAVAILABLE:
         raise AgentloopError(f"ta/{env_id} is unavailable: {UNAVAILABLE[env_id]}")
     env_spec(env_id)  # unknown → one-line error (and the extra's install line without it)
-    return type(env_id.replace("-", "_"), (ArenaGame,), {
-        "__doc__": f"TextArena's {env_id}, one bracketed move per turn, judged by TextArena.",
-        "env_id": env_id, "name": f"ta/{env_id}", "__module__": __name__,
+    return _game_class(ArenaGame, env_id, f"TextArena's {env_id}, one bracketed move per turn, judged by TextArena.")
+
+
+def _game_class(base: type[ArenaGame], env_id: str, doc: str, **attrs: Any) -> type[ArenaGame]:
+    """A scenario class for `env_id`, played like `base`."""
+    return type(env_id.replace("-", "_"), (base,), {
+        "__doc__": doc, "env_id": env_id, "name": f"ta/{env_id}", "__module__": __name__, **attrs,
     })
