@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import SerializerFunctionWrapHandler
+from pydantic import SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from agentloop.errors import ParseError
+from agentloop.scenarios._base import Params
 from agentloop.types import Step, Verdict
 
 MAX_PER_CALL = 1000
@@ -58,6 +59,23 @@ def omit_default(handler: SerializerFunctionWrapHandler, params: Any, default: s
     if out.get("granularity") == default:
         del out["granularity"]
     return out
+
+
+class ChunkedParams(Params):
+    """Parameters whose `granularity` is `default`, `single` or `plural:K` (eca, hanoi): validated
+    by `normalise_chunks`, left out of a dump when it is the default (`omit_default`). A subclass
+    declares the `granularity` field and sets `granularity_kinds` to (default, single, plural)."""
+
+    granularity_kinds: ClassVar[tuple[str, str, str]]
+
+    @field_validator("granularity", check_fields=False)
+    @classmethod
+    def _granularity(cls, v: str) -> str:
+        return normalise_chunks(v, *cls.granularity_kinds)
+
+    @model_serializer(mode="wrap")
+    def _omit_default_granularity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_default(handler, self, self.granularity_kinds[0])
 
 
 def chunks(total: int, k: int) -> list[tuple[int, int]]:

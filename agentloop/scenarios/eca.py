@@ -13,19 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
+from agentloop.scenarios._base import Scenario, bits, parse_bit, parse_bit_rows
 from agentloop.scenarios._granularity import (
-    bundle_verdict, chunks, normalise_chunks, omit_default, per_call, whole_calls,
+    ChunkedParams, bundle_verdict, chunks, per_call, whole_calls,
 )
 from agentloop.types import Step
 
 Row = tuple[int, ...]
 
 
-class EcaParams(Params):
+class EcaParams(ChunkedParams):
     rule: int = Field(default=110, ge=0, le=255, description="Wolfram rule number")
     width: int = Field(default=16, ge=3, le=1024, description="cells in the ring")
     steps: int = Field(default=4, ge=1, le=1000, description="generations to compute")
@@ -34,15 +34,7 @@ class EcaParams(Params):
         description="what one call answers: cell, row (one generation) or rows:K (K generations)",
         json_schema_extra={"allowed": "cell|row|rows:K"},
     )
-
-    @field_validator("granularity")
-    @classmethod
-    def _granularity(cls, v: str) -> str:
-        return normalise_chunks(v, "cell", "row", "rows")
-
-    @model_serializer(mode="wrap")
-    def _omit_default_granularity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_default(handler, self, "cell")
+    granularity_kinds = ("cell", "row", "rows")
 
     @property
     def rows_per_call(self) -> int | None:

@@ -22,12 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import Field
 
 from agentloop.errors import ParseError
-from agentloop.scenarios._base import Params, Scenario, parse_lines, strip_reply
+from agentloop.scenarios._base import Scenario, parse_lines, strip_reply
 from agentloop.scenarios._granularity import (
-    atoms_wrong_reason, bundle_verdict, chunks, normalise_chunks, omit_default, per_call, whole_calls,
+    ChunkedParams, atoms_wrong_reason, bundle_verdict, chunks, per_call, whole_calls,
 )
 from agentloop.types import Step, Verdict
 
@@ -45,7 +45,7 @@ _MOVE = re.compile(rf"(?:\[\s*)?{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}(?:\s*\])?")
 _MOVE_REPLY = re.compile(rf"(?:move\s*(?:[:=]\s*)?)?{_MOVE.pattern}", re.IGNORECASE)
 
 
-class HanoiParams(Params):
+class HanoiParams(ChunkedParams):
     disks: int = Field(default=4, ge=1, le=20, description="number of disks (at most 2^disks - 1 moves)")
     start: Literal["random", "classic"] = Field(
         default="random", description="random: each disk on a seeded peg; classic: all disks on peg 0"
@@ -54,15 +54,7 @@ class HanoiParams(Params):
         default="move", description="what one call answers: move, or moves:K (K moves)",
         json_schema_extra={"allowed": "move|moves:K"},
     )
-
-    @field_validator("granularity")
-    @classmethod
-    def _granularity(cls, v: str) -> str:
-        return normalise_chunks(v, "move", "move", "moves")
-
-    @model_serializer(mode="wrap")
-    def _omit_default_granularity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return omit_default(handler, self, "move")
+    granularity_kinds = ("move", "move", "moves")
 
     @property
     def moves_per_call(self) -> int:
