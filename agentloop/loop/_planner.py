@@ -291,9 +291,11 @@ class SudokuPlanner(ScenarioPlanner):
 
     def next(self, state: Any, i: int) -> Decision | Leaf:
         if self.chosen is not None:
+            from agentloop.scenarios.sudoku import _label
+
             cell, ok = self.chosen
             self.chosen = None
-            return Leaf(Step(i, (cell,), _cell_label(self.inst.n, cell)), intent=None, plan_ok=ok)
+            return Leaf(Step(i, (cell,), _label(self.inst.n, cell)), intent=None, plan_ok=ok)
         return self._decision(state)
 
     def _decision(self, grid) -> Decision:
@@ -441,18 +443,13 @@ def _words(count: int) -> str:
 
 
 def _unit_groups(n: int) -> list[list[int]]:
-    b = 2 if n == 4 else 3
+    from agentloop.scenarios.sudoku import _box
+
+    b = _box(n)
     rows = [[r * n + c for c in range(n)] for r in range(n)]
     cols = [[r * n + c for r in range(n)] for c in range(n)]
     boxes = [[(br + i) * n + bc + j for i in range(b) for j in range(b)] for br in range(0, n, b) for bc in range(0, n, b)]
     return rows + cols + boxes
-
-
-def _cell_label(n: int, cell: int) -> str:
-    r, c = divmod(cell, n)
-    return f"row {r + 1}, column {c + 1}"
-
-
 
 
 # --- eca and life: the granularity ------------------------------------------------------------
