@@ -17,11 +17,11 @@ import sys
 
 import pytest
 from conftest import requires_extra
+from fakes import Scripted
 
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
 from agentloop.scenarios import describe_params, get_scenario, parse_params
-from agentloop.types import Completion
 
 HAVE_ARENA = importlib.util.find_spec("textarena") is not None
 needs_arena = requires_extra("arena", HAVE_ARENA, "textarena==0.7.4")
@@ -31,26 +31,6 @@ SUDOKU = "ta/Sudoku-v0"  # registered by name (they have an oracle: TextArena's 
 CROSSWORDS = "ta/Crosswords-v0"
 MINES = "agentloop.interop.ta:Minesweeper-v0"
 OPTIMAL_3 = ["[A C]", "[A B]", "[C B]", "[A C]", "[B A]", "[B C]", "[A C]"]
-
-
-class Scripted:
-    """A fake model: each call answers the next reply of a script (a list, or a function of the
-    messages and the call number); past the end of a list it repeats the last reply."""
-
-    name, args, simulated = "test/scripted", {}, False
-
-    def __init__(self, script):
-        self.script, self.calls, self.prompts = script, 0, []
-
-    def complete(self, messages, *, hint=None, sample=0, seed=None):
-        self.prompts.append(messages)
-        s = self.script
-        text = s(messages, self.calls) if callable(s) else s[min(self.calls, len(s) - 1)]
-        self.calls += 1
-        return Completion(text=text, tokens_in=10, tokens_out=3)
-
-    async def acomplete(self, messages, **kw):
-        return self.complete(messages, **kw)
 
 
 def _env(path: str, seed: int, **params):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from fakes import Scripted
 
 from agentloop.loop import run_episode
 from agentloop.scenarios import get_scenario
 from agentloop.scenarios.crossword import clues
-from agentloop.types import Completion
 
 SC = get_scenario("crossword")
 
@@ -93,30 +93,13 @@ def test_the_tape_window_shows_the_crossing_letters_and_the_clue():
     assert clues()[second.word] in prompt and f"{len(second.word)}-letter word" in prompt
 
 
-class _Fixed:
-    """A fake model that answers from a list (one reply per call)."""
-
-    name, args, simulated = "test/fixed", {}, False
-
-    def __init__(self, replies):
-        self.replies, self.calls = list(replies), 0
-
-    def complete(self, messages, *, hint=None, sample=0, seed=None):
-        text = self.replies[min(self.calls, len(self.replies) - 1)]
-        self.calls += 1
-        return Completion(text=text, tokens_in=5, tokens_out=2)
-
-    async def acomplete(self, messages, **kw):
-        return self.complete(messages, **kw)
-
-
 def test_an_episode_records_a_wrong_word_and_stops_at_the_clash_it_causes():
     inst = _inst(5, 1)
     words = [e.word for e in inst.entries]
     first, second = inst.entries[0], inst.entries[1]
     i = first.cells().index(next(c for c in second.cells() if c in first.cells()))
     bad = first.word[:i] + ("z" if first.word[i] != "z" else "y") + first.word[i + 1 :]
-    r = run_episode("crossword", {"words": 5}, condition="tape", model=_Fixed([f"Answer: {bad.upper()}", *words[1:]]), seed=1)
+    r = run_episode("crossword", {"words": 5}, condition="tape", model=Scripted([f"Answer: {bad.upper()}", *words[1:]]), seed=1)
     assert [s.code for s in r.steps] == ["wrong", "illegal"] and r.status == "failed" and r.first_error_step == 0
-    good = run_episode("crossword", {"words": 5}, condition="tape", model=_Fixed(words), seed=1)
+    good = run_episode("crossword", {"words": 5}, condition="tape", model=Scripted(words), seed=1)
     assert good.success and good.answer == words
