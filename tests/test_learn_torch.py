@@ -73,7 +73,7 @@ def test_the_decoder_writes_a_next_state_of_any_trained_or_wider_size(scenario):
     world = World(scenario)
     insts = [world.instance(6, 2, seed) for seed in range(3)]
     out = _rollout_decoder(net, world, insts, 2)
-    assert [len(o) for o in out] == [2, 2, 2] and all(len(row) == 36 if scenario == "life" else 6 for o in out for row in o)
+    assert [len(o) for o in out] == [2, 2, 2] and all(len(row) == (36 if scenario == "life" else 6) for o in out for row in o)
     assert all(set(row) <= {0, 1} for o in out for row in o)
 
 
@@ -93,9 +93,7 @@ def test_the_decoder_s_cached_generation_is_its_teacher_forced_prediction():
 
 def test_the_decoder_is_trained_on_the_true_next_cells():
     """Teacher forcing on the simulator's next rows teaches the decoder what they are."""
-    from agentloop.learn._train import train
-
-    from agentloop.learn._train import build
+    from agentloop.learn._train import build, train
 
     cfg = _tiny(models=["decoder"], whole_steps=40, sizes=(8,), rule=0)  # rule 0: every next cell is 0
     torch.manual_seed(0)
