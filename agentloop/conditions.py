@@ -84,6 +84,8 @@ class Condition(BaseModel):
 _LATER_FIELDS = ("planner", "checker", "critic_model", "cot", "inject_step", "inject", "pad_chars")
 # Fields that bound a support's loop; changing them keeps the preset's name (as it always has).
 _BOUNDS = ("k", "max_samples", "max_retries", "format_retries")
+# The fields an override may set (the name is the preset's, or derived from it).
+_SETTABLE = tuple(f for f in Condition.model_fields if f != "name")
 
 
 def combination_problem(c: Condition) -> str | None:
@@ -145,10 +147,9 @@ def get_condition(name: str, /, **overrides: Any) -> Condition:
         raise AgentloopError(f"unknown condition {name!r}; choose one of: {', '.join(PRESETS)}") from None
     if not overrides:
         return base
-    unknown = sorted(set(overrides) - set(Condition.model_fields) | ({"name"} & set(overrides)))
+    unknown = sorted(k for k in overrides if k not in _SETTABLE)
     if unknown:
-        fields = ", ".join(f for f in Condition.model_fields if f != "name")
-        raise AgentloopError(f"condition {name}: unknown field {unknown[0]!r}; fields: {fields}")
+        raise AgentloopError(f"condition {name}: unknown field {unknown[0]!r}; fields: {', '.join(_SETTABLE)}")
     try:
         cond = Condition.model_validate({**base.model_dump(), **overrides})
     except ValidationError as exc:
@@ -168,10 +169,9 @@ def parse_condition_overrides(pairs: dict[str, str]) -> dict[str, Any]:
     """`-C key=value` strings → typed override values (true/false, integers, none, text)."""
     out: dict[str, Any] = {}
     for key, text in pairs.items():
-        field = Condition.model_fields.get(key)
-        if field is None or key == "name":
-            fields = ", ".join(f for f in Condition.model_fields if f != "name")
-            raise AgentloopError(f"-C {key}: unknown condition field; fields: {fields}")
+        if key not in _SETTABLE:
+            raise AgentloopError(f"-C {key}: unknown condition field; fields: {', '.join(_SETTABLE)}")
+        field = Condition.model_fields[key]
         low = text.lower()
         if field.annotation is bool or field.annotation == "bool":
             if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
