@@ -123,10 +123,8 @@ def test_every_granularity_reaches_the_default_s_final_state_with_as_many_atoms(
     atoms = [x for step, _, a in run2 for x in sc2.atoms(inst2, step, a)]
     if name == "multiply":  # a partial product is its n digit steps' writing, the sum its columns'
         assert len(atoms) == len(run)
-    elif name == "hanoi":
-        assert atoms == [a for _, _, a in run]  # the very moves of the default plan
     else:
-        assert atoms == [a for _, _, a in run]  # the very cells of the default plan, in order
+        assert atoms == [a for _, _, a in run]  # the very moves (hanoi) or cells of the default plan, in order
 
 
 def test_chunks_cover_the_total_with_a_shorter_last_call():
