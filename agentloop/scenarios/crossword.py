@@ -170,13 +170,16 @@ class Crossword(Scenario[CrosswordInstance, Answers, str]):
             grid.update(zip(entry.cells(), word))
         return grid
 
+    def squares(self, inst: CrosswordInstance, state: Answers, entry: Entry) -> list[str | None]:
+        """What the squares of `entry` hold after the answers so far (None: empty)."""
+        grid = self.letters(inst, state)
+        return [grid.get(cell) for cell in entry.cells()]
+
     def illegal(self, inst: CrosswordInstance, state: Answers, step: Step, answer: str) -> str | None:
         entry = inst.entries[step.index]
         if len(answer) != len(entry.word):
             return f"{answer!r} has {len(answer)} letters; {entry.name} has {len(entry.word)} squares"
-        grid = self.letters(inst, state)
-        for i, cell in enumerate(entry.cells()):
-            have = grid.get(cell)
+        for i, have in enumerate(self.squares(inst, state, entry)):
             if have is not None and have != answer[i]:
                 return f"{answer!r} puts {answer[i]!r} in square {i + 1}, which already holds {have!r} from a crossing word"
         return None
@@ -196,7 +199,9 @@ class Crossword(Scenario[CrosswordInstance, Answers, str]):
     def corrupt(self, inst: CrosswordInstance, state: Answers, step: Step, answer: str, rng: random.Random) -> str:
         """Another word of the list that fits the squares (the likely slip: `wrong`), else the
         answer with one letter changed."""
-        fits = [w for w in sorted(clues()) if w != answer and self.illegal(inst, state, step, w) is None]
+        have = self.squares(inst, state, inst.entries[step.index])
+        fits = [w for w in sorted(clues()) if w != answer and len(w) == len(have)
+                and all(h is None or h == ch for h, ch in zip(have, w))]
         if fits:
             return rng.choice(fits)
         i = rng.randrange(len(answer))
@@ -232,8 +237,7 @@ class Crossword(Scenario[CrosswordInstance, Answers, str]):
 
     def window(self, inst: CrosswordInstance, state: Answers, step: Step) -> str:
         entry = inst.entries[step.index]
-        letters = self.letters(inst, state)
-        pattern = " ".join(letters.get(cell, "_") for cell in entry.cells())
+        pattern = " ".join(h or "_" for h in self.squares(inst, state, entry))
         return f"The grid so far:\n{self.grid_text(inst, state)}\nThe squares of {entry.name} now read: {pattern}"
 
     def step_prompt(self, inst: CrosswordInstance, step: Step, window: str | None) -> str:
