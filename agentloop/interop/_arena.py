@@ -341,7 +341,6 @@ class _FillGame(ArenaGame):
         return self._move(r, c, rng.choice(self._others(value)))
 
 
-
 class Crosswords(_FillGame):
     """TextArena's Crosswords-v0: fill the grid one letter per turn from the clues."""
 
@@ -424,7 +423,6 @@ class TowerOfHanoi(ArenaGame):
     def corrupt(self, inst: ArenaInstance, state: Moves, step: Step, answer: str, rng: random.Random) -> str:
         """Another move between the pegs (legal or not): never the shortest solution's."""
         return rng.choice([f"[{a} {b}]" for a in self.PEGS for b in self.PEGS if a != b and f"[{a} {b}]" != answer])
-
 
 
 class Minesweeper(ArenaGame):
