@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 import agentloop.loop._graph as graph
-from agentloop.conditions import get_condition
 from agentloop.loop import run_episode
 from agentloop.loop._durable import Unserialisable, decode, encode
-from agentloop.scenarios import get_scenario, list_scenarios
+from agentloop.scenarios import get_scenario
 from agentloop.store import ResultsStore
 
 BUILTIN = ["eca", "life", "hanoi", "ab", "multiply", "ledger", "reversal", "wordsquare", "sudoku", "wordle"]
