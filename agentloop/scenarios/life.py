@@ -18,7 +18,7 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from agentloop.errors import ParseError
 from agentloop.scenarios._base import Params, Scenario, bits, parse_bit, parse_bit_rows
-from agentloop.scenarios._granularity import bundle_verdict, whole_calls
+from agentloop.scenarios._granularity import bundle_verdict, omit_default, whole_calls
 from agentloop.scenarios.eca import parse_rows
 from agentloop.types import Step
 
@@ -42,11 +42,9 @@ class LifeParams(Params):
         # Defaults of later parameters are left out of the dump, so records and episode keys of
         # runs that do not set them stay what they were before the parameters existed (stored
         # experiments resume as they are).
-        out = handler(self)
+        out = omit_default(handler, self, "cell")
         if out.get("topology") == "dead":
             del out["topology"]
-        if out.get("granularity") == "cell":
-            del out["granularity"]
         return out
 
 
@@ -141,8 +139,7 @@ class Life(Scenario[LifeInstance, LifeState, int]):
         return bundle_verdict(self, inst, step, answer, self.solve(inst, state, step), "cells")
 
     def apply(self, inst: LifeInstance, state: LifeState, step: Step, answer: Any) -> LifeState:
-        cells = tuple(b for row in answer for b in row) if len(step.key) == 4 else (answer,)
-        partial = state.partial + cells
+        partial = state.partial + tuple(self.atoms(inst, step, answer))
         cols = inst.params.cols
         if len(partial) == inst.params.rows * cols:
             board = tuple(partial[i:i + cols] for i in range(0, len(partial), cols))
