@@ -820,11 +820,8 @@ def summarize(recs: Sequence[EpisodeRecord], *, curves: bool = True, **group: An
 
 
 def _rate_of(events: list[int], groups: list[int]) -> tuple[float | None, Interval | None]:
-    if not events:
-        return None, None
-    import numpy as np
-
-    return _clustered_accuracy(np.asarray(events, dtype=float), np.asarray(groups))
+    """`_clustered_accuracy` of 0/1 events, or (None, None) when there are none."""
+    return _clustered_accuracy(events, groups) if events else (None, None)
 
 
 def checker_score(recs: Sequence[EpisodeRecord]) -> CheckerScore | None:
@@ -1217,8 +1214,8 @@ def injection_splits(recs: Sequence[EpisodeRecord]) -> list[InjectionSplit]:
             for i, ok in enumerate(r.step_ok):
                 (before if i < split else after).append(int(ok))
                 (g_before if i < split else g_after).append(e)
-        acc_b = _clustered_accuracy(before, g_before) if before else (None, None)
-        acc_a = _clustered_accuracy(after, g_after) if after else (None, None)
+        acc_b = _rate_of(before, g_before)
+        acc_a = _rate_of(after, g_after)
         out.append(InjectionSplit(
             condition=cond, inject_step=split, injected=injected,
             steps_before=len(before), accuracy_before=acc_b[0], accuracy_before_ci=acc_b[1],
