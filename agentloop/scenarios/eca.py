@@ -39,7 +39,7 @@ class EcaParams(ChunkedParams):
     @property
     def rows_per_call(self) -> int | None:
         """Generations per call; None for one cell per call."""
-        return None if self.granularity == "cell" else per_call(self.granularity, "row", "rows")
+        return per_call(self.granularity, "row", "rows")  # None for `cell`
 
 
 @dataclass(frozen=True)
