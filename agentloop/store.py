@@ -553,11 +553,6 @@ class EpisodeJournal:
         ).fetchall()
         return bytes(r[0] for r in rows)
 
-    def latency_s(self) -> float:
-        """Seconds the model took over the episode's recorded steps."""
-        row = self._con.execute("SELECT SUM(latency_s) FROM steps WHERE episode_key=?", (self.key,)).fetchone()
-        return float(row[0] or 0.0)
-
     def committed_answers(self, upto: int) -> list[Any]:
         return [
             json.loads(r[0])

@@ -156,15 +156,10 @@ def test_runs_stored_before_redaction_are_redacted_when_read(tmp_path):
 
 
 def test_an_episode_with_no_recorded_step_took_no_model_time(tmp_path):
-    from agentloop.store import EpisodeJournal, ResultsStore
+    from agentloop.store import ResultsStore
 
-    with ResultsStore(tmp_path / "results.sqlite"):
-        pass
-    journal = EpisodeJournal(tmp_path / "results.sqlite", "never-ran")
-    try:
-        assert journal.latency_s() == 0.0
-    finally:
-        journal.close()
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        assert store.latency_s("never-ran") == 0.0
 
 
 def test_an_episode_journal_gives_back_its_checkpoint_and_only_the_steps_before_it(tmp_path):
@@ -178,10 +173,8 @@ def test_an_episode_journal_gives_back_its_checkpoint_and_only_the_steps_before_
     steps = rec.steps
     assert len(steps) == 6 and not all(s.ok for s in steps[:3])  # a slip before the checkpoint
     db = tmp_path / "results.sqlite"
-    with ResultsStore(db):
-        pass
-    with EpisodeJournal(db, "ep") as j, EpisodeJournal(db, "other") as other:
-        assert j.load() is None and j.latency_s() == 0.0
+    with ResultsStore(db) as store, EpisodeJournal(db, "ep") as j, EpisodeJournal(db, "other") as other:
+        assert j.load() is None and store.latency_s("ep") == 0.0
         other.save(steps, {}, {"step": 6, "mine": False})
         j.save(steps[:3], {}, {"step": 3, "state": [1, 2]})
         j.save(steps[3:5], {}, None)  # written after the last checkpoint, then killed
@@ -189,7 +182,7 @@ def test_an_episode_journal_gives_back_its_checkpoint_and_only_the_steps_before_
         assert j.load() == {"step": 3, "state": [1, 2]}
         assert j.step_ok(99) == bytes(s.ok for s in steps[:3]) and j.step_ok(2) == bytes(s.ok for s in steps[:2])
         assert j.committed_answers(99) == [s.answer for s in steps[:3] if s.committed]
-        assert j.latency_s() == pytest.approx(sum(s.latency_s for s in steps[:3]))
+        assert store.latency_s("ep") == pytest.approx(sum(s.latency_s for s in steps[:3]))
         assert other.load() == {"step": 6, "mine": False} and len(other.step_ok(99)) == 6  # another key untouched
         j.discard()
         assert j.load() is None and j.step_ok(99) == b"" and other.step_ok(99) != b""
