@@ -23,10 +23,8 @@ def _ci(ci) -> str:
     return "" if ci is None else f" [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]"
 
 
-def rows_of(out_dir: str) -> list[list[str]]:
-    from agentloop.report import load_report
-
-    m = load_report(out_dir).metrics
+def rows_of(m) -> list[list[str]]:
+    """The table's rows for one experiment's metrics (`load_report(out_dir).metrics`)."""
     by = {g.condition: g for g in m.by_condition}
     base, oracle = by.get("tape"), by.get("verify")
     gain = oracle.success_rate - base.success_rate if base and oracle else None
@@ -62,8 +60,9 @@ def main(argv: list[str]) -> int:
     rows, simulated = [], False
     try:
         for d in argv:
-            rows += rows_of(d)
-            simulated = simulated or load_report(d).metrics.simulated
+            m = load_report(d).metrics
+            rows += rows_of(m)
+            simulated = simulated or m.simulated
     except AgentloopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
