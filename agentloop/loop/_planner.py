@@ -630,15 +630,22 @@ class LifePlanner(ChunkPlanner):
 
 
 # --- registry ----------------------------------------------------------------------------------
-def _planners() -> dict[str, Callable[[Scenario, Any], ScenarioPlanner]]:
-    return {"hanoi": HanoiPlanner, "sudoku": SudokuPlanner, "wordsquare": WordsquarePlanner, "eca": EcaPlanner,
-            "life": LifePlanner}
+def _planners() -> dict[str, tuple[type[Scenario], Callable[[Scenario, Any], ScenarioPlanner]]]:
+    """Scenario name → (the scenario's class, its planner)."""
+    from agentloop.scenarios.eca import Eca
+    from agentloop.scenarios.hanoi import Hanoi
+    from agentloop.scenarios.life import Life
+    from agentloop.scenarios.sudoku import Sudoku
+    from agentloop.scenarios.wordsquare import Wordsquare
+
+    return {"hanoi": (Hanoi, HanoiPlanner), "sudoku": (Sudoku, SudokuPlanner),
+            "wordsquare": (Wordsquare, WordsquarePlanner), "eca": (Eca, EcaPlanner), "life": (Life, LifePlanner)}
 
 
 def planner_for(sc: Scenario, inst: Any) -> ScenarioPlanner:
     """The planner agent's state for one episode of `sc` (an AgentloopError when it has none)."""
     check_planner(sc, inst.params)
-    return _planners()[sc.name](sc, inst)
+    return _planners()[sc.name][1](sc, inst)
 
 
 def check_planner(sc: Scenario, params: Any = None) -> None:
@@ -646,13 +653,11 @@ def check_planner(sc: Scenario, params: Any = None) -> None:
     from agentloop.scenarios.eca import Eca
     from agentloop.scenarios.hanoi import Hanoi
     from agentloop.scenarios.life import Life
-    from agentloop.scenarios.sudoku import Sudoku
-    from agentloop.scenarios.wordsquare import Wordsquare
 
-    kinds = {"hanoi": Hanoi, "sudoku": Sudoku, "wordsquare": Wordsquare, "eca": Eca, "life": Life}
-    if not isinstance(sc, kinds.get(sc.name, ())):
+    planners = _planners()
+    if sc.name not in planners or not isinstance(sc, planners[sc.name][0]):
         raise AgentloopError(
-            f"planner=llm is not available for scenario {sc.name!r}; it plans: {', '.join(_planners())}"
+            f"planner=llm is not available for scenario {sc.name!r}; it plans: {', '.join(planners)}"
         )
     if isinstance(sc, Hanoi) and params is not None and params.moves_per_call != 1:
         raise AgentloopError(
