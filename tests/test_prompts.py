@@ -142,14 +142,18 @@ def texts():
     return got
 
 
+@pytest.fixture(scope="module")
+def pinned(texts):  # after `texts`, which rewrites the file when asked to
+    return json.loads(PINNED.read_text())
+
+
 def _dump(x) -> list[str]:
     return json.dumps(x, indent=1, ensure_ascii=False, sort_keys=True).splitlines()
 
 
 @pytest.mark.parametrize("key", [f"{n} {json.dumps(p, sort_keys=True)}" for n, p in SHAPES]
                          + [f"loop messages, multiply, {c}" for c in [*PRESETS, *INJECTED]])
-def test_the_text_a_model_sees_is_the_pinned_text(texts, key):
-    pinned = json.loads(PINNED.read_text())
+def test_the_text_a_model_sees_is_the_pinned_text(texts, pinned, key):
     assert key in pinned, f"{key} is not pinned: AGENTLOOP_PROMPTS=update .venv/bin/python -m pytest {__file__}"
     if texts[key] != pinned[key]:
         diff = "\n".join(difflib.unified_diff(_dump(pinned[key]), _dump(texts[key]), "pinned", "now", lineterm="", n=1))
@@ -157,5 +161,5 @@ def test_the_text_a_model_sees_is_the_pinned_text(texts, key):
                     f"pytest tests/test_prompts.py, and commit tests/golden/prompts.json):\n{diff[:3000]}")
 
 
-def test_the_pinned_file_has_no_entry_that_is_no_longer_produced(texts):
-    assert sorted(json.loads(PINNED.read_text())) == sorted(texts)
+def test_the_pinned_file_has_no_entry_that_is_no_longer_produced(texts, pinned):
+    assert sorted(pinned) == sorted(texts)
