@@ -149,7 +149,6 @@ class CellDecoder(nn.Module):
 
     def __init__(self, *, d_model: int, heads: int, layers: int, max_cells: int = 1024) -> None:
         super().__init__()
-        self.d_model = d_model
         self.embed = nn.Embedding(4, d_model)
         self.pos = nn.Embedding(2 * max_cells + 1, d_model)
         self.blocks = nn.ModuleList(_CausalBlock(d_model, heads) for _ in range(layers))
