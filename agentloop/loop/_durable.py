@@ -147,18 +147,21 @@ def _class(name: str, module: str) -> type:
 # --- scripted models' random draws ----------------------------------------------------------------
 
 
-def model_state(model: Any) -> Any:
-    """The position of the model's own random draws (under its wrappers), or None."""
+def innermost(model: Any) -> Any:
+    """The model under all its wrappers (budgets, cache, retries)."""
     while isinstance(model, ModelWrapper):
         model = model.inner
-    get = getattr(model, "checkpoint_state", None)
+    return model
+
+
+def model_state(model: Any) -> Any:
+    """The position of the model's own random draws (under its wrappers), or None."""
+    get = getattr(innermost(model), "checkpoint_state", None)
     return get() if callable(get) else None
 
 
 def restore_model_state(model: Any, state: Any) -> None:
-    while isinstance(model, ModelWrapper):
-        model = model.inner
-    put = getattr(model, "restore_state", None)
+    put = getattr(innermost(model), "restore_state", None)
     if state is not None and callable(put):
         put(state)
 

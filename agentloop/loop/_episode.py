@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentloop.conditions import Condition
-from agentloop.models import Hint, Message, Model, ModelWrapper, estimate_tokens, request_seed
+from agentloop.models import Hint, Message, Model, estimate_tokens, request_seed
 from agentloop.scenarios import Scenario
 from agentloop.tape import Tape
 from agentloop.types import Completion, Limits, Reply, Review, Status, Step, StepRecord, Verdict
 
-from agentloop.loop._durable import capture
+from agentloop.loop._durable import capture, innermost
 
 if TYPE_CHECKING:
     from agentloop.loop._durable import Journal
@@ -46,9 +46,7 @@ _INLINE = _Inline()
 
 def _instant(model: Model) -> bool:
     """Whether the model (under its wrappers) says it answers without waiting (`instant`)."""
-    while isinstance(model, ModelWrapper):
-        model = model.inner
-    return bool(getattr(model, "instant", False))
+    return bool(getattr(innermost(model), "instant", False))
 
 
 class OutOfBudget(Exception):
