@@ -57,12 +57,12 @@ def render(messages: list[Message], style: str, max_tokens: int) -> Rendered:
     """The prompt for `messages`: a known atomic step re-laid out, or the generic fallback."""
     system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
     user = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else ""
-    # Only a single-turn tape-style request is an atomic step we know; a growing conversation
-    # (the `stepwise` condition) keeps its turns and goes to the fallback.
     out = None
     if _COT.search(user):  # chain-of-thought: room to reason, then the `Answer:` line (no re-layout)
-        return replace(_cot(messages, style, max_tokens), feedback=_FEEDBACK.search(user) is not None)
-    if len(messages) == 2 and system and user:
+        out = _cot(messages, style, max_tokens)
+    elif len(messages) == 2 and system and user:
+        # Only a single-turn tape-style request is an atomic step we know; a growing conversation
+        # (the `stepwise` condition) keeps its turns and goes to the fallback.
         out = _eca(system, user) or _eca_whole(system, user) or _life(system, user)
     out = out or _generic(messages, style, max_tokens)
     return replace(out, feedback=_FEEDBACK.search(user) is not None)
