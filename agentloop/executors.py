@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agentloop.errors import AgentloopError
 from agentloop.models import ModelWrapper
@@ -26,9 +26,8 @@ if TYPE_CHECKING:
     from agentloop.experiment import EpisodeTask, ExperimentSpec
     from agentloop.types import EpisodeRecord, Limits
 
-__all__ = ["EXECUTORS", "ConnectionLimit", "Executor", "ExecutorStats", "LocalExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "ConnectionLimit", "Executor", "ExecutorStats", "LocalExecutor", "check_executor", "make_executor"]
 
-ExecutorName = Literal["local", "ray"]
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 
@@ -53,13 +52,18 @@ def make_executor(name: str, spec: ExperimentSpec, out: Path, *, ledger, store_p
                   stop: threading.Event, episodes: int) -> Executor:
     """The executor `name` for a run of `spec` into `out` (`episodes` to run). `ledger` is the
     driver's experiment budget; a remote executor opens its own on `store_path` for `run_id`."""
+    check_executor(name)
     if name == "local":
         return LocalExecutor(spec, out, ledger=ledger, stop=stop, episodes=episodes, store_path=store_path)
-    if name == "ray":
-        from agentloop._ray import RayExecutor
+    from agentloop._ray import RayExecutor
 
-        return RayExecutor(spec, out, store_path=store_path, run_id=run_id, stop=stop, episodes=episodes)
-    raise AgentloopError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
+    return RayExecutor(spec, out, store_path=store_path, run_id=run_id, stop=stop, episodes=episodes)
+
+
+def check_executor(name: str) -> None:
+    """An AgentloopError unless `name` is one of `EXECUTORS`."""
+    if name not in EXECUTORS:
+        raise AgentloopError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
 
 
 def guard(retrying, wire, ledger, cache, limits: Limits, stop) -> Any:

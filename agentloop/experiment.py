@@ -526,10 +526,9 @@ def run_experiment(
     if not isinstance(spec, ExperimentSpec):
         spec = load_experiment(spec, sizes=sizes)
     if executor is not None:
-        from agentloop.executors import EXECUTORS
+        from agentloop.executors import check_executor
 
-        if executor not in EXECUTORS:
-            raise AgentloopError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+        check_executor(executor)
         spec = spec.model_copy(update={"executor": executor})
     tasks = plan_episodes(spec, sizes=sizes)
     out = _make_dir(Path(out_dir))
