@@ -85,7 +85,7 @@ class ScenarioPlanner(ABC):
         """The next question for the planner, or the atomic step `i` when the plan has one ready."""
 
     @abstractmethod
-    def follow(self, decision: Decision, proposal: Any, right: bool) -> None:
+    def follow(self, proposal: Any, right: bool) -> None:
         """Act on a (followable) proposal."""
 
     def finished(self, state: Any) -> bool:
@@ -246,7 +246,7 @@ class HanoiPlanner(ScenarioPlanner):
         options = [o for o in options if o != right]
         return rng.choice(options)
 
-    def follow(self, decision: Decision, proposal: list[Goal], right: bool) -> None:
+    def follow(self, proposal: list[Goal], right: bool) -> None:
         self.stack.pop()
         self.stack.extend(reversed(proposal))
 
@@ -344,7 +344,7 @@ class SudokuPlanner(ScenarioPlanner):
             render=lambda rc: f"row {rc[0]}, column {rc[1]}", to_json=list, judge=judge, corrupt=corrupt,
         )
 
-    def follow(self, decision: Decision, proposal: tuple[int, int], right: bool) -> None:
+    def follow(self, proposal: tuple[int, int], right: bool) -> None:
         self.chosen = ((proposal[0] - 1) * self.inst.n + proposal[1] - 1, right)
 
     def snapshot(self) -> Any:
@@ -426,7 +426,7 @@ class WordsquarePlanner(ScenarioPlanner):
         return Decision(goal="the next row to write", question=question, right=right, parse=parse,
                         render=lambda r: f"row {r}", to_json=int, judge=judge, corrupt=corrupt)
 
-    def follow(self, decision: Decision, proposal: int, right: bool) -> None:
+    def follow(self, proposal: int, right: bool) -> None:
         self.chosen = (proposal - 1, right)
 
     def snapshot(self) -> Any:
@@ -552,7 +552,7 @@ class ChunkPlanner(ScenarioPlanner):
         return Decision(goal="the size of the next step", question=question, right=right, parse=parse_chunk,
                         render=render_chunk, to_json=list, judge=judge, corrupt=corrupt)
 
-    def follow(self, decision: Decision, proposal: Chunk, right: bool) -> None:
+    def follow(self, proposal: Chunk, right: bool) -> None:
         self.chosen = list(proposal)
 
     def finished(self, state: Any) -> bool:
@@ -758,7 +758,7 @@ def plan_next(ep, i: int) -> PlanOutcome:
             out.plans.append(PlanAttempt(goal=d.goal, proposal=d.to_json(p.answer), prompt=p.prompt,
                                          replies=p.replies, verdict=v, followed=follow))
             if follow:
-                ep.planner.follow(d, p.answer, v.ok)
+                ep.planner.follow(p.answer, v.ok)
                 break
             if not retry:
                 out.code = "plan"
