@@ -244,8 +244,13 @@ def test_an_unreadable_critic_is_recorded_and_lets_the_answer_pass(monkeypatch):
 
 
 def test_critic_model_is_another_model():
-    rec = episode("eca", ECA, "critic", model="scripted/oracle", critic_model="scripted/noisy")
-    assert rec.success and rec.checks.calls == rec.steps_total
+    # The worker, as a critic, would reject every right step (critic_fr=1); the named critic
+    # model approves them: only a critic that really is the other model lets the episode through.
+    worker = {"error": 0.0, "critic_fr": 1.0}
+    rec = episode("eca", ECA, "critic", args=worker, critic_model="scripted/oracle")
+    assert rec.success and rec.checks.calls == rec.steps_total and rec.retries == 0
+    self_reviewed = episode("eca", ECA, "critic", args=worker)
+    assert not self_reviewed.success or self_reviewed.retries > 0
     with pytest.raises(AgentloopError):
         episode("eca", ECA, "critic", critic_model="nonsense")
 
