@@ -130,8 +130,8 @@ class Episode:
     _held_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: Executor | None = field(default=None, repr=False)  # concurrent vote samples
-    _est_for: list[Message] | None = field(default=None, repr=False)  # the request last estimated
-    _est: int = field(default=0, repr=False)
+    # (the request last estimated, its estimate): one tuple, so a thread never sees one without the other
+    _estimated: tuple[list[Message], int] | None = field(default=None, repr=False)
     durable: bool = True  # its state can be checkpointed (False once a state would not write)
     _checked: bool = field(default=False, repr=False)  # a checkpoint of its state was read back once
 
@@ -162,11 +162,12 @@ class Episode:
         is another model that answers for this episode (a critic); default the worker's.
         """
         model = model or self.model
-        if messages is self._est_for:  # a vote's samples share one request: estimate it once
-            est = self._est
+        memo = self._estimated
+        if memo is not None and memo[0] is messages:  # a vote's samples share one request: estimate it once
+            est = memo[1]
         else:
             est = estimate_tokens(messages)
-            self._est_for, self._est = messages, est
+            self._estimated = (messages, est)
         with self._lock:
             if not self._room(est):
                 raise OutOfBudget
