@@ -55,7 +55,15 @@ def test_only_a_change_of_letter_case_outside_literals_is_an_sql_equivalent():
     assert not mt.sql_case_only(literal) and not mt.sql_case_only(param) and not mt.sql_case_only(not_sql)
 
 
-def test_wilson_interval_of_the_partial_rows():
-    lo, hi = mt._wilson(8, 10)
-    assert (round(lo, 1), round(hi, 1)) == (49.0, 94.3)
-    assert mt._wilson(0, 0) == (0.0, 100.0)
+def test_a_sample_estimate_counts_only_the_drawn_mutants_and_weights_modules_by_size():
+    results = {"agentloop.a.x_f__mutmut_1": 1, "agentloop.a.x_f__mutmut_2": 0, "agentloop.a.x_f__mutmut_3": 1,
+               "agentloop.a.x_f__mutmut_4": 0, "agentloop.b.x_g__mutmut_1": 1, "agentloop.b.x_g__mutmut_2": 0,
+               "agentloop.b.x_g__mutmut_3": None}
+    equivalent = {"agentloop.a.x_f__mutmut_4": "same behaviour"}
+    sample = {"agentloop.a.x_f__mutmut_1", "agentloop.a.x_f__mutmut_2", "agentloop.a.x_f__mutmut_4",
+              "agentloop.b.x_g__mutmut_1"}
+    rows = mt.sample_estimate(sample, results, equivalent, sizes={"a": 3, "b": 3})
+    # a's third mutant was killed outside the sample: it does not count; the equivalent one is left out
+    assert rows == {"a": Counter({"killed": 1, "survived": 1, "not run": 1}), "b": Counter({"killed": 1, "not run": 2})}
+    score, *_ = mt.stratified(rows)
+    assert score == pytest.approx(100 * (3 * 0.5 + 3 * 1.0) / 6)

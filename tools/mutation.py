@@ -5,7 +5,7 @@
     .venv/bin/python tools/mutation.py --summary [module ...]     # the last results, no run
     .venv/bin/python tools/mutation.py --survivors [module ...]   # re-test only the last survivors
     .venv/bin/python tools/mutation.py --pending [module ...]     # only mutants not tested yet
-    .venv/bin/python tools/mutation.py --sample 0.25 [module ...] # a random quarter of those (an estimate)
+    .venv/bin/python tools/mutation.py --sample 0.25 [module ...] # a random quarter of all (an estimate)
 
 `module` is a module of the core, as in `agentloop.<module>`: loop, loop._worker, tape,
 conditions, scenarios, scenarios.eca, metrics, budget, store, models.local (default: the whole
@@ -15,8 +15,9 @@ for each mutant only the tests that reach its function. Results are kept in `mut
 later run tests only mutants without a result (new, or in functions whose code changed);
 naming modules re-tests all of theirs, `--survivors` only those that survived (after new tests),
 `--pending` only those not tested yet (to resume an interrupted run module by module),
-`--sample F` a uniform random fraction F of those in each module (the score is then an estimate,
-printed with its 95% Wilson interval), `--fresh` starts over.
+`--sample F --seed S` a uniform random fraction F of each module's mutants, whatever their last
+result (the score of the whole scope is then estimated from that draw, with its 95% interval),
+`--fresh` starts over.
 
 It prints, per module and overall, killed / (total - equivalent): a mutant listed in
 tools/mutation-equivalent.txt behaves exactly like the original (no test can tell them apart)
@@ -59,6 +60,17 @@ def ensure_mutmut() -> Path:
         print(f"installing {MUTMUT} into {sys.prefix} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", MUTMUT], check=True)
     return exe
+
+
+def generate(mutmut: Path) -> None:
+    """Generate the mutants of the code as it is (those of changed functions lose their result)
+    and map new tests to the functions they run, testing no mutant: mutmut does both before it
+    filters the mutants to test, and a pattern that matches nothing stops it right after (with an
+    assertion this function expects)."""
+    print("generating mutants and mapping tests to functions (minutes the first time)", flush=True)
+    out = subprocess.run([str(mutmut), "run", "agentloop.no-such-mutant"], capture_output=True, text=True)
+    if not load_results():
+        sys.exit(f"mutmut could not generate the mutants:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
 
 
 def module_of(mutant: str) -> str:
@@ -158,27 +170,17 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
     equivalent = load_equivalent()
     equivalent.update(auto_equivalent([n for n, code in results.items() if code in SURVIVED and n not in equivalent
                                        and selected(module_of(n), wanted)]))
-    frame = set(json.loads(SAMPLE.read_text())["frame"]) if SAMPLE.exists() else set()
     rows: dict[str, Counter] = defaultdict(Counter)
-    strata: dict[str, Counter] = defaultdict(Counter)  # "module" (tested in full) and "module~" (sampled)
     survivors: dict[str, list[str]] = defaultdict(list)
     stale = [m for m in equivalent if m not in results]
     for name, code in results.items():
         mod = module_of(name)
         if not selected(mod, wanted):
             continue
-        c = rows[mod]
-        if name in equivalent:
-            kind = "equivalent"
-        elif code in NOT_RUN:
-            kind = "not run"
-        elif code in KILLED:
-            kind = "killed"
-        else:
-            kind = "survived" if code in SURVIVED else "suspicious"
+        kind = judge(name, code, equivalent)
+        rows[mod][kind] += 1
+        if kind in ("survived", "suspicious"):
             survivors[mod].append(f"{name}  ({SURVIVED.get(code, f'exit {code}')})")
-        c[kind] += 1
-        strata[mod + ("~" if name in frame else "")][kind] += 1
     total = Counter()
     print(f"\n{'module':<24}{'mutants':>8}{'killed':>8}{'survived':>9}{'equiv.':>7}{'not run':>8}{'score':>9}")
     for mod in sorted(rows):
@@ -187,8 +189,6 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
         print(_row(mod, c))
     print("-" * 73)
     print(_row("core (all shown)", total))
-    if any(c["not run"] for c in rows.values()):
-        _print_estimates(rows, strata, frame)
     for mod in sorted(survivors):
         print(f"\nsurvivors in {mod}:")
         for s in sorted(survivors[mod], key=_natural):
@@ -196,10 +196,23 @@ def summarise(wanted: list[str], fail_under: float | None) -> int:
     if stale:
         print(f"\n{len(stale)} mutant(s) in {EQUIVALENT.name} no longer exist (the code changed): {', '.join(stale[:5])}")
     score = _score(total)
+    estimate = _print_sample_estimate(results, equivalent, rows, wanted)
+    if estimate is not None:
+        score = estimate
     if fail_under is not None and (score is None or score < fail_under):
         print(f"\nmutation score {_pct(score)} is under {fail_under:.0f}%")
         return 2
     return 0
+
+
+def judge(name: str, code: int | None, equivalent: dict[str, str]) -> str:
+    if name in equivalent:
+        return "equivalent"
+    if code in NOT_RUN:
+        return "not run"
+    if code in KILLED:
+        return "killed"
+    return "survived" if code in SURVIVED else "suspicious"
 
 
 def sample_per_module(names: list[str], fraction: float, seed: int) -> list[str]:
@@ -220,26 +233,52 @@ def sample_per_module(names: list[str], fraction: float, seed: int) -> list[str]
 SAMPLE = ROOT / "mutants" / "mutation-sample.json"
 
 
-def record_sample(frame: list[str], sample: list[str], fraction: float, seed: int) -> None:
-    """Keep, in mutants/, which mutants a --sample was drawn from (its frame: those without a
-    result then) and which it drew. The summary treats a module's frame as a sampled stratum
-    and the module's other mutants (tested in full before) as counted; samples add up."""
-    old = json.loads(SAMPLE.read_text()) if SAMPLE.exists() else {"frame": [], "sample": [], "draws": []}
-    SAMPLE.write_text(json.dumps({
-        "frame": sorted(set(old["frame"]) | set(frame)),
-        "sample": sorted(set(old["sample"]) | set(sample)),
-        "draws": [*old["draws"], {"fraction": fraction, "seed": seed, "frame": len(frame), "sample": len(sample),
-                                   "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}],
-    }, indent=1))
+def record_sample(sample: list[str], fraction: float, seed: int) -> None:
+    """Keep, in mutants/, the last --sample draw: the summary estimates the score from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    SAMPLE.write_text(json.dumps({"fraction": fraction, "seed": seed, "commit": commit, "sample": sample,
+                                  "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
 
 
-def _wilson(killed: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 100.0
-    z, p = 1.959964, killed / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+def sample_estimate(sample: set[str], results: dict[str, int | None], equivalent: dict[str, str],
+                    sizes: dict[str, int]) -> dict[str, Counter]:
+    """Per module: the judged mutants of the sample, and the module's other non-equivalent
+    mutants as "not run" -- the rows `stratified` weights by module size."""
+    rows: dict[str, Counter] = defaultdict(Counter)
+    for name in sample & results.keys():
+        kind = judge(name, results[name], equivalent)
+        if kind != "equivalent":
+            rows[module_of(name)][kind] += 1
+    for mod, size in sizes.items():
+        rows[mod]["not run"] += size - sum(rows[mod].values())
+    return rows
+
+
+def _print_sample_estimate(results, equivalent, rows, wanted) -> float | None:
+    """The score of the whole scope estimated from the last --sample draw (None without one)."""
+    if not SAMPLE.exists():
+        if any(c["not run"] for c in rows.values()):
+            print("\nnot every mutant has a result and no --sample was drawn: the score above is of the tested part only")
+        return None
+    draw = json.loads(SAMPLE.read_text())
+    sample = {n for n in draw["sample"] if selected(module_of(n), wanted)}
+    sizes = {mod: sum(c.values()) - c["equivalent"] for mod, c in rows.items()}
+    est_rows = sample_estimate(sample, results, equivalent, sizes)
+    est = stratified(est_rows)
+    judged = sum(c["killed"] + c["survived"] + c["suspicious"] for c in est_rows.values())
+    killed = sum(c["killed"] for c in est_rows.values())
+    print(f"\nestimated from the last sample (--sample {draw['fraction']} --seed {draw['seed']} at {draw['commit']}, "
+          f"{draw['at']}): {killed} of {judged} sampled non-equivalent mutants killed")
+    if est is None:
+        return None
+    score, lo, hi, covered, missing = est
+    print(f"  core: {score:.1f}% (95% CI {lo:.1f}-{hi:.1f}%) of {covered} non-equivalent mutants, modules weighted by size")
+    if missing:
+        print(f"  no sampled mutant judged in: {', '.join(sorted(missing))}")
+    lost = [n for n in sample if judge(n, results.get(n), equivalent) == "not run"]
+    if lost:
+        print(f"  {len(lost)} sampled mutant(s) have no result (an interrupted run): the estimate leaves them out")
+    return score
 
 
 def stratified(rows: dict[str, Counter]) -> tuple[float, float, float, int, list[str]] | None:
@@ -273,28 +312,6 @@ def stratified(rows: dict[str, Counter]) -> tuple[float, float, float, int, list
     return 100 * score, 100 * max(0.0, score - half), 100 * min(1.0, score + half), total, missing
 
 
-def _print_estimates(rows: dict[str, Counter], strata: dict[str, Counter], frame: set[str]) -> None:
-    """Per module and overall: the score estimated from what was tested, with its 95% interval.
-    Only a random sample (--sample) gives an unbiased estimate; a run stopped part-way does not."""
-    how = ("the mutants without a result when --sample drew (mutants/mutation-sample.json) are a sampled "
-           "stratum, the others were tested in full" if frame else "no --sample recorded: the tested part of "
-           "each module is taken as a random sample of it (unbiased only if it was one)")
-    print(f"\nestimated score ({how}):")
-    for mod in sorted(rows):
-        if not rows[mod]["not run"]:
-            continue
-        est = stratified({k: v for k, v in strata.items() if k.rstrip("~") == mod})
-        if est is not None:
-            print(f"  {mod:<24}{est[0]:6.1f}%  (95% CI {est[1]:.1f}-{est[2]:.1f}%)")
-    est = stratified(strata)
-    if est is not None:
-        score, lo, hi, covered, missing = est
-        print(f"  {'core':<24}{score:6.1f}%  (95% CI {lo:.1f}-{hi:.1f}%) over {covered} non-equivalent mutants,"
-              " each part weighted by its size")
-        if missing:
-            print(f"  not measured at all (left out): {', '.join(sorted({m.rstrip('~') for m in missing}))}")
-
-
 def _score(c: Counter) -> float | None:
     judged = c["killed"] + c["survived"] + c["suspicious"]
     return 100.0 * c["killed"] / judged if judged else None
@@ -305,14 +322,8 @@ def _pct(score: float | None) -> str:
 
 
 def _row(name: str, c: Counter) -> str:
-    n = sum(c.values())
-    judged = c["killed"] + c["survived"] + c["suspicious"]
-    ci = ""
-    if c["not run"] and judged:  # a part of the module: an estimate (unbiased only for --sample)
-        lo, hi = _wilson(c["killed"], judged)
-        ci = f"  (partial; if a random sample: 95% CI {lo:.0f}-{hi:.0f}%)"
-    return (f"{name:<24}{n:>8}{c['killed']:>8}{c['survived'] + c['suspicious']:>9}{c['equivalent']:>7}"
-            f"{c['not run']:>8}{_pct(_score(c)):>9}{ci}")
+    return (f"{name:<24}{sum(c.values()):>8}{c['killed']:>8}{c['survived'] + c['suspicious']:>9}{c['equivalent']:>7}"
+            f"{c['not run']:>8}{_pct(_score(c)):>9}")
 
 
 def _natural(s: str):
@@ -329,7 +340,7 @@ def main() -> int:
     ap.add_argument("--survivors", action="store_true", help="re-test only the mutants that survived last time")
     ap.add_argument("--pending", action="store_true", help="test only the mutants without a result yet")
     ap.add_argument("--sample", type=float, default=None,
-                    help="test a uniform random fraction (0-1) of each module's pending mutants (implies --pending)")
+                    help="test a uniform random fraction (0-1) of each module's mutants; the summary estimates the score from it")
     ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
     ap.add_argument("--fail-under", type=float, default=None, help="exit 2 when the overall score is below this")
     a = ap.parse_args()
@@ -341,14 +352,14 @@ def main() -> int:
             shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         globs = [f"agentloop.{m}.*" for m in wanted]
         if a.survivors or a.pending or a.sample is not None:
+            generate(mutmut)  # the mutants of the code as it is now, before choosing by result
             equivalent = load_equivalent()
             todo = set(SURVIVED) if a.survivors else {None}
-            globs = sorted(n for n, code in load_results().items()
-                           if code in todo and n not in equivalent and selected(module_of(n), wanted))
+            globs = sorted(n for n, code in load_results().items() if n not in equivalent
+                           and selected(module_of(n), wanted) and (a.sample is not None or code in todo))
             if a.sample is not None:
-                frame = globs
                 globs = sample_per_module(globs, a.sample, a.seed)
-                record_sample(frame, globs, a.sample, a.seed)
+                record_sample(globs, a.sample, a.seed)
             if not globs:
                 print("nothing to test")
                 return summarise(wanted, a.fail_under)
