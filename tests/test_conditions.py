@@ -156,3 +156,30 @@ def test_every_preset_is_a_valid_condition_with_the_new_fields_at_their_defaults
     for c in PRESETS.values():
         assert Condition.model_validate(c.model_dump()) == c
         assert (c.planner, c.checker, c.cot, c.inject_step, c.pad_chars) == ("fixed", "oracle", False, None, 0)
+
+
+@pytest.mark.parametrize("text, value", [(t, True) for t in ("true", "1", "yes", "on", "TRUE", "Yes")]
+                         + [(t, False) for t in ("false", "0", "no", "off", "OFF", "No")])
+def test_every_spelling_of_a_switch_reads_as_its_truth_value(text, value):
+    assert parse_condition_overrides({"cot": text}) == {"cot": value}
+    assert parse_condition_overrides({"decompose": text}) == {"decompose": value}
+
+
+@pytest.mark.parametrize("text", ["2", "maybe", "", "ye", "none"])
+def test_anything_else_for_a_switch_is_refused(text):
+    with pytest.raises(AgentloopError, match=rf"-C tape={text!r}: expected true or false"):
+        parse_condition_overrides({"tape": text})
+
+
+@pytest.mark.parametrize("key", ["critic_model", "inject_step"])
+@pytest.mark.parametrize("text", ["none", "null", "None", "NULL"])
+def test_none_clears_only_the_fields_that_may_be_empty(key, text):
+    assert parse_condition_overrides({key: text}) == {key: None}
+    assert parse_condition_overrides({"inject": text}) == {"inject": text}  # a text field keeps the word
+
+
+def test_an_unknown_field_names_every_settable_one():
+    with pytest.raises(AgentloopError) as e:
+        parse_condition_overrides({"tapes": "true"})
+    assert str(e.value).startswith("-C tapes: unknown condition field; fields: ")
+    assert "tape" in str(e.value).split("fields: ")[1].split(", ")
