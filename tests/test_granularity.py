@@ -8,6 +8,7 @@ is, and simulated models slip per atom.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -379,3 +380,16 @@ def test_a_whole_task_reply_that_ends_inside_the_first_call_is_a_parse_error(nam
     inst = sc.generate(parse_params(sc, params), 1)
     with pytest.raises(ParseError):
         sc.parse_trajectory(inst, reply)
+
+
+def test_atoms_are_compared_as_json_values_so_a_record_read_back_counts_the_same():
+    sc, inst, run, _ = oracle("hanoi", {"disks": 4, "start": "classic", "granularity": "moves:3"})
+    step, state, answer = run[0]
+    wrong_but_legal = (answer[0], (1, 1, 0), (1, 0, 2))
+    v = sc.check(inst, state, step, wrong_but_legal)
+    as_read_back = v.model_copy(update={"expected": json.loads(json.dumps(v.expected))})  # lists, not tuples
+    assert atoms_right(sc, inst, step, v, 3) == atoms_right(sc, inst, step, as_read_back, 3) == 1
+    short = v.model_copy(update={"observed": [list(answer[0][:2]), list(answer[1]), list(answer[2])]})
+    assert atoms_right(sc, inst, step, short, 3) == 2  # a move missing its target is not the move
+    assert atoms_right(sc, inst, step, v.model_copy(update={"observed": None}), 3) == 0
+    assert atoms_right(sc, inst, step, v.model_copy(update={"code": "format"}), 3) == 0

@@ -166,3 +166,27 @@ def test_corrupt_prefers_a_legal_wrong_digit():
     right = SC.solve(inst, inst.puzzle, step)
     wrong = SC.corrupt(inst, inst.puzzle, step, right, random.Random(0))
     assert wrong != right and not SC.check(inst, inst.puzzle, step, wrong).ok
+
+
+def test_trajectory_grid_rows_one_by_one():
+    inst = SC.generate(SudokuParams(size=4), 1)
+    answers = [inst.solution[c] for c in inst.order]
+    grid = SC.format_trajectory(inst, answers).splitlines()
+    labelled = "\n".join(f"row {i + 1}: {row}" for i, row in enumerate(grid))  # digits in the label are not cells
+    assert SC.parse_trajectory(inst, "The grid:\n\n" + labelled) == answers
+    dotted = "\n".join(row.replace("0", ".") for row in SC.format_trajectory(inst, answers[:2]).splitlines())
+    assert SC.parse_trajectory(inst, dotted) == answers[:2]  # a dot is an empty cell, like 0
+    cases = {
+        "\n".join(grid[:3] + [grid[3] + "1"]): "a grid row needs 4 cells, got more than 4",
+        "\n".join(grid[:3] + [grid[3][:3]]): "a grid row needs 4 cells, got 3",
+        "\n".join(grid + [grid[0]]): "the grid has more than 4 rows",
+        "no digits here\nat all": "no grid found",
+        "\n".join(f"note {i}:" for i in range(2 * 4 + 9)): "more than 16 lines",  # cells only in labels
+    }
+    for text, message in cases.items():
+        with pytest.raises(ParseError, match=message):
+            SC.parse_trajectory(inst, text)
+    # fewer rows than the grid: the answers stop at the first planned cell past them
+    first_past = next(i for i, c in enumerate(inst.order) if c >= 8)
+    assert 0 < first_past < len(answers)
+    assert SC.parse_trajectory(inst, "\n".join(grid[:2])) == answers[:first_past]
