@@ -227,3 +227,31 @@ def test_the_embedded_models_prompt_leaves_room_to_reason_under_cot():
     assert chat.kind == "cot" and chat.messages == messages
     plain = run_episode("eca", {"width": 8, "steps": 1}, condition="tape", model="scripted/oracle")
     assert render(plain.prompts[plain.steps[0].attempts[0].prompt], "base", 256).kind == "eca"
+
+
+def test_planner_rates_add_up_episodes_per_condition_with_wilson_intervals():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from agentloop.types import EpisodeRecord
+
+    def rec(cond, **kw):
+        return EpisodeRecord(scenario="x", params={}, condition=cond, model="m/x", seed=0, status="failed",
+                             success=False, steps_total=1, steps_correct=0, first_error_step=None, step_ok=[True],
+                             calls=0, tokens_in=0, tokens_out=0, wall_s=0, simulated=True, **kw)
+
+    recs = [rec("a"), rec("p", plans=7, plan_errors=1, planned_right=6, planned_right_ok=5),
+            rec("p", plans=13, plan_errors=4, planned_right=9, planned_right_ok=9),
+            rec("q", plans=0, planned_right=3, planned_right_ok=1),   # subgoals without proposals of its own
+            rec("r", plans=5, plan_errors=5)]                         # every proposal wrong: no step planned right
+    rates = {r.condition: r for r in planner_rates(recs)}
+    assert set(rates) == {"p", "q", "r"}  # "a" has no planner
+    p = rates["p"]
+    assert (p.proposals, p.plan_errors, p.planned_steps) == (20, 5, 15)
+    assert p.plan_error_rate == 5 / 20 and p.worker_error_rate == 1 / 15
+    wilson = lambda k, n: tuple(float(x) for x in proportion_confint(k, n, alpha=0.05, method="wilson"))
+    assert p.plan_error_ci == pytest.approx(wilson(5, 20)) and p.worker_error_ci == pytest.approx(wilson(1, 15))
+    q = rates["q"]
+    assert (q.plan_error_rate, q.plan_error_ci) == (None, None)
+    assert q.worker_error_rate == 2 / 3 and q.worker_error_ci == pytest.approx(wilson(2, 3))
+    r = rates["r"]
+    assert r.plan_error_rate == 1.0 and (r.planned_steps, r.worker_error_rate, r.worker_error_ci) == (0, None, None)
