@@ -116,3 +116,86 @@ def test_an_episode_call_budget_holds_inside_a_vote_counted_at_the_model(max_cal
                     seed=1, limits=Limits(max_calls=max_calls))
     assert model.sent <= max_calls and r.calls == model.sent
     assert r.status == "budget" and model.sent >= max_calls - 2  # stopped by the budget, not before it
+
+
+class _Nested:
+    """A model that, while its request is in flight, sends the next one through the episode (so
+    each later request sees every earlier one reserved and not yet counted), and notes which
+    depth the episode refused."""
+
+    name, args, simulated = "test/nested", {}, False
+
+    def __init__(self) -> None:
+        self.ep, self.depth, self.refused_at = None, 0, None
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        from agentloop.loop._episode import OutOfBudget
+
+        self.depth += 1
+        try:
+            self.ep.call(messages, None, sample + 1, step=0, attempt=0)
+        except OutOfBudget:
+            self.refused_at = self.depth + 1
+        return Completion(text="1", tokens_in=7, tokens_out=2)
+
+
+def _episode(model, limits: Limits):
+    from agentloop.conditions import get_condition
+    from agentloop.loop._episode import Episode
+    from agentloop.scenarios import get_scenario
+    from agentloop.tape import Tape
+
+    sc = get_scenario("eca")
+    inst = sc.generate(sc.Params(width=4, steps=1), 0)
+    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("tape"), model=model,
+                 seed=0, hint_key="t", limits=limits, tape=Tape(sc, inst), true_state=sc.initial_state(inst))
+    model.ep = ep
+    return ep
+
+
+MSG = [{"role": "user", "content": "x" * 40}]  # estimated at 4 + 10 = 14 tokens
+
+
+@pytest.mark.parametrize("max_calls", [1, 2, 3, 5])
+def test_requests_in_flight_count_against_the_call_limit(max_calls):
+    model = _Nested()
+    ep = _episode(model, Limits(max_calls=max_calls))
+    ep.call(MSG, None, 0, step=0, attempt=0)
+    assert model.refused_at == max_calls + 1 and ep.calls == max_calls and ep._held == 0
+    assert ep.over_budget()
+
+
+@pytest.mark.parametrize("fits", [1, 2, 4])
+def test_requests_in_flight_count_against_the_token_limit_by_their_estimate(fits):
+    from agentloop.models._protocol import estimate_tokens
+
+    assert estimate_tokens(MSG) == 14
+    model = _Nested()
+    ep = _episode(model, Limits(max_tokens=14 * fits))  # room for exactly `fits` estimates at once
+    ep.call(MSG, None, 0, step=0, attempt=0)
+    assert model.refused_at == fits + 1 and ep.calls == fits and ep._held_tokens == 0
+    assert ep.tokens_in + ep.tokens_out == 9 * fits  # what the replies cost replaced the estimates
+
+
+def test_the_token_limit_counts_output_tokens_and_one_token_left_still_fits():
+    model = _Nested()
+    ep = _episode(model, Limits(max_tokens=10))
+    ep.tokens_in, ep.tokens_out = 5, 4
+    assert not ep.over_budget()  # 9 spent, one left
+    ep.tokens_out = 5
+    assert ep.over_budget()
+
+
+def test_the_cost_limit_refuses_once_the_cost_reaches_it():
+    from agentloop.loop._episode import OutOfBudget
+    from fakes import Scripted
+
+    ep = _episode(Scripted(["1"]), Limits(max_cost=1.0))
+    ep.cost = 0.999
+    assert not ep.over_budget()
+    ep.call(MSG, None, 0, step=0, attempt=0)  # the cost of a reply is known only once it is counted
+    ep.cost = 1.0
+    assert ep.over_budget()
+    with pytest.raises(OutOfBudget):
+        ep.call(MSG, None, 0, step=0, attempt=0)
+    assert ep.calls == 1
