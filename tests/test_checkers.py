@@ -325,7 +325,8 @@ def test_a_failing_program_is_a_verdict_not_a_crash(program, problem):
     rec = run_episode("eca", {"rule": 110, "width": 3, "steps": 1},
                       condition=get_condition("tape", checker="program", max_retries=0), model=_real(program), seed=0)
     review = rec.steps[0].attempts[0].review
-    assert not review.judged and problem in review.problem
+    assert not review.judged and problem in review.problem and review.problem.endswith("; the answer passes")
+    assert review.problem.startswith(("the program failed: ", "the program's result could not be read ("))
     assert rec.checks.unjudged == len(attempts(rec)) and rec.checks.program_runs == 0
 
 
@@ -333,7 +334,8 @@ def test_no_program_in_the_reply_is_recorded():
     rec = run_episode("eca", {"rule": 110, "width": 3, "steps": 1}, condition=get_condition("tape", checker="program"),
                       model=_Scripted("fake/prose", lambda m: "I would rather not." if "Python" in m[0]["content"] else "1"))
     review = rec.steps[0].attempts[0].review
-    assert "no program to run" in review.problem and len(review.replies) == 3
+    assert review.problem == f"no program to run ({review.replies[-1].problem}); the answer passes"
+    assert len(review.replies) == 3 and review.replies[-1].problem
     assert rec.checks.calls == 3  # written once per episode, re-asked while unreadable
 
 
@@ -456,3 +458,33 @@ def test_show_prints_the_checkers_verdict_beside_the_simulators():
     rec = episode("eca", ECA, "program", model="scripted/oracle")
     assert "checker program: accepted · simulator: right" in render_transcript(rec, step=0)
     assert "the program computed" in render_transcript(rec, step=0)
+
+
+class _Seeds:
+    """Passes every request to a scripted model and notes the critic's (hint key, sample, seed)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.args, self.simulated, self.critic = inner, inner.name, inner.args, True, []
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        if hint is not None and hint.role == "critic":
+            self.critic.append((hint.key, sample, seed))
+        return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
+
+
+def test_each_critic_request_is_seeded_by_its_step_and_the_judgement_of_that_step():
+    from agentloop.models import get_model
+    from agentloop.models._protocol import request_seed
+
+    model = _Seeds(get_model("scripted/noisy", error=0.4, critic_fr=0.3, seed=1))
+    rec = run_episode("hanoi", {"disks": 3, "start": "classic"}, condition=get_condition("verify", checker="critic"),
+                      model=model, seed=5, key="ep")
+    seen: dict[int, list[int]] = {}
+    for key, sample, seed in model.critic:
+        hint_key, step, attempt, role = key.rsplit(":", 3)
+        step, attempt = int(step), int(attempt)
+        assert role == "critic" and seed == request_seed("ep", step, 1_000_000 + attempt, sample)
+        seen.setdefault(step, []).append(attempt)
+    # every step's judgements are numbered 0, 1, ... from its first, whatever the step before did
+    assert list(seen) == list(range(len(seen))) and all(a == list(range(len(a))) for a in seen.values())
+    assert any(len(a) > 1 for a in seen.values()) and len(seen) == len(rec.steps)
