@@ -612,3 +612,13 @@ def test_the_paired_comparisons_use_the_baseline_asked_for():
     assert all(p.pairs == 6 for p in chosen)
     tests = compute_metrics(recs, curves=False, baseline="tape").interactions
     assert {(t.baseline, t.condition) for t in tests} == {("tape", "stepwise"), ("tape", "verify")}
+
+
+def test_a_group_whose_episodes_never_reached_a_step_has_no_accuracy_and_counts_its_format_failures():
+    recs = [make_record([], status="format", steps_total=5, seed=s) for s in range(3)]
+    recs.append(make_record([], status="error", steps_total=5, seed=3))
+    g = summarize(recs, condition="tape")
+    assert (g.episodes, g.steps, g.format_steps, g.format_failures) == (4, 0, 0, 3)
+    assert g.format_rate == 0.75 and g.format_rate_ci == pytest.approx(wilson_formula(3, 4))
+    assert g.step_accuracy is None and g.first_try_accuracy is None and g.format_retries_per_step is None
+    assert g.success_rate == 0.0 and g.success_ci == pytest.approx(wilson_formula(0, 4))
