@@ -216,17 +216,47 @@ def test_the_format_keeps_tuples_sets_bytes_and_keys_apart_from_lists():
     assert back == value and isinstance(back["a"], tuple) and isinstance(back["a"][1], list)
 
 
-@pytest.mark.parametrize("bad", [
-    {"$c": "os:system", "a": {}},                                   # a class of another module
-    {"$c": "agentloop.scenarios.hanoi:random_start", "f": [1, 2]},  # not a class
-    {"$c": "agentloop.scenarios.hanoi:Hanoi", "a": {}},             # a class, but not data
-    {"$c": "agentloop.scenarios.hanoi:HanoiInstance", "f": [1]},    # a dataclass named as a NamedTuple
-    {"$x": 1},
-    {"$t": [1], "$d": []},
+@pytest.mark.parametrize(("bad", "why"), [
+    ({"$c": "os:system", "a": {}}, "may only name classes of agentloop.scenarios.hanoi, not 'os:system'"),
+    ({"$c": "agentloop.scenarios.hanoi:", "a": {}}, "may only name classes"),                # no class named
+    ({"$c": "agentloop.scenarios.hanoi:f.<locals>.X", "a": {}}, "may only name classes"),    # a local class
+    ({"$c": "agentloop.scenarios.hanoi:random_start", "f": [1, 2]}, "no class"),             # not a class
+    ({"$c": "agentloop.scenarios.hanoi:Nothing", "f": [1, 2]}, "no class"),
+    ({"$c": "agentloop.scenarios.hanoi:Hanoi", "a": {}}, "Hanoi is not a dataclass"),        # a class, but not data
+    ({"$c": "agentloop.scenarios.hanoi:HanoiInstance", "f": [1]}, "HanoiInstance is not a NamedTuple"),
+    ({"$c": "agentloop.scenarios.hanoi:HanoiInstance", "a": [1]}, "not a checkpointed value"),  # fields not a table
+    ({"$c": "agentloop.scenarios.hanoi:HanoiInstance"}, "not a checkpointed value"),          # no fields at all
+    ({"$c": "agentloop.scenarios.hanoi:HanoiInstance", "a": {}, "f": []}, "not a checkpointed value"),
+    ({"$x": 1}, "not a checkpointed value"),
+    ({"$t": [1], "$d": []}, "not a checkpointed value"),
+    ({}, "not a checkpointed value"),
+    ("$t", None),  # a plain string is a string
+    ({"$d": [[[1, 2], 3]]}, "an unhashable key"),
+    ({"$s": [{"$d": []}]}, "an unhashable key"),
+    ({"$fs": [[1]]}, "an unhashable key"),
 ])
-def test_a_checkpoint_names_only_data_classes_of_the_scenarios_module(bad):
-    with pytest.raises(Unserialisable):
+def test_a_checkpoint_names_only_data_classes_of_the_scenarios_module(bad, why):
+    if why is None:
+        assert decode(bad, "agentloop.scenarios.hanoi") == bad
+        return
+    with pytest.raises(Unserialisable) as e:
         decode(bad, "agentloop.scenarios.hanoi")
+    assert why in str(e.value)
+
+
+def test_each_tag_reads_back_its_own_kind():
+    from agentloop.scenarios.hanoi import HanoiInstance
+
+    module = "agentloop.scenarios.hanoi"
+    assert decode({"$t": [1, [2]]}, module) == (1, [2])
+    assert decode({"$d": [[{"$t": [1, 2]}, "x"]]}, module) == {(1, 2): "x"}
+    assert decode({"$s": [3, 1]}, module) == {1, 3} and type(decode({"$s": []}, module)) is set
+    assert type(decode({"$fs": [3]}, module)) is frozenset
+    assert decode({"$b": "AP8="}, module) == b"\x00\xff"
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=3), 1)
+    assert encode(inst)["$c"] == f"{module}:HanoiInstance" and decode(encode(inst), module) == inst
+    assert type(decode(encode(inst), module)) is HanoiInstance
 
 
 def test_a_value_the_format_cannot_write_is_refused():
