@@ -127,23 +127,23 @@ def _loop_messages(condition: str) -> dict:
     return {"first calls": model.calls, "a re-ask": model.rejected}
 
 
-def current() -> dict:
-    out = {f"{name} {json.dumps(params, sort_keys=True)}": _texts(name, params) for name, params in SHAPES}
-    out.update({f"loop messages, multiply, {c}": _loop_messages(c) for c in [*PRESETS, *INJECTED]})
-    return out
+KEYS = {f"{n} {json.dumps(p, sort_keys=True)}": (_texts, n, p) for n, p in SHAPES}
+KEYS.update({f"loop messages, multiply, {c}": (_loop_messages, c) for c in [*PRESETS, *INJECTED]})
+
+
+def current(key: str):
+    """The texts of one entry, as they read back from the file (tuples become lists). Computed
+    in the test that compares them, never shared through a fixture: mutation testing maps each
+    test to the functions it runs, and a shared fixture would map every scenario to one test."""
+    fn, *args = KEYS[key]
+    return json.loads(json.dumps(fn(*args)))
 
 
 @pytest.fixture(scope="module")
-def texts():
-    got = json.loads(json.dumps(current()))  # as it reads back from the file (tuples become lists)
+def pinned():
     if UPDATE:
         PINNED.parent.mkdir(exist_ok=True)
-        PINNED.write_text(json.dumps(got, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
-    return got
-
-
-@pytest.fixture(scope="module")
-def pinned(texts):  # after `texts`, which rewrites the file when asked to
+        PINNED.write_text(json.dumps({k: current(k) for k in KEYS}, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
     return json.loads(PINNED.read_text())
 
 
@@ -151,15 +151,15 @@ def _dump(x) -> list[str]:
     return json.dumps(x, indent=1, ensure_ascii=False, sort_keys=True).splitlines()
 
 
-@pytest.mark.parametrize("key", [f"{n} {json.dumps(p, sort_keys=True)}" for n, p in SHAPES]
-                         + [f"loop messages, multiply, {c}" for c in [*PRESETS, *INJECTED]])
-def test_the_text_a_model_sees_is_the_pinned_text(texts, pinned, key):
+@pytest.mark.parametrize("key", list(KEYS))
+def test_the_text_a_model_sees_is_the_pinned_text(pinned, key):
     assert key in pinned, f"{key} is not pinned: AGENTLOOP_PROMPTS=update .venv/bin/python -m pytest {__file__}"
-    if texts[key] != pinned[key]:
-        diff = "\n".join(difflib.unified_diff(_dump(pinned[key]), _dump(texts[key]), "pinned", "now", lineterm="", n=1))
+    got = current(key)
+    if got != pinned[key]:
+        diff = "\n".join(difflib.unified_diff(_dump(pinned[key]), _dump(got), "pinned", "now", lineterm="", n=1))
         pytest.fail(f"the text for {key} changed (if on purpose: AGENTLOOP_PROMPTS=update .venv/bin/python -m "
                     f"pytest tests/test_prompts.py, and commit tests/golden/prompts.json):\n{diff[:3000]}")
 
 
-def test_the_pinned_file_has_no_entry_that_is_no_longer_produced(texts, pinned):
-    assert sorted(pinned) == sorted(texts)
+def test_the_pinned_file_has_no_entry_that_is_no_longer_produced(pinned):
+    assert sorted(pinned) == sorted(KEYS)
