@@ -461,14 +461,15 @@ def test_show_prints_the_checkers_verdict_beside_the_simulators():
 
 
 class _Seeds:
-    """Passes every request to a scripted model and notes the critic's (hint key, sample, seed)."""
+    """Passes every request to a scripted model and notes the checker's (hint key, sample, seed)."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.name, self.args, self.simulated, self.critic = inner, inner.name, inner.args, True, []
+        self.inner, self.name, self.args, self.simulated = inner, inner.name, inner.args, True
+        self.critic, self.program = [], []
 
     def complete(self, messages, *, hint=None, sample=0, seed=None):
-        if hint is not None and hint.role == "critic":
-            self.critic.append((hint.key, sample, seed))
+        if hint is not None and hint.role in ("critic", "program"):
+            getattr(self, hint.role).append((hint.key, sample, seed))
         return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
 
 
@@ -488,3 +489,14 @@ def test_each_critic_request_is_seeded_by_its_step_and_the_judgement_of_that_ste
     # every step's judgements are numbered 0, 1, ... from its first, whatever the step before did
     assert list(seen) == list(range(len(seen))) and all(a == list(range(len(a))) for a in seen.values())
     assert any(len(a) > 1 for a in seen.values()) and len(seen) == len(rec.steps)
+
+
+def test_the_program_is_asked_for_once_with_its_own_seed():
+    from agentloop.models import get_model
+    from agentloop.models._protocol import request_seed
+
+    model = _Seeds(get_model("scripted/noisy", error=0.2, program_error=0.0, seed=1))
+    rec = run_episode("eca", {"rule": 110, "width": 6, "steps": 2}, condition=get_condition("tape", checker="program"),
+                      model=model, seed=5, key="ep")
+    assert [(sample, seed) for _, sample, seed in model.program] == [(0, request_seed("ep", 0, 2_000_000, 0))]
+    assert model.program[0][0].endswith(":program") and rec.checks.calls == 1

@@ -20,6 +20,7 @@ from agentloop.loop import run_episode
 from agentloop.loop._durable import Unserialisable, decode, encode
 from agentloop.scenarios import get_scenario
 from agentloop.store import ResultsStore
+from agentloop.types import Limits
 
 BUILTIN = ["eca", "life", "hanoi", "ab", "multiply", "ledger", "reversal", "wordsquare", "sudoku", "wordle"]
 
@@ -140,6 +141,20 @@ def test_a_checkpoint_of_another_episode_is_not_resumed(tmp_path, monkeypatch):
     fresh = run_episode(**base, model_args={"error": 0.0})
     assert rec.success and rec.calls == fresh.calls == 31
     assert store.con.execute("SELECT COUNT(*) FROM steps WHERE episode_key='k'").fetchone()[0] == 31
+
+
+def test_a_checkpoint_not_used_takes_its_step_rows_with_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    base = dict(scenario="hanoi", params={"disks": 5, "start": "classic"}, condition="tape", model="scripted/noisy",
+                seed=1)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(Killed):  # a perfect run, killed after 15 steps
+        run_into(store, "k", journal=lambda j: DiesAfter(j, 16), model_args={"error": 0.0}, **base)
+    assert store.con.execute("SELECT COUNT(*) FROM steps WHERE episode_key='k'").fetchone()[0] == 15
+    # other limits: another episode, so it starts over, and stops after 3 steps
+    rec = run_into(store, "k", model_args={"error": 0.0}, limits=Limits(max_calls=3), **base)
+    assert rec.status == "budget" and len(rec.step_ok) == 3
+    assert store.con.execute("SELECT COUNT(*) FROM steps WHERE episode_key='k'").fetchone()[0] == 3  # none left over
 
 
 def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch):

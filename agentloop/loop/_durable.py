@@ -2,8 +2,9 @@
 
 A checkpoint is taken at the end of a quantum (`_graph.advance`), never in the middle of a step:
 the step index, the agent's committed state and the true state, the on-track flag, the usage
-counters, the conversation (stepwise), the whole-task reply (oneshot), the wall time so far and
-the position of a scripted model's random draws. The step records and the committed answers
+counters, the conversation (stepwise), the whole-task reply (oneshot), the wall time so far, and
+the planner's and checker's own state. No model state: every request's randomness is keyed by its
+seed (episode, step, attempt, sample), not by a position in a stream. The step records and the committed answers
 are not in it: they are already in the store, written in the same transaction, and a resumed
 episode reads them back from there.
 
@@ -144,7 +145,7 @@ def _class(name: str, module: str) -> type:
     return obj
 
 
-# --- scripted models' random draws ----------------------------------------------------------------
+# --- models under their wrappers ------------------------------------------------------------------
 
 
 def innermost(model: Any) -> Any:
@@ -152,18 +153,6 @@ def innermost(model: Any) -> Any:
     while isinstance(model, ModelWrapper):
         model = model.inner
     return model
-
-
-def model_state(model: Any) -> Any:
-    """The position of the model's own random draws (under its wrappers), or None."""
-    get = getattr(innermost(model), "checkpoint_state", None)
-    return get() if callable(get) else None
-
-
-def restore_model_state(model: Any, state: Any) -> None:
-    put = getattr(innermost(model), "restore_state", None)
-    if state is not None and callable(put):
-        put(state)
 
 
 # --- taking and restoring a checkpoint --------------------------------------------------------------
@@ -229,7 +218,6 @@ def capture(ep: Episode) -> dict[str, Any] | None:
         "tokens_out": ep.tokens_out,
         "cost": ep.cost,
         "wall_s": ep.earlier_s + time.perf_counter() - ep.started,
-        "model_state": model_state(ep.model),
         "plan": plan_checkpoint(ep),
         "checker": ep.checker.checkpoint_state() if ep.checker is not None else None,
     }
@@ -272,10 +260,6 @@ def restore(ep: Episode, cp: dict[str, Any], journal: Journal) -> bool:
             ep.checker.restore_state(cp["checker"])
         except (TypeError, ValueError, KeyError) as exc:
             _log().warning("checkpoint.checker", key=ep.key, reason=str(exc)[:200])
-    try:
-        restore_model_state(ep.model, cp.get("model_state"))
-    except (TypeError, ValueError) as exc:
-        _log().warning("checkpoint.model_state", key=ep.key, reason=str(exc)[:200])
     ep._checked = True
     return True
 

@@ -88,19 +88,6 @@ class ScriptedModel:
         samples in threads."""
         return not self._a.latency
 
-    def checkpoint_state(self) -> list | None:
-        """Where the transient-fault draws of requests without a seed stand, as JSON, so a resumed
-        episode goes on with the same draws (the loop's requests carry seeds: their faults, like
-        every other draw, are keyed by the request, not by a position)."""
-        if not self._a.rate:
-            return None
-        version, internal, gauss = self._faults.getstate()
-        return [version, list(internal), gauss]
-
-    def restore_state(self, state: list) -> None:
-        version, internal, gauss = state
-        self._faults.setstate((int(version), tuple(int(x) for x in internal), None if gauss is None else float(gauss)))
-
     def _fails(self, seed: int | None) -> bool:
         """Whether this try of the request raises a transient fault. A request with a seed (every
         request of the loop) draws from (model seed, request seed, try number), so which request
