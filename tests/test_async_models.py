@@ -27,6 +27,7 @@ class Inner:
     def __init__(self, args=None):
         self.args = args or {}
         self.sent: list[tuple[int, int | None]] = []
+        self.messages: list = []  # what each request asked
         self.fail: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -38,10 +39,12 @@ class Inner:
         return Completion(text=f"reply {sample}", tokens_in=PROMPT, tokens_out=3, latency_s=0.25, cost=0.01, retries=1)
 
     def complete(self, messages, *, hint=None, sample=0, seed=None):
+        self.messages.append(messages)
         return self._reply(sample, seed)
 
     async def acomplete(self, messages, *, hint=None, sample=0, seed=None):
         await asyncio.sleep(0)
+        self.messages.append(messages)
         return self._reply(sample, seed)
 
 
@@ -78,7 +81,7 @@ def test_a_guarded_call_passes_sample_and_seed_through_and_defaults_to_sample_0(
     g = GuardedModel(inner, [Budget(None)])
     call(g, mode)
     call(g, mode, sample=2, seed=8)
-    assert inner.sent == [(0, None), (2, 8)]
+    assert inner.sent == [(0, None), (2, 8)] and inner.messages == [MSGS, MSGS]
 
 
 @pytest.mark.parametrize(("max_tokens", "held"), [(1, 1), (None, 0), (0, 0), ("9", 0)])
@@ -166,7 +169,7 @@ def test_the_cache_answers_a_repeat_without_asking_and_tells_requests_apart(tmp_
     assert again.latency_s == 0.0 and again.retries == 0 and first.latency_s == 0.25 and first.retries == 1
     call(m, mode, sample=2, seed=5)
     call(m, mode, sample=1, seed=6)
-    assert inner.sent == [(1, 5), (2, 5), (1, 6)] and cache.misses == 3
+    assert inner.sent == [(1, 5), (2, 5), (1, 6)] and cache.misses == 3 and inner.messages == [MSGS] * 3
     cache.close()
     reopened = CachingModel(Inner(), ResponseCache(tmp_path / "cache.sqlite"))
     assert call(reopened, mode, sample=1, seed=5).text == "reply 1" and reopened.inner.sent == []
