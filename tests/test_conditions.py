@@ -183,3 +183,9 @@ def test_an_unknown_field_names_every_settable_one():
         parse_condition_overrides({"tapes": "true"})
     assert str(e.value).startswith("-C tapes: unknown condition field; fields: ")
     assert "tape" in str(e.value).split("fields: ")[1].split(", ")
+
+
+def test_verify_turned_on_is_named_unless_a_checker_turned_it_on():
+    assert get_condition("tape", verify=True).name == "tape+verify=true"
+    assert get_condition("tape", checker="critic").name == "tape+checker=critic"  # verify implied by the checker
+    assert get_condition("tape", verify=True, checker="rules").name == "tape+checker=rules"

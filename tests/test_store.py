@@ -31,7 +31,8 @@ def test_an_episode_round_trips_and_is_stored_once(tmp_path):
     con = sqlite3.connect(tmp_path / "r.sqlite")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == len(rec.steps)
-    json.loads(con.execute("SELECT record FROM episodes").fetchone()[0])  # JSON, not pickle
+    head = json.loads(con.execute("SELECT record FROM episodes").fetchone()[0])  # JSON, not pickle
+    assert "steps" not in head and "prompts" not in head  # they have their own tables, stored once
 
 
 def test_a_missing_or_foreign_store_is_a_user_error(tmp_path):
