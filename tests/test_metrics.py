@@ -425,6 +425,10 @@ def test_interaction_is_the_likelihood_ratio_of_the_condition_by_position_term()
     lr = 2 * (full.llf - reduced.llf)
     assert t.lr == pytest.approx(lr, rel=1e-5) and t.p == pytest.approx(stats.chi2.sf(lr, 1), rel=1e-5)
     assert t.p < 0.05 and t.slope_baseline > 0 and t.slope_diff < 0
+    # the slopes per step, as statsmodels fits them on the raw positions
+    assert t.slope_baseline == pytest.approx(full.params[2], rel=1e-4)
+    assert t.slope_diff == pytest.approx(full.params[3], rel=1e-4)
+    assert t.slope_condition == pytest.approx(full.params[2] + full.params[3], rel=1e-4)
     assert (t.baseline, t.condition) == ("stepwise", "tape")
 
 
