@@ -473,6 +473,12 @@ def test_survival_band_is_clopper_pearson_on_greenwoods_effective_sample():
         n_eff = s_t * (1 - s_t) / se**2
         assert g.survival.s[i] == pytest.approx(s_t)
         assert (g.survival.lo[i], g.survival.hi[i]) == pytest.approx(clopper_pearson(s_t * n_eff, n_eff), abs=1e-9)
+    # the horizons and their 95% intervals are statsmodels' quantiles of the same curve
+    finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
+    for q, h, ci in ((0.5, g.h50, g.h50_ci), (0.1, g.h90, g.h90_ci)):
+        assert h == (None if finite(sf.quantile(q)) is None else int(sf.quantile(q)))
+        assert list(ci) == [finite(v) for v in sf.quantile_ci(q, alpha=0.05)]
+    assert g.h90 == 3 and g.h90_ci[0] is not None  # a horizon with a finite interval was compared
 
 
 def test_survival_band_before_the_first_error_is_not_a_point():
