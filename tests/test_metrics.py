@@ -632,3 +632,18 @@ def test_a_group_whose_episodes_never_reached_a_step_has_no_accuracy_and_counts_
     assert g.format_rate == 0.75 and g.format_rate_ci == pytest.approx(wilson_formula(3, 4))
     assert g.step_accuracy is None and g.first_try_accuracy is None and g.format_retries_per_step is None
     assert g.success_rate == 0.0 and g.success_ci == pytest.approx(wilson_formula(0, 4))
+
+
+def test_first_try_drift_is_the_drift_of_the_first_answers_when_a_checker_repaired_them():
+    rng = np.random.default_rng(3)
+    first = rng.random((30, 20)) > 0.02 + 0.02 * np.arange(20)  # first tries drift; verify repaired every one
+    repaired = records_from(first, condition="verify")
+    for r in repaired:
+        for s in r.steps:
+            s.ok, s.code, s.on_track = True, "ok", True
+        r.step_ok = [True] * len(r.step_ok)
+    g = summarize(repaired, condition="verify")
+    plain = summarize(records_from(first, condition="verify"), condition="verify")  # the first tries, kept
+    assert g.drift_note == "no errors" and g.drift_p is None
+    assert (g.first_try_drift_slope, g.first_try_drift_p) == (plain.drift_slope, plain.drift_p)
+    assert g.first_try_drift_slope_ci == plain.drift_slope_ci and g.first_try_drift_p < 0.01
