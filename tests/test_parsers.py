@@ -204,6 +204,14 @@ def test_bit_parser_rejects_anything_else(text):
         parse_bit(text)
 
 
+def test_bit_parser_error_quotes_the_first_40_characters_of_the_reply():
+    text = "the new value of the cell is one, because " + "x" * 60
+    with pytest.raises(ParseError) as e:
+        parse_bit(text)
+    assert str(e.value) == f"expected a single 0 or 1, got {text[:40]!r}"
+    assert str(e.value) == "expected a single 0 or 1, got 'the new value of the cell is one, becaus'"
+
+
 @given(rows=st.lists(st.lists(st.sampled_from([0, 1]), min_size=5, max_size=5), min_size=1, max_size=6))
 def test_bit_rows_round_trip(rows):
     text = "\n".join(f"generation {i + 1}: " + "".join(map(str, r)) for i, r in enumerate(rows))

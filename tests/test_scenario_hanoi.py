@@ -3,14 +3,16 @@ move one by one, MAKER's strategy from the classic start."""
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from itertools import product
 
 import pytest
 
+from agentloop.errors import ParseError
 from agentloop.scenarios import get_scenario
 from agentloop.scenarios.hanoi import (
-    RULES, HanoiParams, HanoiState, _legal_moves, _move, _pegs_of, classic_start, maker_move, moves_needed,
+    RULES, Hanoi, HanoiParams, HanoiState, _legal_moves, _move, _pegs_of, classic_start, maker_move, moves_needed,
     optimal_move, optimal_solution, random_start,
 )
 
@@ -130,3 +132,23 @@ def test_every_legal_move_passes_every_rule():
         pegs = _pegs_of(where)
         for m in _legal_moves(pegs):
             assert all(r(3, pegs, m) is None for r in RULES)
+
+
+# --- slips and calls of several moves ----------------------------------------------------------
+def test_a_slip_with_no_other_legal_move_sends_the_disk_to_the_third_peg():
+    # Unreachable from a real position (disk 1 always has two legal moves), so pinned directly.
+    no_moves = HanoiState(((), (), ()), None)
+    for move, slip in [((1, 0, 1), (1, 0, 2)), ((2, 2, 0), (2, 2, 1)), ((3, 1, 2), (3, 1, 0))]:
+        assert Hanoi._corrupt_move(no_moves, move, random.Random(0)) == slip
+
+
+def test_a_call_of_moves_reads_one_line_past_the_call_and_says_how_many_it_found():
+    inst = sc.generate(HanoiParams(disks=3, granularity="moves:2"), 0)
+    step = sc.steps(inst)[0]
+    assert step.key == (1, 2)
+    assert sc.parse("[1, 0, 2]\n[2, 0, 1]", step) == ((1, 0, 2), (2, 0, 1))
+    for extra in (1, 2, 5):
+        text = "\n".join(["[1, 0, 2]", "[2, 0, 1]"] + ["[1, 2, 1]"] * extra)
+        with pytest.raises(ParseError) as e:
+            sc.parse(text, step)
+        assert str(e.value) == "expected 2 moves, one a line, got 3"  # reading stops at the third move

@@ -154,3 +154,19 @@ def test_a_slipped_digit_of_a_partial_product_is_another_digit():
     for i in range(len(digits) - 1):  # the leading part may be any number; the others are digits
         slips = {sc.corrupt_atom(inst, state, step, answer, i, random.Random(s)) for s in range(40)}
         assert slips == {(digits[i] + 1) % 10, (digits[i] - 1) % 10}
+
+
+def test_whole_task_digit_steps_are_at_most_four_digits_but_partial_products_may_be_long():
+    digit = inst_of(12, 3)
+    with pytest.raises(ParseError) as exc:
+        sc.parse_trajectory(digit, "6\n12345")
+    assert str(exc.value) == "not a step's number: '12345'"
+    assert sc.parse_trajectory(digit, "6\n1234") == [6, 1234]
+    partial = MultiplyInstance(MultiplyParams(n=5, m=1, granularity="partial"), 0, 12345, 9)
+    assert sc.parse_trajectory(partial, "111105") == [111105]
+
+
+def test_a_digit_step_is_a_short_answer_and_a_partial_product_a_long_one():
+    assert sc.answer_chars(inst_of(123, 456)) == sc.max_answer_chars == 16
+    partial = MultiplyInstance(MultiplyParams(n=3, m=3, granularity="partial"), 0, 123, 456)
+    assert sc.answer_chars(partial) == 64

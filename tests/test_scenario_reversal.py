@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from agentloop.errors import ParseError
 from agentloop.loop import run_episode
 from agentloop.scenarios import get_scenario
+from agentloop.scenarios._names import unique_people
 from agentloop.scenarios.reversal import BACKWARD, FORWARD, ReversalInstance, ReversalParams, split_accuracy
 
 sc = get_scenario("reversal")
@@ -109,3 +110,28 @@ def test_a_forward_question_names_the_child_and_asks_for_the_parent():
     assert sc.step_prompt(INST, back, "W.") == "Question 1: Who is Tabo Renvik's child? W. Answer with the full name only."
     listed = sc.oneshot_format(INST)
     assert "1. Who is Tabo Renvik's child?\n2. Who is Mira Sostel's parent?" in listed
+
+
+class _EachNameDrawnTwice:
+    """A stand-in rng whose choices repeat every name twice: the first choice of each pool for
+    the first two names, the second choice for the next two, and so on (12 choices a name)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def choice(self, seq):
+        k = self.calls // 24
+        self.calls += 1
+        return seq[k % len(seq)]
+
+
+def test_people_drawn_twice_are_kept_once_so_every_name_is_distinct():
+    assert unique_people(_EachNameDrawnTwice(), 3) == ["Baba Bababa", "Dede Dedede", "Fifi Fififi"]
+
+
+def test_a_reply_of_two_lines_is_not_one_name():
+    step = sc.steps(INST)[0]
+    for text in ("Dova\nKelitran", "Answer: Dova\r\nKelitran"):
+        with pytest.raises(ParseError) as e:
+            sc.parse(text, step)
+        assert str(e.value) == "expected one name on one line"

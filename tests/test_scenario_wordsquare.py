@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from agentloop.errors import ParseError
 from agentloop.scenarios._words import next_letters, word_set, words
 from agentloop.scenarios.wordsquare import (
-    Wordsquare, WordsquareInstance, WordsquareParams, candidates, columns, completion,
+    EMPTY, Wordsquare, WordsquareInstance, WordsquareParams, candidates, columns, completion,
 )
+from agentloop.types import Step
 
 SC = Wordsquare()
 
@@ -168,3 +169,35 @@ def test_the_goal_is_a_full_square_of_listed_words_that_is_symmetric_when_asked(
     dead = next((square[0], square[1], w) for w in words(3) if w in word_set(3) and columns((square[0], square[1], w), 3)[0] not in word_set(3))
     assert not SC.is_goal(free, dead)  # every row listed, a column not a word
     assert not SC.is_goal(free, tuple(columns(dead, 3)))  # every column listed, a row not a word
+
+
+# --- rows written out of order (planner=llm): EMPTY marks a row not written yet ----------------------
+def test_a_completion_fills_the_rows_left_empty_between_written_ones():
+    for symmetric in (False, True):
+        i = inst(4, symmetric, 2)
+        state = (i.solution[0], EMPTY, i.solution[2])
+        done = completion(4, symmetric, state)
+        assert done is not None and len(done) == 4
+        assert (done[0], done[2]) == (i.solution[0], i.solution[2])  # the written rows stay
+        assert SC.is_goal(i, done)
+
+
+def test_the_window_of_a_symmetric_square_out_of_order_shows_unknown_letters_as_dots():
+    i = WordsquareInstance(WordsquareParams(size=3, symmetric=True), 0, ("cat", "ate", "ten"))
+    assert SC.window(i, ("cat",), Step(1, (2,), "row 3")) == (
+        "The square so far (. is a letter of a row not written yet):\n"
+        "row 1: cat\nrow 2: ...\nrow 3: ...\n"
+        "So far column 1 reads 'c..', column 2 reads 'a..', column 3 reads 't..'. "
+        "Row 3 must read 't..' where its letters are known."
+    )
+    assert SC.window(i, ("cat", EMPTY, "ten"), Step(0, (1,), "row 2")).endswith(
+        "Row 2 must read 'a.e' where its letters are known.")
+
+
+def test_a_dead_end_is_reported_with_the_row_the_agent_wrote():
+    i = inst(4, False, 0)
+    state, step = SC.initial_state(i), SC.steps(i)[0]
+    stuck = next(w for w in candidates(4, False, state) if completion(4, False, state + (w,)) is None)
+    v = SC.check(i, state, step, stuck)
+    assert (v.ok, v.code, v.observed, v.expected) == (False, "wrong", stuck, i.solution[1])
+    assert v.reason == f"no way to complete the square after {stuck!r}"

@@ -19,7 +19,7 @@ from agentloop.cli import app
 from agentloop.conditions import PRESETS, get_condition
 from agentloop.errors import AgentloopError, ParseError
 from agentloop.loop import run_episode
-from agentloop.scenarios import describe_params, get_scenario, list_scenarios, parse_params
+from agentloop.scenarios import Params, describe_params, get_scenario, list_scenarios, parse_params
 
 # Small instances so that every condition runs quickly; scenarios not listed use their defaults.
 SMALL = {
@@ -122,6 +122,13 @@ def test_same_seed_same_instance_and_twenty_seeds_twenty_instances(name):
     assert len(seen) == 20, f"{name}: {len(seen)} distinct instances over 20 seeds"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_an_instance_keeps_the_seed_it_was_generated_from(name):
+    sc = get_scenario(name)
+    params = sc.Params.model_validate(DISTINCT.get(name, {}))
+    assert [sc.generate(params, seed).seed for seed in (0, 5, 123)] == [0, 5, 123]
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n in SMALL_SPACE])
 def test_a_small_instance_space_is_covered_by_the_seeds(name):
     sc = get_scenario(name)
@@ -208,6 +215,29 @@ def test_garbage_is_a_parse_error_for_steps_and_whole_tasks(name):
 def test_params_are_described_with_defaults(name):
     described = describe_params(get_scenario(name))
     assert described and all("default" in p and p["name"] for p in described)
+
+
+def test_params_are_described_exactly_as_their_schema_says():
+    assert describe_params(get_scenario("eca")) == [
+        {"name": "rule", "type": "integer", "default": 110, "minimum": 0, "maximum": 255,
+         "description": "Wolfram rule number"},
+        {"name": "width", "type": "integer", "default": 16, "minimum": 3, "maximum": 1024,
+         "description": "cells in the ring"},
+        {"name": "steps", "type": "integer", "default": 4, "minimum": 1, "maximum": 1000,
+         "description": "generations to compute"},
+        {"name": "granularity", "type": "string", "default": "cell", "allowed": "cell|row|rows:K",
+         "description": "what one call answers: cell, row (one generation) or rows:K (K generations)"},
+    ]
+
+
+def test_a_parameter_without_a_description_is_described_with_an_empty_one():
+    class Plain(Params):
+        size: int = 3
+
+    class Task:
+        Params = Plain
+
+    assert describe_params(Task()) == [{"name": "size", "type": "integer", "default": 3, "description": ""}]
 
 
 def _out_of_range(name: str) -> tuple[str, str]:

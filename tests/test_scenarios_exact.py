@@ -173,6 +173,17 @@ def test_life_whole_task_text_labels_every_generation():
     assert LIFE.parse_trajectory(inst, LIFE.format_trajectory(inst, answers)) == answers
 
 
+def test_life_steps_are_keyed_by_generation_row_and_column_and_labelled_so():
+    inst = LifeInstance(LifeParams(rows=3, cols=4, steps=2), 0, ((0,) * 4,) * 3)
+    steps = LIFE.steps(inst)
+    cells = [(g, r, c) for g in (1, 2) for r in range(3) for c in range(4)]
+    assert [s.key for s in steps] == cells
+    assert [s.index for s in steps] == list(range(24))
+    assert [s.label for s in steps] == [f"generation {g}, row {r}, column {c}" for g, r, c in cells]
+    boards = LIFE.steps(LifeInstance(LifeParams(rows=3, cols=4, steps=2, granularity="board"), 0, inst.initial))
+    assert [(s.index, s.key, s.label) for s in boards] == [(0, (1, 0, 4, 3), "generation 1"), (1, (2, 0, 4, 3), "generation 2")]
+
+
 # --- ab -----------------------------------------------------------------------------------------
 
 from agentloop.scenarios.ab import AbInstance, AbParams, rewrite  # noqa: E402

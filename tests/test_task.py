@@ -85,6 +85,11 @@ def test_the_window_initial_and_json_views_write_the_state_out():
     assert sc.format_answer(12) == "12" and sc.to_json_answer(12) == 12
 
 
+def test_the_default_views_write_letters_beyond_ascii_as_they_are_not_as_escapes():
+    sc, inst = Tally(), Tally().generate(Params(), 0)
+    assert sc.window(inst, {"name": "Zoë", "path": ("é", 1)}, None) == '{"name": "Zoë", "path": ["é", 1]}'
+
+
 def test_the_goal_and_expected_result_default_to_the_simulators_final_state():
     sc = Tally()
     inst = sc.generate(Params(), 3)
