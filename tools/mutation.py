@@ -73,6 +73,29 @@ def generate(mutmut: Path) -> None:
         sys.exit(f"mutmut could not generate the mutants:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
 
 
+DIGEST = ROOT / "mutants" / "tests-digest.txt"
+
+
+def forget_stale_map() -> None:
+    """mutmut maps only the tests it has not seen; a test that changed keeps its old map, and a
+    mutant would run without the tests that now reach it. So when any file under tests/ changed
+    since the map was made (or it is not known when it was), the map is made again (minutes)."""
+    stats = ROOT / "mutants" / "mutmut-stats.json"
+    if stats.exists() and (not DIGEST.exists() or DIGEST.read_text() != _tests_digest()):
+        print("the tests changed since the last run: mapping them to functions again", flush=True)
+        stats.unlink()
+
+
+def _tests_digest() -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "tests").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def module_of(mutant: str) -> str:
     """'agentloop.loop._worker.x_ask_vote__mutmut_3' -> 'loop._worker'."""
     head = re.split(r"\.x_|\.xǁ", mutant, maxsplit=1)[0]
@@ -350,9 +373,11 @@ def main() -> int:
         mutmut = ensure_mutmut()
         if a.fresh:
             shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        forget_stale_map()
         globs = [f"agentloop.{m}.*" for m in wanted]
         if a.survivors or a.pending or a.sample is not None:
             generate(mutmut)  # the mutants of the code as it is now, before choosing by result
+            DIGEST.write_text(_tests_digest())
             equivalent = load_equivalent()
             todo = set(SURVIVED) if a.survivors else {None}
             globs = sorted(n for n, code in load_results().items() if n not in equivalent
@@ -365,6 +390,8 @@ def main() -> int:
                 return summarise(wanted, a.fail_under)
         started = time.monotonic()
         rc = subprocess.run([str(mutmut), "run", "--max-children", str(a.children), *globs]).returncode
+        if (ROOT / "mutants" / "mutmut-stats.json").exists():
+            DIGEST.write_text(_tests_digest())
         elapsed = time.monotonic() - started
         print(f"\nmutmut run took {elapsed / 60:.1f} min (exit {rc}) with {a.children} child process(es)")
         if rc != 0:
