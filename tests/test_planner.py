@@ -303,7 +303,7 @@ class Garbage(ReadsThePrompt):
     name = "test/garbage"
 
     def complete(self, messages, *, hint=None, sample=0, seed=None):
-        return Completion(text="I cannot help with towers.", tokens_in=10, tokens_out=6)
+        return Completion(text="I cannot help with towers.", tokens_in=10, tokens_out=6, latency_s=0.25)
 
 
 def test_a_real_model_that_cannot_plan_ends_as_format_with_its_replies():
@@ -446,3 +446,185 @@ def test_a_noisy_wordsquare_planner_is_rechecked_under_verify():
                         model_args={"plan_error": 0.5}, seed=s) for s in range(6)]
     assert sum(r.plan_errors for r in recs) > 0
     assert all(r.success for r in recs)  # a perfect worker, and every wrong plan re-planned
+
+
+# --- the planner's edges: goals, pegs, cells, seeds, checkpoints --------------------------------
+from types import SimpleNamespace  # noqa: E402
+
+from agentloop.loop._planner import Decision, Leaf, plan_restore  # noqa: E402
+
+
+def test_the_first_hanoi_question_is_the_whole_tower_onto_peg_2_held_as_a_tower_goal():
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=4, start="classic"), 0)
+    planner = HanoiPlanner(sc, inst)
+    d = planner.next(HanoiState(inst.start, None), 0)
+    assert isinstance(d, Decision) and d.goal == "move disks 1 to 4 onto peg 2"
+    # the pending goal, as a checkpoint would hold it: the form resume() reads and the judge renders
+    assert planner.snapshot() == [["tower", 4, 2]]
+
+
+def test_a_finished_subgoal_that_leaves_the_tower_unfinished_asks_the_planner_again():
+    # A wrong plan under tape ("tower 1 to 2" for the whole tower) is followed; once it is done the
+    # stack is empty but disks 2 and 3 are not on peg 2: the planner is asked again, no free move.
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=3, start="classic"), 0)
+    planner = HanoiPlanner(sc, inst)
+    planner.resume([["tower", 1, 2]])
+    d = planner.next(HanoiState(((3, 2), (), (1,)), None), 1)
+    assert isinstance(d, Decision) and d.goal == "move disks 1 to 3 onto peg 2"
+    assert d.right == [("tower", 2, 1), ("disk", 3, 0, 2), ("tower", 2, 2)]
+    # with every disk on peg 2 and nothing pending, a move still owed is left to the worker
+    planner.resume([["tower", 1, 2]])
+    leaf = planner.next(HanoiState(((), (), (3, 2, 1)), None), 5)
+    assert isinstance(leaf, Leaf) and leaf.intent is None and leaf.plan_ok and leaf.step.label == "move 6"
+
+
+def test_a_hanoi_breakdown_naming_peg_3_cannot_be_followed():
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=4, start="classic"), 0)
+    d = HanoiPlanner(sc, inst).next(HanoiState(inst.start, None), 0)
+    for bad, text in [([("tower", 2, 3)], "tower 2 to 3"), ([("disk", 4, 0, 3)], "disk 4 from 0 to 3")]:
+        v, followable = d.judge(bad)
+        assert v.code == "plan" and not followable
+        assert v.reason == f"{text!r} names a peg other than 0, 1, 2"
+
+
+def _decidable_by_definition(grid, n):
+    """The empty cells whose digit follows from the grid (one candidate, or the only place in a
+    row, column or box for a digit), else the most constrained ones: the rule, written out."""
+    from agentloop.scenarios.sudoku import _box, candidates
+
+    b = _box(n)
+    empty = [c for c, v in enumerate(grid) if v == 0]
+    cands = {c: set(candidates(grid, n, c)) for c in empty}
+
+    def units(cell):
+        r, c = divmod(cell, n)
+        return [[r * n + j for j in range(n)], [i * n + c for i in range(n)],
+                [(r - r % b + i) * n + c - c % b + j for i in range(b) for j in range(b)]]
+
+    found = {c for c in empty if len(cands[c]) == 1 or any(
+        all(d not in cands.get(o, ()) for o in unit if o != c) for unit in units(c) for d in cands[c])}
+    if not found and empty:
+        least = min(len(cands[c]) for c in empty)
+        found = {c for c in empty if len(cands[c]) == least}
+    return sorted(found)
+
+
+@pytest.mark.parametrize("size", [4, 9])
+def test_sudoku_decidable_cells_are_those_the_rule_decides_including_by_box(size):
+    sc = get_scenario("sudoku")
+    checked = 0
+    for seed in range(3):
+        inst = sc.generate(sc.Params(size=size), seed)
+        planner, grid = SudokuPlanner(sc, inst), list(inst.puzzle)
+        empty = [c for c, v in enumerate(grid) if v == 0]
+        for cell in empty[:: max(1, len(empty) // 6)]:  # grids along the way to the solution
+            assert planner.decidable(tuple(grid)) == _decidable_by_definition(grid, size)
+            grid[cell] = inst.solution[cell]
+            checked += 1
+    assert checked >= 12
+
+
+def test_each_plan_request_is_seeded_by_its_decision_as_a_negative_step():
+    from agentloop.models import get_model
+    from agentloop.models._protocol import request_seed
+
+    class Seeds:
+        def __init__(self, inner):
+            self.inner, self.name, self.args, self.simulated, self.plan = inner, inner.name, inner.args, True, []
+
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
+            if hint is not None and hint.role == "plan":
+                self.plan.append((hint.key, sample, seed))
+            return self.inner.complete(messages, hint=hint, sample=sample, seed=seed)
+
+    model = Seeds(get_model("scripted/oracle", plan_error=0.4, seed=1))
+    rec = run_episode("hanoi", {"disks": 4, "start": "classic"}, condition=PLAN_VERIFY, model=model, seed=0, key="ep")
+    assert rec.plan_errors > 0  # some decisions were asked again
+    attempts = set()
+    for key, sample, seed in model.plan:
+        _, role, decision, attempt = key.rsplit(":", 3)
+        assert role == "plan" and seed == request_seed("ep", -int(decision), int(attempt), sample)
+        attempts.add(int(attempt))
+    assert len(model.plan) == rec.plans and attempts >= {0, 1}
+
+
+def test_restoring_a_planned_episode_from_a_checkpoint_without_planner_state_is_a_value_error():
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=3), 0)
+    with pytest.raises(ValueError) as exc:
+        plan_restore(SimpleNamespace(planner=HanoiPlanner(sc, inst)), None)
+    assert str(exc.value) == "the checkpoint has no planner state"
+    plan_restore(SimpleNamespace(planner=None), None)  # the fixed planner has nothing to restore
+
+
+def test_a_chosen_cell_or_row_survives_snapshot_and_resume():
+    sc = get_scenario("sudoku")
+    inst = sc.generate(sc.Params(size=4), 0)
+    for right in (True, False):
+        before = SudokuPlanner(sc, inst)
+        before.follow((2, 3), right)
+        after = SudokuPlanner(sc, inst)
+        after.resume(json.loads(json.dumps(before.snapshot())))
+        leaf = after.next(inst.puzzle, 5)
+        assert (leaf.step.index, leaf.step.key, leaf.step.label, leaf.plan_ok) == (5, (6,), "row 2, column 3", right)
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    for right in (True, False):
+        before = WordsquarePlanner(sc, inst)
+        before.follow(3, right)
+        after = WordsquarePlanner(sc, inst)
+        after.resume(json.loads(json.dumps(before.snapshot())))
+        leaf = after.next((inst.first,), 1)
+        assert (leaf.step.key, leaf.step.label, leaf.plan_ok) == ((2,), "row 3", right)
+
+
+def test_an_unreadable_row_choice_is_format_with_the_reply_quoted_to_40_characters():
+    from fakes import Scripted
+
+    text = "The most constrained one is clearly the second of them, I think."
+    rec = run_episode("wordsquare", {"size": 4}, condition=PLAN, model=Scripted([text]))
+    assert rec.status == "format"
+    (plan,) = rec.steps[-1].plans
+    assert plan.verdict.reason == f"could not read a plan (expected `row R`, got {text[:40]!r})"
+
+
+def test_a_failed_plan_records_the_calls_tokens_and_latency_it_took():
+    rec = run_episode("hanoi", {"disks": 3}, condition=PLAN, model=Garbage())
+    (step,) = rec.steps
+    assert (step.calls, step.prompt_tokens, step.tokens_out, step.latency_s) == (3, 10, 18, 0.75)
+    assert (step.label, step.samples, step.plan_ok) == ("plan for step 1", 0, False)
+
+
+class ShortPlanState:
+    """A journal whose checkpoint holds a planner state cut short (a chosen cell without its verdict)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def load(self):
+        cp = self.inner.load()
+        if cp is not None:
+            cp["plan"]["state"] = [7]
+        return cp
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("case", ["sudoku verify", "wordsquare verify"])
+def test_a_checkpoint_whose_planner_state_is_cut_short_starts_the_episode_over(case, tmp_path, monkeypatch):
+    import agentloop.loop._graph as graph
+    from test_resume import DiesAfter, Killed, run_into, stored
+
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    kw = PLAN_CASES[case]
+    whole = ResultsStore(tmp_path / "whole.sqlite")
+    run_into(whole, "k", **kw)
+    killed = ResultsStore(tmp_path / "killed.sqlite")
+    with pytest.raises(Killed):
+        run_into(killed, "k", journal=lambda j: DiesAfter(j, 3), **kw)
+    run_into(killed, "k", journal=ShortPlanState, **kw)  # unreadable: not resumed, and no crash
+    assert stored(killed, "k") == stored(whole, "k")

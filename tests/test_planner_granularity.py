@@ -199,6 +199,9 @@ def test_mixed_sizes_solve_life_including_a_board():
     sc = get_scenario("life")
     inst = sc.generate(sc.Params(**LIFE), 0)
     assert rec.answer == [list(r) for r in next_board(next_board(inst.initial))]
+    # the table names each size as a granularity value: a board, two chunks of 2 rows, 5 cells
+    table = {r.granularity: (r.calls, r.atoms) for r in atom_table([rec])}
+    assert table == {"chosen": (8, 50), "chosen board": (1, 25), "chosen rows:2": (2, 20), "chosen cell": (5, 5)}
 
 
 def test_a_chunk_is_wrong_when_any_atom_is_and_the_table_counts_atoms():
@@ -250,3 +253,86 @@ def test_a_planned_chunk_episode_killed_mid_run_resumes_to_the_uninterrupted_rec
     from test_planner import assert_killed_planned_episode_resumes_to_the_whole
 
     assert_killed_planned_episode_resumes_to_the_whole(CASES[case], dies_at, tmp_path, monkeypatch)
+
+
+# --- the planner's edges: how a size is written, a wrong size, room for the answer ---------------
+from agentloop.loop._planner import render_chunk  # noqa: E402
+from agentloop.scenarios._granularity import planned_chunk  # noqa: E402
+
+
+def test_a_chosen_size_is_written_as_a_model_writes_it():
+    # the reply text a perfect planner writes (the scripted model's): lower case, read back the same
+    for chunk, text in [(("cell", 1), "cell"), (("board", 0), "board"), (("row", 1), "rows 1"),
+                        (("row", 3), "rows 3"), (("cell", 2), "cells 2")]:
+        assert render_chunk(chunk) == text and parse_chunk(text) == chunk
+
+
+def test_a_corrupt_size_choice_can_never_be_done():
+    # at a generation's start: more generations than remain (4 of them); mid-generation: any rows
+    for partial, low, high in [((), 5, 7), ((1, 0, 1), 1, 3)]:
+        d = _decision(EcaPlanner, "eca", ECA, lambda inst, partial=partial: EcaState((inst.initial,), partial))
+        rng = random.Random(0)
+        seen = set()
+        for _ in range(30):
+            kind, n = d.corrupt(rng)
+            v, followable = d.judge((kind, n))
+            assert kind == "row" and low <= n <= high and v.code == "plan" and not followable
+            seen.add(n)
+        assert seen == set(range(low, high + 1))
+
+
+def test_a_chosen_chunk_allows_an_answer_as_long_as_its_rows():
+    eca = get_scenario("eca")
+    planner = EcaPlanner(eca, eca.generate(eca.Params(**ECA), 0))
+    # K generations of 8 cells: K * (8 + 24) + 16 characters; a cell: the scenario's limit
+    assert [planner.answer_chars(Step(0, (1, k, 8), "")) for k in (1, 3)] == [48, 112]
+    assert planner.answer_chars(Step(0, (1, 0), "generation 1, cell 0")) is None
+    life = get_scenario("life")
+    planner = LifePlanner(life, life.generate(life.Params(**LIFE), 0))
+    # K rows of 5 cells: K * (5 + 4) + 32 characters; a cell: the scenario's limit
+    assert [planner.answer_chars(Step(0, (1, 0, 5, k), "")) for k in (1, 2, 5)] == [41, 50, 77]
+    assert planner.answer_chars(Step(0, (1, 0, 0), "generation 1, row 0, column 0")) is None
+
+
+class AlwaysChooses:
+    """A simulated model that plans `choice` wherever a row can start (else `cell`) and answers
+    every step right: deterministic, so a vote's samples agree."""
+
+    name, args, simulated = "test/always", {}, True
+
+    def __init__(self, choice):
+        self.choice = choice
+
+    def complete(self, messages, *, hint=None, sample=0, seed=None):
+        if hint.role == "plan":
+            most = re.search(r"K from 1 to (\d+)", messages[-1]["content"])
+            text = "cell" if hint.answers[0][0] == "cell" else self.choice.replace("K", most[1])
+            return Completion(text=text, tokens_in=10, tokens_out=1)
+        return Completion(text=hint.render(list(hint.answers)), tokens_in=10, tokens_out=len(hint.answers))
+
+
+@pytest.mark.parametrize("scenario, params, choice, label", [
+    ("eca", ECA, "rows K", "generations 1 to 4"),  # 4 rows of 8 cells, 35 characters
+    ("life", {**LIFE, "cols": 8}, "board", "generation 1"),  # 5 rows of 8 cells, 44 characters
+])
+def test_under_a_vote_a_chosen_chunk_of_several_rows_is_not_red_flagged(scenario, params, choice, label):
+    rec = run_episode(scenario, params, condition=get_condition("vote", planner="llm"), model=AlwaysChooses(choice))
+    assert rec.success and rec.format_retries == 0 and rec.steps[0].label == label
+
+
+def test_a_planned_chunk_is_the_first_step_of_the_fixed_granularity_it_names():
+    # its atoms are compared as that granularity's are: the same key, the same count of atoms
+    for scenario, params, choices in [("eca", {**ECA, "steps": 6}, ["rows 2", "cell", "row"]),
+                                      ("life", LIFE, ["board", "row", "cell", "row", "row", "row"])]:
+        sc = get_scenario(scenario)
+        rec = run_episode(scenario, params, condition=PLAN, model=ChoosesSizes(choices))
+        assert rec.success
+        seen = set()
+        for s in rec.steps:
+            label, step, size = planned_chunk(scenario, sc.Params(**params), s)
+            inst = sc.generate(sc.Params(**params, granularity=label), 0)
+            first = sc.steps(inst)[0]
+            assert step.index == s.index and step.key == first.key
+            assert size == len(sc.atoms(inst, first, sc.solve(inst, sc.initial_state(inst), first)))
+            seen.add(label)
+        assert seen == ({"rows:2", "cell", "row"} if scenario == "eca" else {"board", "row", "cell"})

@@ -124,6 +124,24 @@ def test_the_pilot_counts_against_the_episodes_call_limit():
     assert tight.k_plan.pilot_calls == 0 and tight.k_plan.k == MAX_K and tight.calls <= 1
 
 
+def test_the_pilot_counts_against_the_episodes_cost_limit():
+    from agentloop.types import Completion
+
+    class Priced:
+        """Answers every step right (from the hint) at $0.125 a call."""
+
+        name, args, simulated = "test/priced", {}, True
+
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
+            return Completion(text=hint.render(hint.answers), tokens_in=10, tokens_out=2, cost=0.125)
+
+    cond = get_condition("vote", k="auto")
+    # the pilot: the 7 moves once each, $0.875 of the $1.25; $0.375 (3 calls) is left for the vote
+    rec = run_episode("hanoi", {"disks": 3}, condition=cond, model=Priced(), limits=Limits(max_cost=1.25))
+    assert rec.k_plan is not None and rec.k_plan.pilot_calls == 7 and rec.k_plan.pilot_cost == 0.875
+    assert rec.status == "budget" and rec.calls == 3 and rec.cost == 0.375
+
+
 AUTO = """
 name = "auto"
 seeds = 2

@@ -244,7 +244,7 @@ def restore(ep: Episode, cp: dict[str, Any], journal: Journal) -> bool:
             return False
         answers = journal.committed_answers(n) if ep.tape.keeps_answers else None
         plan_restore(ep, cp.get("plan"))  # planner=llm: its pending subgoals and counters
-    except (Unserialisable, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (Unserialisable, KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         _log().warning("checkpoint.unusable", key=ep.key, reason=str(exc)[:200])
         return False
     ep.on_track, ep.oneshot_problem, ep.oneshot_tokens_in, tape_length, ep.earlier_s = rest

@@ -681,8 +681,8 @@ def plan_checkpoint(ep) -> dict[str, Any] | None:
 
 
 def plan_restore(ep, cp: dict[str, Any] | None) -> None:
-    """Continue the planner from `plan_checkpoint`'s value (ValueError/KeyError/TypeError when it
-    does not read: the caller then starts the episode over)."""
+    """Continue the planner from `plan_checkpoint`'s value (ValueError/KeyError/IndexError/TypeError
+    when it does not read: the caller then starts the episode over)."""
     if ep.planner is None:
         return
     if cp is None:
