@@ -453,6 +453,7 @@ def test_survival_horizons_and_hazard_on_known_first_errors():
     assert all(lo <= s <= hi for lo, s, hi in zip(g.survival.lo, g.survival.s, g.survival.hi))
     # horizons: the first t with S(t) strictly below 0.5 / 0.9 (statsmodels' and SAS's convention)
     assert g.h50 == 4 and g.h90 == 2
+    assert g.hazard == _hazard(recs) and g.hazard  # a group of one task carries its hazard
     hz = _hazard(recs, bins=100)
     # at step 2 (1-based): 4 at risk, 1 error; at step 3: 3 at risk, 1 error; at step 4: 2 at risk, 1 error
     rates = {int(b.x_hi): (b.events, b.n) for b in hz}
