@@ -5,7 +5,7 @@ the loop sends under every condition.
 Prompts are part of what an experiment measures: a changed word changes the results, so a change
 must be deliberate and visible in review. When it is, rewrite the pinned file and commit it:
 
-    AGENTLOOP_PROMPTS=update .venv/bin/python -m pytest tests/test_prompts.py
+    AGENTLOOP_GOLDEN=update .venv/bin/python -m pytest tests/test_prompts.py
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from agentloop.models import get_model
 from agentloop.scenarios import get_scenario
 
 PINNED = Path(__file__).parent / "golden" / "prompts.json"
-UPDATE = os.environ.get("AGENTLOOP_PROMPTS") == "update"
+UPDATE = os.environ.get("AGENTLOOP_GOLDEN") == "update"
 
 # The built-in scenarios (not those of optional extras), each in the shapes whose text differs.
 SHAPES = [
@@ -153,11 +153,11 @@ def _dump(x) -> list[str]:
 
 @pytest.mark.parametrize("key", list(KEYS))
 def test_the_text_a_model_sees_is_the_pinned_text(pinned, key):
-    assert key in pinned, f"{key} is not pinned: AGENTLOOP_PROMPTS=update .venv/bin/python -m pytest {__file__}"
+    assert key in pinned, f"{key} is not pinned: AGENTLOOP_GOLDEN=update .venv/bin/python -m pytest {__file__}"
     got = current(key)
     if got != pinned[key]:
         diff = "\n".join(difflib.unified_diff(_dump(pinned[key]), _dump(got), "pinned", "now", lineterm="", n=1))
-        pytest.fail(f"the text for {key} changed (if on purpose: AGENTLOOP_PROMPTS=update .venv/bin/python -m "
+        pytest.fail(f"the text for {key} changed (if on purpose: AGENTLOOP_GOLDEN=update .venv/bin/python -m "
                     f"pytest tests/test_prompts.py, and commit tests/golden/prompts.json):\n{diff[:3000]}")
 
 
