@@ -648,3 +648,29 @@ def test_first_try_drift_is_the_drift_of_the_first_answers_when_a_checker_repair
     assert g.drift_note == "no errors" and g.drift_p is None
     assert (g.first_try_drift_slope, g.first_try_drift_p) == (plain.drift_slope, plain.drift_p)
     assert g.first_try_drift_slope_ci == plain.drift_slope_ci and g.first_try_drift_p < 0.01
+
+
+def test_a_cell_is_the_same_whatever_order_its_parameters_were_written_in():
+    a = make_record([True, False], seed=1, params={"width": 8, "steps": 2})
+    b = make_record([True, True], seed=2, params={"steps": 2, "width": 8})  # as read back from a store: sorted
+    (cell,) = compute_metrics([a, b]).by_cell
+    assert cell.episodes == 2
+
+
+def test_drift_needs_steps_that_differ_within_an_episode():
+    one_step_each = [make_record([s % 2 == 0], seed=s) for s in range(12)]  # 6 errors, each alone in its episode
+    d = _drift([0 if r.step_ok[0] else 1 for r in one_step_each], [0] * 12, list(range(12)), [True] * 12)
+    assert (d.errors, d.note, d.slope, d.p) == (6, "no spread within episodes to test", None, None)
+
+
+def test_a_step_stored_without_its_transcript_has_a_single_call_verdict_only_when_one_call_decided_it():
+    from agentloop.metrics import _single_call_ok
+
+    def step(**kw):
+        base = dict(index=0, label="s0", code="ok", ok=True, first_ok=True, on_track=True, committed=True, samples=1)
+        return StepRecord(**{**base, **kw})
+
+    assert _single_call_ok(step()) is True and _single_call_ok(step(ok=False, first_ok=False, code="wrong")) is False
+    assert _single_call_ok(step(code="format", ok=False, first_ok=False)) is None  # unreadable: no verdict
+    assert _single_call_ok(step(votes={"1": 3}, samples=3)) is None  # a vote: its samples are unknown
+    assert _single_call_ok(step(samples=2)) is None and _single_call_ok(step(samples=2, format_retries=1)) is True
