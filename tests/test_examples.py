@@ -211,3 +211,15 @@ def test_every_snippet_of_the_library_guide_runs(site, tmp_path):
             for line in body.splitlines():
                 _run_shell_line(line, tmp_path, env)
     assert kinds.count("python") >= 7 and kinds.count("sh") == 2
+
+
+@pytest.mark.usefixtures("plugins")
+@pytest.mark.parametrize("name", list(TASKS))
+@pytest.mark.parametrize("method", ["parse_trajectory", "format_trajectory"])
+def test_a_whole_task_method_it_lacks_is_named_in_one_line(name, method):
+    sc = get_scenario(name)
+    inst = sc.generate(parse_params(sc, TASKS[name]), 0)
+    with pytest.raises(AgentloopError) as e:
+        getattr(sc, method)(inst, "" if method == "parse_trajectory" else [])
+    assert str(e.value) == (f"scenario {name!r} does not define {method}: the oneshot condition needs "
+                            "oneshot_format, parse_trajectory and format_trajectory")

@@ -187,3 +187,13 @@ def test_an_episode_journal_gives_back_its_checkpoint_and_only_the_steps_before_
         assert other.load() == {"step": 6, "mine": False} and len(other.step_ok(99)) == 6  # another key untouched
         j.discard()
         assert j.load() is None and j.step_ok(99) == b"" and other.step_ok(99) != b""
+
+
+def test_an_episode_head_is_the_record_without_its_steps(tmp_path):
+    rec = run_episode("hanoi", {"disks": 3}, condition="tape", model="scripted/noisy", model_args={"error": 0.2},
+                      seed=2)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add_episode("k1", rec, store.begin_run({"name": "t"}, {}))
+        head = store.episode_head("k1")
+        assert head == rec.model_copy(update={"steps": [], "prompts": {}}) and rec.steps
+        assert store.episode_head("k2") is None
