@@ -340,3 +340,24 @@ def test_the_default_episode_key_tells_conditions_models_and_instances_apart():
     assert not set(base) & set(seeds(seed=1))  # another instance
     assert not set(base) & set(seeds(key="mine"))  # an explicit key
     assert seeds(key="mine") == seeds(key="mine", condition="stepwise")  # the key alone names it
+
+
+@pytest.mark.parametrize(("observed", "said"), [(None, "Your previous answer was rejected"),
+                                                 (7, "Your previous answer 7 was rejected")])
+def test_a_re_ask_quotes_the_rejected_answer_when_there_was_one(observed, said):
+    from agentloop.conditions import get_condition
+    from agentloop.loop._episode import Episode
+    from agentloop.loop._worker import step_messages
+    from agentloop.models import get_model
+    from agentloop.scenarios import get_scenario
+    from agentloop.tape import Tape
+    from agentloop.types import Limits, Verdict
+
+    sc = get_scenario("multiply")
+    inst = sc.generate(sc.Params(), 0)
+    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("verify"),
+                 model=get_model("scripted/oracle"), seed=0, hint_key="t", limits=Limits(), tape=Tape(sc, inst),
+                 true_state=sc.initial_state(inst))
+    feedback = Verdict.reject("format", "no digit found", observed=observed)
+    last = step_messages(ep, ep.steps[0], feedback)[-1]["content"]
+    assert last.endswith(f"\n\n{said}: no digit found. Answer again.")

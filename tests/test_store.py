@@ -197,3 +197,27 @@ def test_an_episode_head_is_the_record_without_its_steps(tmp_path):
         head = store.episode_head("k1")
         assert head == rec.model_copy(update={"steps": [], "prompts": {}}) and rec.steps
         assert store.episode_head("k2") is None
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["read-only", "immutable"])
+def test_a_store_opened_to_read_may_be_read_from_another_thread(tmp_path, monkeypatch, fallback):
+    import threading
+
+    import agentloop.store as store_mod
+
+    rec = _stored_store(tmp_path / "results.sqlite")
+    if fallback:  # as when no WAL index can be made beside the file: the immutable open is used
+        real = sqlite3.connect
+
+        def connect(database, *a, **kw):
+            if "mode=ro" in str(database):
+                raise sqlite3.OperationalError("unable to open database file")
+            return real(database, *a, **kw)
+
+        monkeypatch.setattr(store_mod.sqlite3, "connect", connect)
+    with ResultsStore(tmp_path / "results.sqlite", create=False) as store:
+        got = []
+        t = threading.Thread(target=lambda: got.append(store.episodes()[0][1].step_ok))
+        t.start()
+        t.join()
+        assert got == [rec.step_ok]

@@ -94,10 +94,8 @@ def step_messages(ep: Episode, step: Step, feedback: Verdict | None) -> list[Mes
     if ep.condition.tape:
         question = injected(ep, step) + question  # stepwise: `stepwise_question` has it
     if feedback is not None:
-        question += (
-            f"\n\nYour previous answer {feedback.observed if feedback.observed is not None else ''} was rejected: "
-            f"{feedback.reason}. Answer again."
-        )
+        previous = "" if feedback.observed is None else f" {feedback.observed}"
+        question += f"\n\nYour previous answer{previous} was rejected: {feedback.reason}. Answer again."
     if ep.condition.cot:
         question += cot_suffix()
     return [*head, {"role": "user", "content": question}]
