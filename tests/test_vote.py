@@ -276,3 +276,13 @@ def test_a_readable_wrong_answer_is_not_re_asked_as_a_format_failure():
     r, m = run("tape", "WR", format_retries=2)
     assert r.calls == 4 and r.format_retries == 0 and all(sample == 0 for sample, _, _ in m.requests)
     assert r.steps[0].code == "wrong" and r.steps[0].committed
+
+
+def test_answers_json_cannot_write_are_labelled_by_their_text():
+    from fractions import Fraction
+
+    from agentloop.supports import vote
+
+    answers = [Fraction(1, 3), (1, "a"), Fraction(1, 3), Fraction(1, 3)]
+    r = vote(lambda i: answers[i], k=2, max_samples=4)
+    assert r.answer == Fraction(1, 3) and r.votes == {'"1/3"': 3, '[1, "a"]': 1}
