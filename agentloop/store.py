@@ -529,8 +529,15 @@ class EpisodeJournal:
         try:
             cp = _unpack(row[1])
         except (zlib.error, ValueError):
-            return None  # unreadable: the episode starts over
-        return cp if isinstance(cp, dict) and cp.get("step") == row[0] else None
+            cp = None
+        if isinstance(cp, dict) and cp.get("step") == row[0]:
+            return cp
+        # unreadable: the episode starts over, without the rows written before it
+        from agentloop._log import get_logger
+
+        get_logger("agentloop.store").warning("checkpoint.unreadable", key=self.key, step=row[0])
+        self.discard()
+        return None
 
     def discard(self) -> None:
         """Forget the checkpoint and every step row (the episode starts over)."""

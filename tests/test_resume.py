@@ -5,7 +5,9 @@ record an uninterrupted run gives."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -72,6 +74,11 @@ def stored(store: ResultsStore, key: str) -> tuple[dict, list[tuple], int]:
         "prompt_tokens, tokens_out, format_retries, transcript FROM steps WHERE episode_key=? ORDER BY idx", (key,)
     ).fetchall()
     return rec, rows, store.con.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]
+
+
+def events(caplog) -> list[str]:
+    """The structlog event names the loop logged, in order."""
+    return [re.search(r"event='([^']*)'", r.getMessage())[1] for r in caplog.records if r.name.startswith("agentloop.")]
 
 
 def run_into(store: ResultsStore, key: str, journal=None, **kw):
@@ -157,7 +164,7 @@ def test_a_checkpoint_not_used_takes_its_step_rows_with_it(tmp_path, monkeypatch
     assert store.con.execute("SELECT COUNT(*) FROM steps WHERE episode_key='k'").fetchone()[0] == 3  # none left over
 
 
-def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch):
+def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
     kw = dict(scenario="hanoi", params={"disks": 4, "start": "classic"}, model="scripted/oracle", seed=0)
     store = ResultsStore(tmp_path / "r.sqlite")
@@ -165,11 +172,18 @@ def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch)
         run_into(store, "k", journal=lambda j: DiesAfter(j, 5), **kw)
     with store.con:
         store.con.execute("UPDATE checkpoints SET state = x'00ff'")
-    rec = run_into(store, "k", **kw)
+    with caplog.at_level(logging.DEBUG, logger="agentloop"):
+        with store.journal("k") as j:
+            assert j.load() is None  # unreadable: said, and forgotten with the rows written before it
+            assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 0
+            assert store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
+    assert events(caplog) == ["checkpoint.unreadable"]
+    with caplog.at_level(logging.DEBUG, logger="agentloop"):
+        rec = run_into(store, "k", **kw)
     assert rec.success and rec.calls == 15 and stored(store, "k")[0]["steps_correct"] == 15
 
 
-def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monkeypatch):
+def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
     from agentloop.scenarios._base import Scenario
     from agentloop.types import Step
@@ -206,7 +220,10 @@ def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monke
             return int(text)
 
     store = ResultsStore(tmp_path / "r.sqlite")
-    rec = run_into(store, "k", scenario=Count(), model="scripted/oracle")
+    with caplog.at_level(logging.DEBUG, logger="agentloop"):
+        rec = run_into(store, "k", scenario=Count(), model="scripted/oracle")
+    assert events(caplog) == ["checkpoint.off", "episode.done"]  # said once, not at every quantum
+    assert "reason='cannot checkpoint a Box'" in caplog.records[0].getMessage()
     assert rec.success and store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
     assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 5  # the records still streamed
 
