@@ -180,7 +180,7 @@ def test_non_ascii_digits_are_not_numbers():
 @pytest.mark.parametrize(
     "text, cleaned",
     [("  1. ", "1"), ("```\n1\n```", "1"), ("```text\n[1, 0, 2]\n```", "[1, 0, 2]"), ("```crane```", "crane"),
-     ("```crane\n```", "crane"), ("`1`", "`1`")],
+     ("```crane\n```", "crane"), ("`1`", "`1`"), ("```text\nX\n```", "X"), ("```\nXX\n```", "XX")],
 )
 def test_strip_reply_removes_whitespace_fences_and_a_final_period(text, cleaned):
     assert strip_reply(text) == cleaned

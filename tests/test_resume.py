@@ -224,6 +224,8 @@ def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monke
         rec = run_into(store, "k", scenario=Count(), model="scripted/oracle")
     assert events(caplog) == ["checkpoint.off", "episode.done"]  # said once, not at every quantum
     assert "reason='cannot checkpoint a Box'" in caplog.records[0].getMessage()
+    done = caplog.records[1].getMessage()
+    assert "scenario='count' condition='tape' model='scripted/oracle' seed=0 status='solved' calls=5" in done
     assert rec.success and store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
     assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 5  # the records still streamed
 

@@ -76,3 +76,12 @@ def test_vote_labels_of_integer_tuples_are_their_json():
 
     for key in [(3, 0, 2), (), (-1, 10**20), (True, 1), (1.5, 2), ("a", 1)]:
         assert _label(key) == json.dumps(key, ensure_ascii=False, default=str)
+
+
+def test_an_episode_of_more_super_steps_than_langgraphs_default_limit_runs_to_the_end(monkeypatch):
+    import agentloop.loop._graph as graph
+
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # one step per super-step: 16,383 of them (the default allows 10,007)
+    r = run_episode("hanoi", {"disks": 14, "start": "classic"}, condition="tape", model="scripted/oracle",
+                    transcripts=False)
+    assert r.status == "solved" and len(r.step_ok) == 2**14 - 1
