@@ -292,6 +292,11 @@ def _print_sample_estimate(results, equivalent, rows, wanted) -> float | None:
     killed = sum(c["killed"] for c in est_rows.values())
     print(f"\nestimated from the last sample (--sample {draw['fraction']} --seed {draw['seed']} at {draw['commit']}, "
           f"{draw['at']}): {killed} of {judged} sampled non-equivalent mutants killed")
+    print(f"  {'module':<24}{'mutants':>8}{'sampled':>8}{'killed':>8}{'score':>9}")
+    for mod in sorted(est_rows):
+        c = est_rows[mod]
+        print(f"  {mod:<24}{sizes[mod]:>8}{c['killed'] + c['survived'] + c['suspicious']:>8}{c['killed']:>8}"
+              f"{_pct(_score(c)):>9}")
     if est is None:
         return None
     score, lo, hi, covered, missing = est
