@@ -28,6 +28,7 @@ class Inner:
         self.args = args or {}
         self.sent: list[tuple[int, int | None]] = []
         self.messages: list = []  # what each request asked
+        self.hints: list = []  # and the hint beside it
         self.fail: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -40,11 +41,13 @@ class Inner:
 
     def complete(self, messages, *, hint=None, sample=0, seed=None):
         self.messages.append(messages)
+        self.hints.append(hint)
         return self._reply(sample, seed)
 
     async def acomplete(self, messages, *, hint=None, sample=0, seed=None):
         await asyncio.sleep(0)
         self.messages.append(messages)
+        self.hints.append(hint)
         return self._reply(sample, seed)
 
 
@@ -170,6 +173,7 @@ def test_the_cache_answers_a_repeat_without_asking_and_tells_requests_apart(tmp_
     call(m, mode, sample=2, seed=5)
     call(m, mode, sample=1, seed=6)
     assert inner.sent == [(1, 5), (2, 5), (1, 6)] and cache.misses == 3 and inner.messages == [MSGS] * 3
+    assert inner.hints == [None] * 3
     cache.close()
     reopened = CachingModel(Inner(), ResponseCache(tmp_path / "cache.sqlite"))
     assert call(reopened, mode, sample=1, seed=5).text == "reply 1" and reopened.inner.sent == []
@@ -198,3 +202,15 @@ def test_the_local_provider_answers_the_same_both_ways(engine):
     assert (asyn.text, asyn.tokens_in, asyn.tokens_out, asyn.cost) == (sync.text, sync.tokens_in, sync.tokens_out, sync.cost)
     (_, _, a), (_, _, b) = engine.made[0].calls
     assert a == b and a["temperature"] == 0.8 and "seed" in a  # sample and seed reach the engine
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_wrappers_pass_a_simulated_models_hint_through(tmp_path, mode):
+    from agentloop.models import Hint
+
+    hint = Hint(answers=(1,), render=str, corrupt=lambda i, rng: 0, key="ep:0:0")
+    inner = Inner()
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    call(CachingModel(GuardedModel(inner, [Budget(None)]), cache), mode, hint=hint, sample=0, seed=1)
+    assert inner.hints == [hint]
+    cache.close()

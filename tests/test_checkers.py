@@ -500,3 +500,28 @@ def test_the_program_is_asked_for_once_with_its_own_seed():
                       model=model, seed=5, key="ep")
     assert [(sample, seed) for _, sample, seed in model.program] == [(0, request_seed("ep", 0, 2_000_000, 0))]
     assert model.program[0][0].endswith(":program") and rec.checks.calls == 1
+
+
+def test_a_checkers_state_reads_back_whole_and_only_into_the_same_checker():
+    from agentloop.loop._episode import Episode
+    from agentloop.models import get_model
+    from agentloop.tape import Tape
+
+    sc = get_scenario("eca")
+    inst = sc.generate(parse_params(sc, ECA), 0)
+
+    def checker(kind):
+        ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("tape", checker=kind),
+                     model=get_model("scripted/oracle"), seed=0, hint_key="t", limits=Limits(), tape=Tape(sc, inst),
+                     true_state=sc.initial_state(inst))
+        return ep.checker
+
+    a = checker("program")
+    a.program, a.program_problem, a._written, a._judged_at = None, "no `def step` in the reply", True, (3, 1)
+    a.tally.add(True, False)
+    state = json.loads(json.dumps(a.checkpoint_state()))
+    b = checker("program")
+    b.restore_state(state)
+    assert b.checkpoint_state() == a.checkpoint_state() and b.program_problem == "no `def step` in the reply"
+    with pytest.raises(ValueError, match="^the checkpoint's checker is another one$"):
+        checker("critic").restore_state(state)

@@ -209,3 +209,16 @@ def test_make_builds_the_named_model_when_its_weights_are_installed(monkeypatch,
     m = local.make(name, {"temperature": 0.3})
     assert asked == [name] and m.weights is CATALOGUE[name] and m.name == f"local/{name}"
     assert m.args == {"temperature": 0.3}
+
+
+def test_a_replys_latency_is_the_time_the_engine_took(engine, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(local, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    answer = engine._answer
+
+    def slow(self, *a):  # the engine takes a quarter of a second of the (fake) clock
+        clock[0] += 0.25
+        return answer(self, *a)
+
+    monkeypatch.setattr(engine, "_answer", slow)
+    assert model().complete(ECA_STEP).latency_s == 0.25
