@@ -335,7 +335,7 @@ def assert_killed_planned_episode_resumes_to_the_whole(kw, dies_at, tmp_path, mo
     """Killed after `dies_at` journal writes and run again, a planned episode stores the record an
     uninterrupted run stores (test_planner_granularity uses it too)."""
     import agentloop.loop._graph as graph
-    from test_resume import DiesAfter, Killed, run_into, stored
+    from test_resume import DiesAfter, Killed, Watched, run_into, stored
 
     monkeypatch.setattr(graph, "QUANTUM_S", 0.0)  # a checkpoint after every step
     whole = ResultsStore(tmp_path / "whole.sqlite")
@@ -344,7 +344,10 @@ def assert_killed_planned_episode_resumes_to_the_whole(kw, dies_at, tmp_path, mo
     with pytest.raises(Killed):
         run_into(killed, "k", journal=lambda j: DiesAfter(j, dies_at), **kw)
     assert killed.count() == 0
-    run_into(killed, "k", **kw)
+    (step,) = killed.con.execute("SELECT step FROM checkpoints WHERE episode_key='k'").fetchone()
+    watched = []
+    run_into(killed, "k", journal=lambda j: watched.append(Watched(j)) or watched[0], **kw)
+    assert watched[0].first == step > 0  # it went on from its checkpoint, the planner's state with it
     assert stored(killed, "k") == stored(whole, "k")
     rec = json.loads(whole.con.execute("SELECT record FROM episodes").fetchone()[0])
     assert rec["plans"] > 0  # the counters are in what was compared
