@@ -631,3 +631,104 @@ def test_a_checkpoint_whose_planner_state_is_cut_short_starts_the_episode_over(c
         run_into(killed, "k", journal=lambda j: DiesAfter(j, 3), **kw)
     run_into(killed, "k", journal=ShortPlanState, **kw)  # unreadable: not resumed, and no crash
     assert stored(killed, "k") == stored(whole, "k")
+
+
+# --- the planner's questions, word for word; sudoku and word-square corner cases -------------------
+def test_each_planners_question_is_word_for_word_the_same():
+    sc = get_scenario("hanoi")
+    inst = sc.generate(sc.Params(disks=3, start="classic"), 0)
+    assert HanoiPlanner(sc, inst).next(HanoiState(inst.start, None), 0).question == (
+        "Plan the moves; do not make them. Pegs (bottom to top): peg 0: [3, 2, 1] | peg 1: [] | peg 2: [].\n"
+        "Goal: move disks 1 to 3 onto peg 2.\nBreak this goal into at most 3 smaller subgoals, in the order they "
+        "are done. Write one subgoal per line, either `tower K to P` (move disks 1 to K, as a tower, onto peg P; "
+        "K below 3) or `disk D from A to B` (move the single disk D from peg A to peg B). Answer with the "
+        "subgoal lines only."
+    )
+    sc = get_scenario("sudoku")
+    inst = sc.generate(sc.Params(size=4), 0)
+    assert SudokuPlanner(sc, inst).next(inst.puzzle, 0).question == (
+        "The grid now:\n. . | . .\n1 4 | . 2\n. 1 | . 3\n3 2 | . 1\nWhich empty cell should be filled next? "
+        "Choose one whose digit can already be decided from the grid as it is (it has only one possible digit, "
+        "or it is the only place in its row, column or box for some digit). Do not give the digit. Answer with "
+        "`row R, column C` only."
+    )
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    rows = ws.place((inst.first,), 3, inst.solution[3])  # rows 1 and 4 written: a gap is shown as dots
+    assert WordsquarePlanner(sc, inst).next(rows, 0).question == (
+        "The square so far (. is a letter of a row not written yet):\nrow 1: mire\nrow 2: ....\nrow 3: ....\n"
+        "row 4: ants\nWhich row should be written next? Choose the most constrained one: the row that the fewest "
+        "words fit, given the letters the columns already have. Do not write the word. Answer with `row R` only."
+    )
+
+
+def _sudoku_decision(grid):
+    sc = get_scenario("sudoku")
+    planner = SudokuPlanner(sc, sc.generate(sc.Params(size=4), 0))  # only the size is the instance's
+    return planner, planner.next(tuple(grid), 0)
+
+
+def test_sudoku_with_no_cell_decidable_the_most_constrained_cells_are_right():
+    # one given digit: its row, column and box keep 3 candidates, every other cell 4, and no digit
+    # has a single place in any unit
+    grid = [1] + [0] * 15
+    planner, d = _sudoku_decision(grid)
+    assert planner.decidable(tuple(grid)) == [1, 2, 3, 4, 5, 8, 12]
+    assert d.right == (1, 2) and d.judge((2, 2))[0].ok
+    v, followable = d.judge((2, 3))
+    assert (v.code, v.reason, v.expected, v.observed, followable) == (
+        "plan", "row 2, column 3 cannot be decided yet (4 digits are still possible there)", [1, 2], [2, 3], True)
+    assert planner.decidable((0,) * 16) == list(range(16))  # an empty grid: every cell alike
+
+
+def test_a_corrupt_sudoku_cell_is_an_empty_cell_that_cannot_be_decided_yet():
+    grid = [1] + [0] * 15
+    _, d = _sudoku_decision(grid)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(60):
+        r, c = d.corrupt(rng)
+        v, followable = d.judge((r, c))
+        assert grid[(r - 1) * 4 + c - 1] == 0 and not v.ok and followable and "cannot be decided yet" in v.reason
+        seen.add((r - 1) * 4 + c - 1)
+    assert seen == {6, 7, 9, 10, 11, 13, 14, 15}  # every undecidable cell, and only those
+
+
+def test_a_corrupt_row_choice_is_a_less_constrained_row_and_with_one_row_left_row_1():
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    d = WordsquarePlanner(sc, inst).next((inst.first,), 0)  # 35 words fit row 2, 400 or more rows 3 and 4
+    assert d.right == 2
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(30):
+        r = d.corrupt(rng)
+        v, followable = d.judge(r)
+        assert not v.ok and followable and v.reason == f"400 or more words fit row {r}; another row is more constrained"
+        seen.add(r)
+    assert seen == {3, 4}
+    # only row 2 of a 3x3 square left: the corrupt choice is row 1, which is given and cannot be followed
+    inst = sc.generate(sc.Params(size=3), 0)
+    d = WordsquarePlanner(sc, inst).next(ws.place((inst.first,), 2, inst.solution[2]), 0)
+    assert d.right == 2 and d.corrupt(random.Random(0)) == 1
+    v, followable = d.judge(1)
+    assert (v.reason, v.expected, v.observed, followable) == ("row 1 is already written", 2, 1, False)
+
+
+def test_a_row_outside_the_square_is_rejected_with_the_right_row_expected():
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    d = WordsquarePlanner(sc, inst).next((inst.first,), 0)
+    for r in (0, 5):
+        v, followable = d.judge(r)
+        assert (v.code, v.reason, v.expected, v.observed, followable) == (
+            "plan", f"there is no row {r} (rows are 1 to 4)", 2, r, False)
+
+
+def test_a_row_choice_is_read_from_the_first_2000_characters_only():
+    sc = get_scenario("wordsquare")
+    inst = sc.generate(sc.Params(size=4), 0)
+    d = WordsquarePlanner(sc, inst).next((inst.first,), 0)
+    assert d.parse("x" * 1994 + " row 3") == 3  # "row 3" ends at character 2000
+    with pytest.raises(ParseError):
+        d.parse("x" * 1995 + " row 3")  # its number is character 2001

@@ -336,3 +336,60 @@ def test_a_planned_chunk_is_the_first_step_of_the_fixed_granularity_it_names():
             assert size == len(sc.atoms(inst, first, sc.solve(inst, sc.initial_state(inst), first)))
             seen.add(label)
         assert seen == ({"rows:2", "cell", "row"} if scenario == "eca" else {"board", "row", "cell"})
+
+
+# --- the question, the verdict of a possible size, the count of steps, a chosen size resumed -----
+def test_the_size_questions_are_word_for_word_the_same():
+    mid = _decision(EcaPlanner, "eca", ECA, lambda inst: EcaState((inst.initial,), (1, 0, 1)))
+    assert mid.question == (
+        "The task: generations 1 to 4 of 8 cells each. Generations 0 to 0 are done; of generation 1, 3 of 8 cells "
+        "are written.\nHow much should the next call do? Answer `cell` (the next cell only) or, when a generation "
+        "can start here, `rows K` (the next K whole generations, K from 1 to 3). Do not do the work. Answer with "
+        "the choice only."
+    )
+    start = _decision(LifePlanner, "life", LIFE, lambda inst: LifeState((inst.initial,), ()))
+    assert start.question == (
+        "The task: generations 1 to 2 of a 5x5 board. Generations 0 to 0 are done; of generation 1, 0 of 25 cells "
+        "are written (row by row), and `board` (the whole generation) is also a choice at its first row.\nHow much "
+        "should the next call do? Answer `cell` (the next cell only) or, when a row can start here, `rows K` (the "
+        "next K whole rows, K from 1 to 5). Do not do the work. Answer with the choice only."
+    )
+
+
+def test_a_possible_size_is_accepted_with_the_size_observed():
+    d = _decision(EcaPlanner, "eca", ECA, lambda inst: EcaState((inst.initial,), ()))
+    for chunk in [("cell", 1), ("row", 1), ("row", 4)]:
+        v, followable = d.judge(chunk)
+        assert (v.ok, v.code, v.observed, followable) == (True, "ok", list(chunk), True)
+    rec = run_episode("eca", ECA, condition=PLAN, model=ChoosesSizes(["rows 3", "row"]))
+    assert [s.plans[0].verdict.observed for s in rec.steps] == [["row", 3], ["row", 1]]
+
+
+def test_the_steps_left_are_counted_as_the_rest_of_the_row_under_way_then_a_step_per_row():
+    eca = get_scenario("eca")
+    planner = EcaPlanner(eca, eca.generate(eca.Params(**ECA), 0))
+    initial = planner.inst.initial
+    # 3 of 8 cells of generation 1 written: 5 cells, then generations 2 to 4
+    assert planner.steps_total(EcaState((initial,), (1, 0, 1)), 3, 32) == 3 + 5 + 3
+    assert planner.steps_total(EcaState((initial,), ()), 0, 32) == 4
+    life = get_scenario("life")
+    planner = LifePlanner(life, life.generate(life.Params(**LIFE), 0))
+    # 7 cells of 5x5 written: 3 cells of row 1, then rows 2 to 4
+    assert planner.steps_total(LifeState((planner.inst.initial,), (0,) * 7), 7, 50) == 7 + 3 + 3
+
+
+def test_a_chosen_size_survives_snapshot_and_resume():
+    eca = get_scenario("eca")
+    inst = eca.generate(eca.Params(**ECA), 0)
+    state = EcaState((inst.initial,), ())
+    for chunk, key, label in [(("row", 2), (1, 2, 8), "generations 1 to 2"),
+                              (("cell", 1), (1, 0), "generation 1, cell 0")]:
+        before = EcaPlanner(eca, inst)
+        before.follow(chunk, True)
+        after = EcaPlanner(eca, inst)
+        after.resume(json.loads(json.dumps(before.snapshot())))
+        leaf = after.next(state, 4)
+        assert (leaf.step.index, leaf.step.key, leaf.step.label, leaf.plan_ok) == (4, key, label, True)
+    after = EcaPlanner(eca, inst)
+    after.resume(None)  # nothing chosen: the planner is asked
+    assert after.next(state, 0).goal == "the size of the next step"
