@@ -107,6 +107,20 @@ def test_allowed_values_read_inclusive_and_exclusive_bounds_and_enums():
     assert allowed_values({"type": "string"}) == "string" and allowed_values({"type": None}) == "any"
 
 
+def test_described_params_keep_exclusive_bounds_so_the_error_names_them():
+    from agentloop.scenarios import allowed_values, describe_params
+
+    density = {d["name"]: d for d in describe_params(get_scenario("life"))}["density"]
+    assert density == {"name": "density", "type": "number", "default": 0.35, "exclusiveMinimum": 0,
+                       "exclusiveMaximum": 1, "description": "share of live cells at the start"}
+    assert allowed_values(density) == "0..1"
+    with pytest.raises(AgentloopError) as err:
+        parse_params(get_scenario("life"), {"density": 2})
+    assert str(err.value) == (
+        "life: parameter density=2: input should be less than 1; parameters: rows (3..64), cols (3..64), "
+        "steps (1..200), density (0..1), topology (dead|torus), granularity (cell|row|board)")
+
+
 def test_planner_llm_on_a_scenario_without_a_planner_names_those_that_have_one():
     from agentloop.errors import AgentloopError
     from agentloop.loop._planner import _planners, check_planner

@@ -346,6 +346,20 @@ def test_the_atom_table_counts_atoms_per_step_and_their_accuracy():
     assert "| eca | row | tape | scripted/noisy | 8.0 |" in table and "atom accuracy (simulated)" in table
 
 
+def test_the_atom_table_leaves_out_stored_steps_beyond_the_scenario_s_plan():
+    """A record with more steps than the plan of its instance (a record from an older plan, or
+    doctored) is counted up to the plan: the steps after it have no size to count."""
+    from agentloop.scenarios._granularity import atom_table
+
+    rec = run_episode("eca", {"width": 8, "steps": 2, "granularity": "row"}, condition="tape",
+                      model="scripted/oracle", seed=0)
+    assert [s.index for s in rec.steps] == [0, 1]
+    extra = [rec.steps[-1].model_copy(update={"index": i}) for i in (2, 3)]
+    longer = rec.model_copy(update={"steps": [*rec.steps, *extra]})
+    (row,) = atom_table([longer])
+    assert (row.episodes, row.solved, row.calls, row.calls_ok, row.atoms, row.atoms_ok) == (1, 1, 2, 2, 16, 16)
+
+
 def test_the_table_tool_reads_a_run_and_refuses_a_missing_one(tmp_path, capsys):
     import importlib.util
     from pathlib import Path

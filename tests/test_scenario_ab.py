@@ -115,6 +115,15 @@ def test_parser_rejects_near_misses():
             sc.parse(bad, step)
 
 
+@pytest.mark.parametrize("text", ["A# #A\nB#", "A# #A\rB#", "A#\r#A", "A# #A\r\nB#"])
+def test_a_sequence_broken_over_lines_is_refused_whatever_the_line_break(text):
+    """A carriage return alone is a line break too: the tokens on either side are not one sequence."""
+    step = sc.steps(inst_of("A# #A"))[0]
+    with pytest.raises(ParseError) as err:
+        sc.parse(text, step)
+    assert str(err.value) == "expected one sequence on one line"
+
+
 def test_whole_task_lines_may_be_numbered_and_stop_at_the_plan():
     inst = inst_of("B# #A A# #A")
     assert sc.parse_trajectory(inst, "1. #A B# A# #A\nstep 2: #A B#\nand then nothing more happens") == [

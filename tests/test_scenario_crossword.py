@@ -103,3 +103,9 @@ def test_an_episode_records_a_wrong_word_and_stops_at_the_clash_it_causes():
     assert [s.code for s in r.steps] == ["wrong", "illegal"] and r.status == "failed" and r.first_error_step == 0
     good = run_episode("crossword", {"words": 5}, condition="tape", model=Scripted(words), seed=1)
     assert good.success and good.answer == words
+
+
+@pytest.mark.parametrize("text", ["answer: cat", "1 across: answer: CAT", "Entry 2: word: my guess: `cat`", "c:a:t: c a t"])
+def test_the_word_is_read_after_the_last_colon_of_a_label(text):
+    inst = _inst()
+    assert SC.parse(text, SC.steps(inst)[0]) == "cat"

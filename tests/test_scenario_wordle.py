@@ -83,11 +83,17 @@ def test_checker_rules_one_by_one():
     # feedback: a listed five-letter word that breaks it
     v = SC.check(i, state, steps[1], "toast")
     assert (v.ok, v.code) == (False, "wrong") and "crane" not in v.reason
+    # the verdict names the oracle's guess from here as expected (the reason never does)
+    assert (v.reason, v.expected, v.observed) == (
+        "'toast' does not fit the feedback so far: 'o' is not at position 2", "clear", "toast")
+    assert v.expected == SC.solve(i, state, steps[1])
     assert SC.check(i, state, steps[1], "brace").ok  # fits, not the word, a guess remains
     # last guess: fits, listed, but only the word itself keeps the goal reachable
     state = SC.apply(i, state, steps[1], "brace")
     last = SC.check(i, state, steps[2], "crave")
     assert not last.ok and last.code == "wrong" and "last guess" in last.reason and "crane" not in last.reason
+    assert (last.reason, last.expected, last.observed) == (
+        "'crave' is not the word, and this is the last guess", "crane", "crave")
     assert Constraints.from_history(state).violation("crave") is None
     assert SC.check(i, state, steps[2], "crane").ok
 
@@ -154,6 +160,36 @@ def test_a_wrong_length_slip_is_a_listed_word_of_the_other_length():
     """Corruptions parse and are rejected (the contract tests); the wrong-length one is still listed."""
     dropped = wrong_length_word("crane", random.Random(1))
     assert dropped in word_set(4) and len(dropped) == 4
+
+
+class StuckRng(random.Random):
+    """Picks the right answer `misses` times, then the first word of whatever list it is given."""
+
+    def __init__(self, misses: int):
+        super().__init__(0)
+        self.misses, self.calls = misses, 0
+
+    def choice(self, seq):
+        self.calls += 1
+        return "crane" if self.calls <= self.misses else seq[0]
+
+
+@pytest.mark.parametrize(("misses", "slip", "calls"), [(0, FIVE[0], 1), (299, FIVE[0], 300), (300, None, 301)])
+def test_the_slip_draws_at_most_300_words_before_falling_back_to_a_wrong_length(misses, slip, calls):
+    """On the last guess any other listed word is a slip; a draw of the answer itself is drawn again,
+    300 draws in all, then the slip is a listed word one letter short."""
+    i = inst("crane", guesses=1)
+    rng = StuckRng(misses)
+    wrong = SC.corrupt(i, (), SC.steps(i)[0], "crane", rng)
+    assert wrong == (slip or sorted({"crane"[:k] + "crane"[k + 1 :] for k in range(5)} & word_set(4))[0])
+    assert len(wrong) == (5 if slip else 4) and rng.calls == calls
+
+
+def test_before_any_feedback_the_slip_is_a_wrong_length_word_at_once():
+    i = inst("crane")
+    rng = StuckRng(0)
+    wrong = SC.corrupt(i, (), SC.steps(i)[0], "crane", rng)
+    assert len(wrong) == 4 and wrong in word_set(4) and rng.calls == 1  # no draw from the five-letter list
 
 
 class UnlistedFirst:
