@@ -240,6 +240,7 @@ def test_an_unreadable_critic_is_recorded_and_lets_the_answer_pass(monkeypatch):
     review = rec.steps[0].attempts[0].review
     assert not review.judged and "could not be read" in review.problem
     assert len(review.replies) == 3  # asked, then re-asked format_retries (2) times
+    assert all(r.problem and r.answer is None for r in review.replies)  # each says why it was not read
     assert rec.checks.unjudged == rec.steps_total and rec.checks.calls == 3 * rec.steps_total
 
 
@@ -525,3 +526,11 @@ def test_a_checkers_state_reads_back_whole_and_only_into_the_same_checker():
     assert b.checkpoint_state() == a.checkpoint_state() and b.program_problem == "no `def step` in the reply"
     with pytest.raises(ValueError, match="^the checkpoint's checker is another one$"):
         checker("critic").restore_state(state)
+
+
+def test_a_program_checker_for_a_bigger_step_is_refused_before_any_call():
+    with pytest.raises(AgentloopError) as e:
+        run_episode("eca", {**ECA, "granularity": "row"}, condition=get_condition("tape", checker="program"),
+                    model="scripted/oracle")
+    assert str(e.value) == ("checker=program: simulated models write programs for one atomic step; granularity=row "
+                            "asks for several")

@@ -244,3 +244,13 @@ def test_hanoi_rejects_anything_but_one_move(text):
     sc, _, steps, _ = case("hanoi")
     with pytest.raises(ParseError):
         sc.parse(text, steps[0])
+
+
+def test_bit_rows_skip_label_lines_only_up_to_a_few_more_than_the_rows_asked():
+    rows = "0110\n1001"
+    labels = lambda n: "\n".join(f"generation {i}:" for i in range(n))  # noqa: E731  (digits only in labels)
+    assert parse_bit_rows(labels(2 * 2 + 8 - 2) + "\n" + rows, 4, limit=2) == [[0, 1, 1, 0], [1, 0, 0, 1]]
+    with pytest.raises(ParseError) as e:
+        parse_bit_rows(labels(2 * 2 + 9) + "\n" + rows, 4, limit=2)
+    assert str(e.value) == "more than 12 lines that could be rows; no answer has that many"
+    assert parse_bit_rows(labels(40) + "\n" + rows, 4) == [[0, 1, 1, 0], [1, 0, 0, 1]]  # no limit: no bound

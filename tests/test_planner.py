@@ -193,6 +193,10 @@ def test_hanoi_judges_breakdowns_that_are_wrong_or_impossible():
                      ([("disk", 4, 1, 1)], "not a move"), ([("tower", 1, 1)] * 4, "at most 3")]:
         v, followable = d.judge(bad)
         assert v.code == "plan" and why in v.reason and not followable
+        assert v.expected == [list(g) for g in right] and v.observed == [list(g) for g in bad]
+    # a reply of ten subgoals is read up to the ninth: enough to say it has too many
+    ten = parse_subgoals("\n".join(f"tower {i} to 1" for i in range(1, 11)))
+    assert len(ten) == 9 and d.judge(ten)[0].reason == "a breakdown has at most 3 subgoals, got 9"
     rng = random.Random(0)
     assert all(d.corrupt(rng) != right for _ in range(20))
 
