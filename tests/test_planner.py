@@ -736,3 +736,12 @@ def test_a_row_choice_is_read_from_the_first_2000_characters_only():
     assert d.parse("x" * 1994 + " row 3") == 3  # "row 3" ends at character 2000
     with pytest.raises(ParseError):
         d.parse("x" * 1995 + " row 3")  # its number is character 2001
+
+
+def test_a_planned_episode_reads_back_from_the_store_with_its_plans(tmp_path):
+    rec = run_episode("hanoi", {"disks": 3, "start": "classic"}, condition=get_condition("tape", planner="llm"),
+                      model="scripted/noisy", model_args={"error": 0.2, "plan_error": 0.3}, seed=4)
+    assert any(s.plans for s in rec.steps) and any(s.attempts for s in rec.steps)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.add_episode("k", rec, store.begin_run({}, {}))
+        assert store.episode("k") == rec  # each step's attempts, proposals and plan verdict

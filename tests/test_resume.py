@@ -177,7 +177,7 @@ def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch,
             assert j.load() is None  # unreadable: said, and forgotten with the rows written before it
             assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 0
             assert store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
-    assert events(caplog) == ["checkpoint.unreadable"]
+    assert events(caplog) == ["checkpoint.unreadable"] and "key='k' step=4" in caplog.records[0].getMessage()
     with caplog.at_level(logging.DEBUG, logger="agentloop"):
         rec = run_into(store, "k", **kw)
     assert rec.success and rec.calls == 15 and stored(store, "k")[0]["steps_correct"] == 15
