@@ -674,3 +674,9 @@ def test_a_step_stored_without_its_transcript_has_a_single_call_verdict_only_whe
     assert _single_call_ok(step(code="format", ok=False, first_ok=False)) is None  # unreadable: no verdict
     assert _single_call_ok(step(votes={"1": 3}, samples=3)) is None  # a vote: its samples are unknown
     assert _single_call_ok(step(samples=2)) is None and _single_call_ok(step(samples=2, format_retries=1)) is True
+
+
+def test_a_group_of_no_episodes_has_no_rates_and_the_widest_band():
+    g = summarize([], condition="tape")
+    assert (g.episodes, g.solved, g.steps, g.success_rate, g.success_ci) == (0, 0, 0, 0.0, (0.0, 1.0))
+    assert g.format_rate == 0.0 and g.format_rate_ci is None and g.step_accuracy is None
