@@ -140,15 +140,9 @@ class _Nested:
 
 
 def _episode(model, limits: Limits):
-    from agentloop.conditions import get_condition
-    from agentloop.loop._episode import Episode
-    from agentloop.scenarios import get_scenario
-    from agentloop.tape import Tape
+    from fakes import episode_of
 
-    sc = get_scenario("eca")
-    inst = sc.generate(sc.Params(width=4, steps=1), 0)
-    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("tape"), model=model,
-                 seed=0, hint_key="t", limits=limits, tape=Tape(sc, inst), true_state=sc.initial_state(inst))
+    ep = episode_of("eca", {"width": 4, "steps": 1}, model=model, limits=limits)
     model.ep = ep
     return ep
 

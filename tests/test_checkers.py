@@ -504,18 +504,10 @@ def test_the_program_is_asked_for_once_with_its_own_seed():
 
 
 def test_a_checkers_state_reads_back_whole_and_only_into_the_same_checker():
-    from agentloop.loop._episode import Episode
-    from agentloop.models import get_model
-    from agentloop.tape import Tape
-
-    sc = get_scenario("eca")
-    inst = sc.generate(parse_params(sc, ECA), 0)
+    from fakes import episode_of
 
     def checker(kind):
-        ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("tape", checker=kind),
-                     model=get_model("scripted/oracle"), seed=0, hint_key="t", limits=Limits(), tape=Tape(sc, inst),
-                     true_state=sc.initial_state(inst))
-        return ep.checker
+        return episode_of("eca", ECA, get_condition("tape", checker=kind)).checker
 
     a = checker("program")
     a.program, a.program_problem, a._written, a._judged_at = None, "no `def step` in the reply", True, (3, 1)

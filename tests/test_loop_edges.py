@@ -345,17 +345,11 @@ def test_the_default_episode_key_tells_conditions_models_and_instances_apart():
 @pytest.mark.parametrize(("observed", "said"), [(None, "Your previous answer was rejected"),
                                                  (7, "Your previous answer 7 was rejected")])
 def test_a_re_ask_quotes_the_rejected_answer_when_there_was_one(observed, said):
-    from agentloop.loop._episode import Episode
     from agentloop.loop._worker import step_messages
-    from agentloop.models import get_model
-    from agentloop.tape import Tape
     from agentloop.types import Verdict
+    from fakes import episode_of
 
-    sc = get_scenario("multiply")
-    inst = sc.generate(sc.Params(), 0)
-    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("verify"),
-                 model=get_model("scripted/oracle"), seed=0, hint_key="t", limits=Limits(), tape=Tape(sc, inst),
-                 true_state=sc.initial_state(inst))
+    ep = episode_of("multiply", condition="verify")
     feedback = Verdict.reject("format", "no digit found", observed=observed)
     last = step_messages(ep, ep.steps[0], feedback)[-1]["content"]
     assert last.endswith(f"\n\n{said}: no digit found. Answer again.")
@@ -364,15 +358,10 @@ def test_a_re_ask_quotes_the_rejected_answer_when_there_was_one(observed, said):
 def test_a_vote_pool_has_k_threads_and_closing_it_does_not_wait_for_a_sample_in_flight():
     import threading
 
-    from agentloop.loop._episode import Episode
     from agentloop.models import get_model
-    from agentloop.tape import Tape
+    from fakes import episode_of
 
-    sc = get_scenario("eca")
-    inst = sc.generate(sc.Params(width=4, steps=1), 0)
-    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition("vote", k=3),
-                 model=get_model("scripted/noisy", latency=0.01), seed=0, hint_key="t", limits=Limits(),
-                 tape=Tape(sc, inst), true_state=sc.initial_state(inst))
+    ep = episode_of("eca", {"width": 4, "steps": 1}, get_condition("vote", k=3), get_model("scripted/noisy", latency=0.01))
     pool = ep.pool(3)
     assert pool is ep.pool(3) and pool._max_workers == 3  # one pool per episode, a thread per sample of a round
     release, done = threading.Event(), []

@@ -8,16 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentloop.conditions import get_condition
 from agentloop.errors import ParseError
 from agentloop.loop import run_episode
-from agentloop.loop._episode import Episode
 from agentloop.loop._worker import step_messages
-from agentloop.models import get_model
 from agentloop.scenarios import get_scenario
 from agentloop.scenarios.ledger import LedgerInstance, LedgerParams, LedgerState
-from agentloop.tape import Tape
-from agentloop.types import Limits
+from fakes import episode_of
 
 sc = get_scenario("ledger")
 TABLE = (("kavo", 12), ("mipu", -30), ("stera", 7))
@@ -54,11 +50,8 @@ def test_the_tape_shows_only_the_total_and_the_named_row():
 
 
 def _messages(condition: str):
-    inst = sc.generate(LedgerParams(size=30, steps=5), 4)
-    ep = Episode(scenario=sc, instance=inst, steps=sc.steps(inst), condition=get_condition(condition),
-                 model=get_model("scripted/oracle"), seed=0, hint_key="test", limits=Limits(), tape=Tape(sc, inst),
-                 true_state=sc.initial_state(inst))
-    return inst, "\n".join(m["content"] for m in step_messages(ep, ep.steps[0], None))
+    ep = episode_of("ledger", {"size": 30, "steps": 5}, condition, seed=4)
+    return ep.instance, "\n".join(m["content"] for m in step_messages(ep, ep.steps[0], None))
 
 
 def test_stepwise_sees_the_whole_table_and_tape_sees_one_row():

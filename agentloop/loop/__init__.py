@@ -89,7 +89,6 @@ def run_episode(
         steps=steps,
         condition=run_cond,
         model=m,
-        seed=seed,
         # Simulated randomness is keyed by the instance (scenario, params, seed), not by the
         # condition, so conditions compared on one instance see the same draws.
         key=key or f"{hint_key}:{cond.identity_json()}:{m.name}",

@@ -87,7 +87,6 @@ class Episode:
     steps: list[Step]
     condition: Condition
     model: Model
-    seed: int
     hint_key: str  # identifies the instance, so simulated randomness differs between instances
     limits: Limits
     tape: Tape
