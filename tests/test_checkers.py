@@ -526,3 +526,21 @@ def test_a_program_checker_for_a_bigger_step_is_refused_before_any_call():
                     model="scripted/oracle")
     assert str(e.value) == ("checker=program: simulated models write programs for one atomic step; granularity=row "
                             "asks for several")
+
+
+def test_each_illegal_answer_a_critic_approves_is_counted_as_overruled():
+    # the worker moves the bottom disk (illegal), its own critic approves every answer
+    model = _Scripted("fake/rash", lambda m: "APPROVE" if m[0]["content"].startswith("You review") else "[4, 0, 1]")
+    rec = episode("hanoi", {"disks": 4, "start": "classic"}, "critic", model=model)
+    illegal = [a for a in attempts(rec) if a.truth.code == "illegal"]
+    assert len(illegal) == 4  # asked, re-asked max_retries (3) times, refused each time
+    assert all(a.review.verdict.ok and a.verdict.code == "illegal" for a in illegal)
+    assert rec.checks.overruled == 4 and rec.status == "failed"  # the environment refused what the critic let through
+
+
+def test_an_unreadable_program_result_is_kept_in_the_review():
+    rec = run_episode("eca", {"rule": 110, "width": 3, "steps": 1},
+                      condition=get_condition("tape", checker="program", max_retries=0),
+                      model=_real("def step(task):\n    return {'not': 'an answer'}"), seed=0)
+    review = rec.steps[0].attempts[0].review
+    assert not review.judged and review.program_answer == {"not": "an answer"}

@@ -189,3 +189,19 @@ def test_verify_turned_on_is_named_unless_a_checker_turned_it_on():
     assert get_condition("tape", verify=True).name == "tape+verify=true"
     assert get_condition("tape", checker="critic").name == "tape+checker=critic"  # verify implied by the checker
     assert get_condition("tape", verify=True, checker="rules").name == "tape+checker=rules"
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"inject_step": 3}, "inject_step needs inject (an instruction) or pad_chars (padding) to put into the context"),
+    ({"inject": "use rule 30"}, "inject and pad_chars need inject_step (the step from which they enter the context)"),
+    ({"inject_step": 0, "inject": "x", "decompose": False},
+     "inject_step needs decompose=true (with decompose=false the whole task is one call)"),
+    ({"planner": "llm", "decompose": False},
+     "planner=llm plans steps, and decompose=false asks for the whole task in one call"),
+    ({"checker": "critic", "decompose": False}, "checker=critic judges atomic steps, and decompose=false has none"),
+    ({"critic_model": "openai/gpt-4o"}, "critic_model is the critic's model; it needs checker=critic"),
+])
+def test_a_combination_that_cannot_run_says_why_in_these_words(overrides, message):
+    with pytest.raises(AgentloopError) as info:
+        get_condition("tape", **overrides)
+    assert str(info.value) == f"condition tape: {message}"

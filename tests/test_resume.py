@@ -4,6 +4,7 @@ record an uninterrupted run gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -50,14 +51,16 @@ class DiesAfter:
 
 
 class Watched:
-    """A journal that notes the index of the first step record the run writes (where it started)."""
+    """A journal that notes the index of the first step record the run writes (where it started),
+    and how many checkpoints it was given."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.first = inner, None
+        self.inner, self.first, self.checkpoints = inner, None, 0
 
     def save(self, records, prompts, checkpoint):
         if records and self.first is None:
             self.first = records[0].index
+        self.checkpoints += checkpoint is not None
         self.inner.save(records, prompts, checkpoint)
 
     def __getattr__(self, name):
@@ -220,14 +223,62 @@ def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monke
             return int(text)
 
     store = ResultsStore(tmp_path / "r.sqlite")
+    saved = []
     with caplog.at_level(logging.DEBUG, logger="agentloop"):
-        rec = run_into(store, "k", scenario=Count(), model="scripted/oracle")
+        rec = run_into(store, "k", journal=lambda j: saved.append(Watched(j)) or saved[0], scenario=Count(),
+                       model="scripted/oracle")
     assert events(caplog) == ["checkpoint.off", "episode.done"]  # said once, not at every quantum
     assert "reason='cannot checkpoint a Box'" in caplog.records[0].getMessage()
     done = caplog.records[1].getMessage()
     assert "scenario='count' condition='tape' model='scripted/oracle' seed=0 status='solved' calls=5" in done
-    assert rec.success and store.con.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 0
+    assert rec.success and saved[0].checkpoints == 0
     assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 5  # the records still streamed
+
+
+@dataclasses.dataclass(eq=False)
+class Opaque:
+    """A scenario state compared by identity: a copy read back from a checkpoint is never equal."""
+
+    n: int
+
+
+def test_a_state_that_does_not_read_back_equal_is_never_checkpointed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+    from agentloop.scenarios._base import Scenario
+    from agentloop.types import Step
+
+    class Drift(Scenario):
+        """Count up in a state that writes, but never reads back equal (compared by identity)."""
+
+        def initial_state(self, inst):
+            return Opaque(0)
+
+        def steps(self, inst):
+            return [Step(i, (i,), f"step {i}") for i in range(4)]
+
+        def solve(self, inst, state, step):
+            return state.n + 1
+
+        def apply(self, inst, state, step, answer):
+            return Opaque(answer)
+
+        def is_goal(self, inst, state):
+            return state.n == 4
+
+        def step_prompt(self, inst, step, window):
+            return "next?"
+
+        def parse(self, text, step):
+            return int(text)
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    saved = []
+    with caplog.at_level(logging.DEBUG, logger="agentloop"):
+        rec = run_into(store, "k", journal=lambda j: saved.append(Watched(j)) or saved[0], scenario=Drift(),
+                       model="scripted/oracle")
+    assert rec.success and saved[0].checkpoints == 0
+    assert events(caplog) == ["checkpoint.off", "episode.done"]  # found at the first checkpoint, said once
+    assert "reason='the state does not read back equal'" in caplog.records[0].getMessage()
 
 
 # --- the restricted format ----------------------------------------------------------------------
@@ -296,6 +347,12 @@ def test_each_tag_reads_back_its_own_kind():
     inst = sc.generate(sc.Params(disks=3), 1)
     assert encode(inst)["$c"] == f"{module}:HanoiInstance" and decode(encode(inst), module) == inst
     assert type(decode(encode(inst), module)) is HanoiInstance
+    # the scenario's own classes inside every container (each decoded with the scenario's module)
+    from agentloop.scenarios.hanoi import HanoiState
+
+    st = HanoiState(((2, 1), (), ()), None)
+    value = {"set": {st}, "frozen": frozenset({st}), st: [st, (st,)]}
+    assert decode(json.loads(json.dumps(encode(value))), module) == value
 
 
 def test_a_value_the_format_cannot_write_is_refused():
