@@ -255,3 +255,18 @@ def test_planner_rates_add_up_episodes_per_condition_with_wilson_intervals():
     assert q.worker_error_rate == 2 / 3 and q.worker_error_ci == pytest.approx(wilson(2, 3))
     r = rates["r"]
     assert r.plan_error_rate == 1.0 and (r.planned_steps, r.worker_error_rate, r.worker_error_ci) == (0, None, None)
+
+
+def test_a_condition_injecting_at_two_steps_is_not_split_and_the_others_are_not_split_either():
+    from agentloop.types import EpisodeRecord
+
+    def rec(cond, inject_step=None):
+        return EpisodeRecord(scenario="x", params={}, condition=cond, model="m/x", seed=0, status="failed",
+                             success=False, steps_total=4, steps_correct=0, first_error_step=None,
+                             step_ok=[True, True, False, True], calls=0, tokens_in=0, tokens_out=0, wall_s=0,
+                             simulated=True, inject_step=inject_step)
+
+    mixed = [rec("a", 1), rec("a", 2), rec("b")]
+    assert injection_splits(mixed) == []  # "a" injects at two steps (label them apart); "b" has no one step
+    (a,) = injection_splits([rec("a", 1), rec("a", 1)])
+    assert (a.inject_step, a.steps_before, a.steps_after) == (1, 2, 6)

@@ -680,3 +680,29 @@ def test_a_group_of_no_episodes_has_no_rates_and_the_widest_band():
     g = summarize([], condition="tape")
     assert (g.episodes, g.solved, g.steps, g.success_rate, g.success_ci) == (0, 0, 0, 0.0, (0.0, 1.0))
     assert g.format_rate == 0.0 and g.format_rate_ci is None and g.step_accuracy is None
+
+
+def test_a_length_fit_takes_one_step_tasks_where_success_is_the_step_accuracy():
+    def point(steps, solved):
+        return LengthPoint(params={}, steps_total=steps, episodes=20, success_rate=solved / 20, success_ci=(0.0, 1.0),
+                           step_accuracy=None, step_accuracy_ci=None)
+
+    e, (lo, hi) = _fit_error_rate([point(1, 18)])
+    assert e == pytest.approx(0.1, abs=1e-6) and lo < 0.1 < hi  # one step: e is the failure rate itself
+    e2, _ = _fit_error_rate([point(1, 18), point(2, 16)])
+    assert 0.09 < e2 < 0.11
+
+
+def test_single_call_answers_are_compared_as_json_whatever_the_key_order():
+    from agentloop.metrics import _same_answer
+
+    assert _same_answer({"a": 1, "b": [1, 2]}, {"b": [1, 2], "a": 1})
+    assert _same_answer((1, 2), [1, 2]) and not _same_answer({"a": 1}, {"a": 2})
+
+
+def test_without_curves_no_group_has_a_survival_curve():
+    recs = [make_record([i % 5 != 3 for i in range(10)], seed=s) for s in range(8)]  # one task: curves possible
+    with_curves, without = compute_metrics(recs), compute_metrics(recs, curves=False)
+    assert with_curves.by_condition[0].survival is not None and with_curves.by_cell[0].survival is not None
+    assert without.by_condition[0].survival is None and without.by_cell[0].survival is None
+    assert without.by_condition[0].hazard == [] and without.by_condition[0].projection is None
