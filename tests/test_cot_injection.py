@@ -53,10 +53,15 @@ def test_answer_lines_as_models_write_them(text, answer):
     assert extract_answer(text) == answer
 
 
-@pytest.mark.parametrize("text", ["Answer:", "Answer:   \n", "The answer is 1", "answers: 1"])
-def test_an_empty_or_missing_answer_line_is_refused(text):
-    with pytest.raises(ParseError):
+@pytest.mark.parametrize("text, why", [
+    ("Answer:", "the `Answer:` line is empty"), ("Answer:   \n", "the `Answer:` line is empty"),
+    ("The answer is 1", "no final `Answer:` line after the reasoning"),
+    ("answers: 1", "no final `Answer:` line after the reasoning"),
+])
+def test_an_empty_or_missing_answer_line_is_refused(text, why):
+    with pytest.raises(ParseError) as exc:
         extract_answer(text)
+    assert str(exc.value) == why
 
 
 def test_cot_asks_for_the_answer_line_and_reads_it_in_every_condition():

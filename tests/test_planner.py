@@ -171,6 +171,7 @@ def test_sudoku_judges_cells_that_cannot_be_decided_or_filled():
     assert v.observed == list(rc(filled)) and v.expected == list(rc(good[0]))  # the record shows both cells
     v, followable = d.judge((10, 1))
     assert v.code == "plan" and "there is no row 10, column 1" in v.reason and not followable
+    assert v.observed == [10, 1] and v.expected == list(rc(good[0]))  # out of range: the right cell still shown
     assert d.judge(rc(good[0]))[0].ok and d.right == rc(good[0])
     assert d.parse("I would pick Row 2, Column 3.") == (2, 3)
     assert d.parse("row 12 col 0") == (12, 0)  # read as written; judged out of range
@@ -596,6 +597,20 @@ def test_an_unreadable_row_choice_is_format_with_the_reply_quoted_to_40_characte
     assert rec.status == "format"
     (plan,) = rec.steps[-1].plans
     assert plan.verdict.reason == f"could not read a plan (expected `row R`, got {text[:40]!r})"
+    assert plan.verdict.observed == text  # the reply itself, for the record
+
+
+def test_an_unreadable_plan_shows_its_reply_cut_to_200_characters_and_an_empty_one_as_none():
+    from fakes import Scripted
+
+    long = "I have thought about which row is most constrained, " * 6  # no `row R` anywhere
+    assert len(long) > 200
+    rec = run_episode("wordsquare", {"size": 4}, condition=PLAN, model=Scripted([long]))
+    (plan,) = rec.steps[-1].plans
+    assert (rec.status, plan.verdict.code, plan.verdict.observed) == ("format", "format", long[:200])
+    rec = run_episode("wordsquare", {"size": 4}, condition=PLAN, model=Scripted([""]))
+    (plan,) = rec.steps[-1].plans
+    assert (rec.status, plan.verdict.code, plan.verdict.observed) == ("format", "format", None)
 
 
 def test_a_failed_plan_records_the_calls_tokens_and_latency_it_took():

@@ -393,3 +393,15 @@ def test_a_chosen_size_survives_snapshot_and_resume():
     after = EcaPlanner(eca, inst)
     after.resume(None)  # nothing chosen: the planner is asked
     assert after.next(state, 0).goal == "the size of the next step"
+
+
+def test_a_chosen_life_cell_or_rows_is_the_step_of_its_index():
+    life = get_scenario("life")
+    inst = life.generate(life.Params(**LIFE), 0)
+    state = LifeState((inst.initial,), (0,) * 7)  # 7 of 25 cells written: row 1, column 2 is next
+    for chunk, key, label in [(("cell", 1), (1, 1, 2), "generation 1, row 1, column 2"),
+                              (("row", 2), (1, 1, 5, 2), "generation 1, rows 1 to 2")]:
+        planner = LifePlanner(life, inst)
+        planner.follow(chunk, True)
+        leaf = planner.next(state, 6)
+        assert (leaf.step.index, leaf.step.key, leaf.step.label, leaf.plan_ok) == (6, key, label, True)

@@ -196,3 +196,34 @@ def test_a_pilot_ended_by_a_provider_error_ends_the_episode_with_it():
     rec = run_episode("hanoi", {"disks": 3}, condition=get_condition("vote", k="auto"), model="scripted/faulty",
                       model_args={"rate": 0.99})
     assert rec.status == "error" and rec.error and rec.k_plan is None and rec.condition == "vote"
+
+
+def test_the_pilot_asks_single_unverified_calls_even_when_the_condition_votes_and_verifies():
+    import random
+
+    from agentloop.types import Completion
+
+    class SlipsOnce:
+        """Answers every step right from the hint, except its second request (the pilot's
+        second step), which it answers wrong; records what each request asked."""
+
+        name, args, simulated = "test/slips-once", {}, True
+
+        def __init__(self):
+            self.questions = []
+
+        def complete(self, messages, *, hint=None, sample=0, seed=None):
+            answers = list(hint.answers)
+            if len(self.questions) == 1:
+                answers[0] = hint.corrupt(0, random.Random(0))
+            self.questions.append(messages[-1]["content"])
+            return Completion(text=hint.render(answers), tokens_in=10, tokens_out=1)
+
+    cond = get_condition("vote", k="auto", verify=True)
+    assert cond.vote and cond.verify
+    m = SlipsOnce()
+    rec = run_episode("hanoi", {"disks": 2}, condition=cond, model=m, limits=Limits(max_calls=4))
+    plan = rec.k_plan
+    # one call per step, the slip judged wrong and never re-asked: the single call's accuracy
+    assert (plan.pilot_judged, plan.pilot_correct, plan.pilot_calls) == (3, 2, 3)
+    assert not any("was rejected" in q for q in m.questions[:3])
