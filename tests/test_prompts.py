@@ -49,6 +49,7 @@ SHAPES = [
     ("life", {"rows": 4, "cols": 4, "steps": 2, "granularity": "board"}),
     ("hanoi", {"disks": 3, "granularity": "moves:3"}),
     ("multiply", {"granularity": "partial"}),
+    ("multiply", {"m": 1, "granularity": "partial"}),
 ]
 STEPS_SHOWN = 4
 
