@@ -98,3 +98,13 @@ def test_a_cache_key_is_stable_across_versions():
     # pinned (change it only with a note that old caches no longer hit)
     key = cache_key("openai/gpt-4o", {"temperature": 0.7}, [{"role": "user", "content": "hi"}], 2, 12345, None)
     assert key == "e63f742da9be87e20e1df91c6e4dcd5ab98c370d9cd19f41bcc744b85729b96a"
+
+
+def test_asked_asynchronously_another_instances_request_is_a_miss(cache):
+    import asyncio
+
+    m = named("test/a")
+    asyncio.run(CachingModel(m, cache).acomplete(MSGS, hint=hint("i1"), sample=1, seed=3))
+    asyncio.run(CachingModel(m, cache).acomplete(MSGS, hint=hint("i2"), sample=1, seed=3))
+    asyncio.run(CachingModel(m, cache).acomplete(MSGS, hint=hint("i1"), sample=1, seed=3))
+    assert m.sent == [(1, 3), (1, 3)] and (cache.hits, cache.misses) == (1, 2)

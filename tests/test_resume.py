@@ -497,3 +497,13 @@ def test_an_experiment_killed_mid_episode_resumes_it_from_its_checkpoint(tmp_pat
         last = b.runs()[-1]["run_id"]
         sent = b.con.execute("SELECT COUNT(*) FROM requests WHERE run_id=?", (last,)).fetchone()[0]
         assert 0 < sent < stored(b, key)[0]["calls"] - 120
+
+
+def test_a_quantum_runs_steps_until_its_time_is_up_and_checkpoints_only_between_quanta(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    kw = dict(scenario="hanoi", params={"disks": 4, "start": "classic"}, model="scripted/oracle")
+    for quantum, checkpoints in ((60.0, 0), (0.0, 15)):  # one long quantum; a quantum per step (15 steps)
+        monkeypatch.setattr(graph, "QUANTUM_S", quantum)
+        saved = []
+        run_into(store, f"q{quantum}", journal=lambda j: saved.append(Watched(j)) or saved[0], **kw)
+        assert saved[0].checkpoints == checkpoints
