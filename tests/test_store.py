@@ -97,8 +97,12 @@ def test_a_read_only_open_writes_nothing(tmp_path):
     con.commit()
     con.close()
     before = foreign.read_bytes()
-    with pytest.raises(AgentloopError, match="not an agentloop results store"):
+    with pytest.raises(AgentloopError) as e:
         ResultsStore(foreign, create=False)
+    assert str(e.value) == f"{foreign}: not an agentloop results store (no meta table)"
+    with pytest.raises(AgentloopError) as e:
+        ResultsStore(foreign)  # to write into: refused before anything is written to it
+    assert str(e.value) == f"{foreign}: not an agentloop results store (no meta table)"
     assert foreign.read_bytes() == before  # no tables added, the journal mode not switched to WAL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.sqlite"]
 

@@ -286,3 +286,27 @@ def test_answers_json_cannot_write_are_labelled_by_their_text():
     answers = [Fraction(1, 3), (1, "a"), Fraction(1, 3), Fraction(1, 3)]
     r = vote(lambda i: answers[i], k=2, max_samples=4)
     assert r.answer == Fraction(1, 3) and r.votes == {'"1/3"': 3, '[1, "a"]': 1}
+
+
+def test_labels_keep_letters_beyond_ascii():
+    from agentloop.supports import vote
+
+    r = vote(lambda i: ("café", 1), k=1, max_samples=1)
+    assert r.votes == {'["café", 1]': 1}
+
+
+@pytest.mark.parametrize("extra, flagged", [(0, False), (1, True)])
+def test_a_vote_reply_is_red_flagged_only_past_the_scenarios_answer_length(extra, flagged):
+    from agentloop.conditions import get_condition
+    from agentloop.loop._worker import answer_limit, ask_step
+    from fakes import Scripted, episode_of
+
+    model = Scripted(lambda messages, i: "1")
+    ep = episode_of("eca", {"width": 4, "steps": 1}, get_condition("vote", k=1), model)
+    step = ep.steps[0]
+    limit = answer_limit(ep, step)
+    model.script = lambda messages, i: "1" + " " * (limit - 1 + extra)  # exactly the limit, then one more
+    p = ask_step(ep, step, 0, None)
+    assert (p.red_flags > 0 or p.answer is None) == flagged
+    if not flagged:
+        assert p.answer == 1 and p.samples == 1
