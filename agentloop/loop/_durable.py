@@ -3,10 +3,10 @@
 A checkpoint is taken at the end of a quantum (`_graph.advance`), never in the middle of a step:
 the step index, the agent's committed state and the true state, the on-track flag, the usage
 counters, the conversation (stepwise), the whole-task reply (oneshot), the wall time so far, and
-the planner's and checker's own state. No model state: every request's randomness is keyed by its
-seed (episode, step, attempt, sample), not by a position in a stream. The step records and the committed answers
-are not in it: they are already in the store, written in the same transaction, and a resumed
-episode reads them back from there.
+the planner's and checker's own state. No model state: every request's randomness is keyed by
+its seed (episode, step, attempt, sample), not by a position in a stream. The step records and
+the committed answers are not in it: they are already in the store, written in the same
+transaction, and a resumed episode reads them back from there.
 
 States are written in a restricted JSON form (`encode`/`decode`), never pickled: plain JSON
 values, and tags for tuples, sets, bytes, non-string dict keys and the scenario's own
