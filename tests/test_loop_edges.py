@@ -369,3 +369,13 @@ def test_a_vote_pool_has_k_threads_and_closing_it_does_not_wait_for_a_sample_in_
     ep.close()  # an episode that ends (budget, error) leaves it behind instead of waiting for it
     assert done == [] and ep._pool is None
     release.set()
+
+
+def test_the_graphs_state_says_how_many_steps_were_taken():
+    from agentloop.loop._graph import build_graph, recursion_limit
+    from fakes import episode_of
+
+    ep = episode_of("hanoi", {"disks": 4, "start": "classic"})
+    seen = [s["step"] for s in build_graph().stream({"step": 0}, context=ep, stream_mode="values",
+                                                   config={"recursion_limit": recursion_limit(ep)})]
+    assert seen[0] == 0 and seen[-1] == 15 and ep.status == "solved"
