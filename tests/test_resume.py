@@ -186,23 +186,33 @@ def test_an_unreadable_checkpoint_starts_the_episode_over(tmp_path, monkeypatch,
     assert rec.success and rec.calls == 15 and stored(store, "k")[0]["steps_correct"] == 15
 
 
-def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
+class Box:
+    """A scenario state the format refuses to write (not a NamedTuple or a dataclass)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __eq__(self, other):
+        return isinstance(other, Box) and other.n == self.n
+
+
+@dataclasses.dataclass(eq=False)
+class Opaque:
+    """A scenario state compared by identity: a copy read back from a checkpoint is never equal."""
+
+    n: int
+
+
+def counting(state_type):
+    """A scenario that counts to 5 in states of `state_type`."""
     from agentloop.scenarios._base import Scenario
     from agentloop.types import Step
-
-    class Box:  # not a NamedTuple or dataclass: the format refuses it
-        def __init__(self, n):
-            self.n = n
-
-        def __eq__(self, other):
-            return isinstance(other, Box) and other.n == self.n
 
     class Count(Scenario):
         """Count up."""
 
         def initial_state(self, inst):
-            return Box(0)
+            return state_type(0)
 
         def steps(self, inst):
             return [Step(i, (i,), f"step {i}") for i in range(5)]
@@ -211,7 +221,7 @@ def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monke
             return state.n + 1
 
         def apply(self, inst, state, step, answer):
-            return Box(answer)
+            return state_type(answer)
 
         def is_goal(self, inst, state):
             return state.n == 5
@@ -222,63 +232,25 @@ def test_a_state_that_cannot_be_written_runs_without_checkpoints(tmp_path, monke
         def parse(self, text, step):
             return int(text)
 
+    return Count()
+
+
+@pytest.mark.parametrize(("state_type", "reason"), [(Box, "cannot checkpoint a Box"),
+                                                    (Opaque, "the state does not read back equal")])
+def test_a_state_that_cannot_be_written_or_read_back_runs_without_checkpoints(state_type, reason, tmp_path,
+                                                                               monkeypatch, caplog):
+    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
     store = ResultsStore(tmp_path / "r.sqlite")
     saved = []
     with caplog.at_level(logging.DEBUG, logger="agentloop"):
-        rec = run_into(store, "k", journal=lambda j: saved.append(Watched(j)) or saved[0], scenario=Count(),
-                       model="scripted/oracle")
-    assert events(caplog) == ["checkpoint.off", "episode.done"]  # said once, not at every quantum
-    assert "reason='cannot checkpoint a Box'" in caplog.records[0].getMessage()
+        rec = run_into(store, "k", journal=lambda j: saved.append(Watched(j)) or saved[0],
+                       scenario=counting(state_type), model="scripted/oracle")
+    assert events(caplog) == ["checkpoint.off", "episode.done"]  # found at the first checkpoint, said once
+    assert f"reason='{reason}'" in caplog.records[0].getMessage()
     done = caplog.records[1].getMessage()
     assert "scenario='count' condition='tape' model='scripted/oracle' seed=0 status='solved' calls=5" in done
     assert rec.success and saved[0].checkpoints == 0
     assert store.con.execute("SELECT COUNT(*) FROM steps").fetchone()[0] == 5  # the records still streamed
-
-
-@dataclasses.dataclass(eq=False)
-class Opaque:
-    """A scenario state compared by identity: a copy read back from a checkpoint is never equal."""
-
-    n: int
-
-
-def test_a_state_that_does_not_read_back_equal_is_never_checkpointed(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(graph, "QUANTUM_S", 0.0)
-    from agentloop.scenarios._base import Scenario
-    from agentloop.types import Step
-
-    class Drift(Scenario):
-        """Count up in a state that writes, but never reads back equal (compared by identity)."""
-
-        def initial_state(self, inst):
-            return Opaque(0)
-
-        def steps(self, inst):
-            return [Step(i, (i,), f"step {i}") for i in range(4)]
-
-        def solve(self, inst, state, step):
-            return state.n + 1
-
-        def apply(self, inst, state, step, answer):
-            return Opaque(answer)
-
-        def is_goal(self, inst, state):
-            return state.n == 4
-
-        def step_prompt(self, inst, step, window):
-            return "next?"
-
-        def parse(self, text, step):
-            return int(text)
-
-    store = ResultsStore(tmp_path / "r.sqlite")
-    saved = []
-    with caplog.at_level(logging.DEBUG, logger="agentloop"):
-        rec = run_into(store, "k", journal=lambda j: saved.append(Watched(j)) or saved[0], scenario=Drift(),
-                       model="scripted/oracle")
-    assert rec.success and saved[0].checkpoints == 0
-    assert events(caplog) == ["checkpoint.off", "episode.done"]  # found at the first checkpoint, said once
-    assert "reason='the state does not read back equal'" in caplog.records[0].getMessage()
 
 
 # --- the restricted format ----------------------------------------------------------------------
